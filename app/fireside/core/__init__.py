@@ -1,0 +1,1 @@
+"""Fireside's core: plain Python, no Qt, tested with plain pytest."""

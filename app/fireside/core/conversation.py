@@ -1,0 +1,59 @@
+"""The conversation as the core sees it: plain dataclasses shared by the engine, UI and CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Effort(StrEnum):
+    """gpt-oss reasoning effort; the value is the word that goes into the harmony system message."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @classmethod
+    def parse(cls, text: str) -> Effort:
+        """Accept any case; raise ValueError with a sentence a person can act on."""
+        try:
+            return cls(text.strip().lower())
+        except ValueError:
+            raise ValueError(
+                f"Unknown reasoning effort {text!r}: choose low, medium or high."
+            ) from None
+
+
+@dataclass(frozen=True)
+class Message:
+    """One turn. For the assistant, `text` is the final answer and `reasoning` the analysis trace."""
+
+    role: str  # "user" | "assistant"
+    text: str
+    reasoning: str = ""
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling settings. Defaults follow OpenAI's recommendation for gpt-oss: temperature 1, top_p 1."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0  # 0 disables top-k
+    min_p: float = 0.0
+    seed: int | None = None  # None draws a fresh seed per reply
+
+    @classmethod
+    def greedy(cls) -> Sampling:
+        return cls(temperature=0.0, top_p=1.0, top_k=1, min_p=0.0, seed=0)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """Everything needed to produce the next assistant reply."""
+
+    messages: tuple[Message, ...]
+    system_prompt: str = ""
+    effort: Effort = Effort.MEDIUM
+    max_tokens: int | None = None  # None: until the model stops or the context is full
+    sampling: Sampling = field(default_factory=Sampling)

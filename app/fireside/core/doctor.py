@@ -1,0 +1,120 @@
+"""What `fireside doctor` reports: enough for a user to file a useful bug or an admin to audit."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from typing import Any
+
+from .. import __version__
+from .engine import physical_cores
+from .paths import app_paths
+from .settings import load_settings
+
+
+def _meminfo_bytes(key: str) -> int:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    if key == "MemTotal" and hasattr(os, "sysconf"):
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError):
+            pass
+    return 0
+
+
+def _devices() -> list[str]:
+    """ggml's device list (CPU, CUDA0, Metal...); the Python bindings do not wrap it."""
+    import ctypes
+    import glob
+
+    import llama_cpp
+
+    libdir = os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
+    for path in sorted(glob.glob(os.path.join(libdir, "*ggml-base*"))):
+        try:
+            lib = ctypes.CDLL(path)
+            lib.ggml_backend_dev_count.restype = ctypes.c_size_t
+            lib.ggml_backend_dev_get.restype = ctypes.c_void_p
+            lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+            lib.ggml_backend_dev_name.restype = ctypes.c_char_p
+            lib.ggml_backend_dev_name.argtypes = [ctypes.c_void_p]
+            return [
+                lib.ggml_backend_dev_name(lib.ggml_backend_dev_get(i)).decode("utf-8", "replace")
+                for i in range(lib.ggml_backend_dev_count())
+            ]
+        except (OSError, AttributeError):
+            continue
+    return []
+
+
+def _backend() -> dict[str, Any]:
+    """Ask llama.cpp itself; importing it is the only way to know how it was built."""
+    try:
+        import llama_cpp
+
+        from .llama_log import install_log_handler
+
+        install_log_handler()
+        llama_cpp.llama_backend_init()
+        devices = _devices()
+        gpu = bool(llama_cpp.llama_supports_gpu_offload())
+        names = " ".join(devices).upper()
+        kind = next((k for k in ("CUDA", "METAL", "VULKAN", "ROCM", "SYCL") if k in names), "CPU")
+        return {
+            "llama_cpp_python": llama_cpp.__version__,
+            "backend": kind if gpu else "CPU",
+            "gpu_offload": gpu,
+            "devices": devices,
+            "cpu_features": llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip(),
+        }
+    except Exception as e:  # a broken install is exactly what doctor must report, not crash on
+        return {"error": f"llama.cpp could not be loaded: {e}"}
+
+
+def report() -> dict[str, Any]:
+    paths = app_paths()
+    settings = load_settings(paths.settings_file)
+    return {
+        "fireside": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "paths": paths.as_json(),
+        "fireside_home": os.environ.get("FIRESIDE_HOME", ""),
+        "cpu": {"logical": os.cpu_count() or 0, "physical": physical_cores()},
+        "ram_bytes": _meminfo_bytes("MemTotal"),
+        "ram_available_bytes": _meminfo_bytes("MemAvailable"),
+        "llama": _backend(),
+        "settings": {"last_model": settings.last_model, "effort": settings.effort,
+                     "n_ctx": settings.n_ctx},
+        "network": "offline: Fireside makes no network calls unless you start a download",
+    }
+
+
+def format_text(r: dict[str, Any]) -> str:
+    llama = r["llama"]
+    lines = [
+        f"Fireside {r['fireside']} on Python {r['python']} ({r['platform']})",
+        f"CPU: {r['cpu']['physical']} physical / {r['cpu']['logical']} logical cores",
+        f"RAM: {r['ram_bytes'] / 2**30:.1f} GiB total, "
+        f"{r['ram_available_bytes'] / 2**30:.1f} GiB available",
+    ]
+    if "error" in llama:
+        lines.append(f"llama.cpp: PROBLEM: {llama['error']}")
+    else:
+        lines.append(
+            f"llama.cpp: llama-cpp-python {llama['llama_cpp_python']}, backend {llama['backend']}"
+            f", GPU offload {'yes' if llama['gpu_offload'] else 'no'}"
+        )
+        lines.append(f"Devices: {', '.join(llama['devices']) or 'none'}")
+    lines.append("Paths:")
+    lines += [f"  {k:<7} {v}" for k, v in r["paths"].items()]
+    lines.append(f"Last model: {r['settings']['last_model'] or '(none yet)'}")
+    lines.append(f"Network: {r['network']}")
+    return "\n".join(lines)

@@ -1,0 +1,311 @@
+"""LlamaEngine: llama.cpp in-process through llama-cpp-python's C bindings.
+
+We drive llama.cpp's C API directly rather than the high-level `Llama` class: that class keeps a
+numpy copy of the logits (n_batch x n_vocab floats, 400 MB for gpt-oss's 201k vocabulary) and
+rebuilds its sampler for every token; here the sampler chain samples straight from llama.cpp's
+logits and the per-token Python work is a dict lookup and a parser step.
+
+KV reuse: the prompt prefix that is already in the cache is not evaluated again. gpt-oss (and
+Gemma 3) use sliding-window attention on some layers; with `swa_full=False` those layers keep only
+the last window of positions, so a cache that ran past the window cannot be rewound. The engine
+saves a small snapshot of the sliding-window cache at the end of every prompt (a "checkpoint",
+as llama.cpp's server does) and restores it when the next turn rewinds there. See kv_cache.py.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import llama_cpp
+
+from . import harmony
+from .chat_template import PLAIN_STOPS
+from .conversation import ChatRequest, Sampling
+from .engine import EngineError, LoadConfig, ModelInfo, ModelLoadError
+from .events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats
+from .gguf_info import GGUFError, GGUFInfo, read_gguf
+from .kv_cache import PrefixCache
+from .llama_log import install_log_handler
+from .prompting import format_note, prompt_format, render, template_tokens
+from .text_stream import PlainStreamParser
+
+log = logging.getLogger(__name__)
+
+_backend_lock = threading.Lock()
+_backend_ready = False
+
+
+def _init_backend() -> None:
+    global _backend_ready
+    with _backend_lock:
+        if not _backend_ready:
+            install_log_handler()
+            llama_cpp.llama_backend_init()
+            _backend_ready = True
+
+
+def _AMX_IN_BUILD() -> bool:  # noqa: N802 - reads like the constant it is
+    return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
+
+
+class LlamaEngine:
+    """One model, one context, one sequence. Owned by a single worker thread."""
+
+    def __init__(self) -> None:
+        self._model: llama_cpp.llama_model_p | None = None
+        self._ctx: llama_cpp.llama_context_p | None = None
+        self._vocab: llama_cpp.llama_vocab_p | None = None
+        self._info: ModelInfo | None = None
+        self._gguf: GGUFInfo | None = None
+        self._config = LoadConfig()
+        self._cache: PrefixCache | None = None
+        self._pieces: dict[int, bytes] = {}
+        self._token_buf = (llama_cpp.llama_token * 1)()
+
+    # ----------------------------------------------------------------- loading
+    @property
+    def info(self) -> ModelInfo | None:
+        return self._info
+
+    @property
+    def cache(self) -> PrefixCache | None:
+        return self._cache
+
+    def load(self, path: str, config: LoadConfig | None = None) -> ModelInfo:
+        config = config or LoadConfig()
+        try:
+            gguf = read_gguf(path)  # checks that cannot crash, before llama.cpp sees the file
+        except GGUFError as e:
+            raise ModelLoadError(str(e)) from None
+        _init_backend()
+        self.unload()
+        mparams = llama_cpp.llama_model_default_params()
+        mparams.n_gpu_layers = config.n_gpu_layers
+        mparams.use_mmap = config.use_mmap
+        if _AMX_IN_BUILD():
+            # ggml's AMX kernels segfault on some CPUs/VMs (llama.cpp #20824); our own builds
+            # leave them out, and a native build from elsewhere must not take the app down.
+            mparams.use_extra_bufts = False
+        model = llama_cpp.llama_model_load_from_file(str(Path(path)).encode("utf-8"), mparams)
+        if not model:
+            arch = gguf.architecture or "unknown"
+            raise ModelLoadError(
+                f"llama.cpp could not load {Path(path).name} (architecture “{arch}”). The file may "
+                "be for a newer llama.cpp, or damaged. Try another download of the model."
+            )
+        n_ctx_train = llama_cpp.llama_model_n_ctx_train(model)
+        n_ctx = min(config.n_ctx, n_ctx_train) if n_ctx_train > 0 else config.n_ctx
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = min(config.n_batch, n_ctx)
+        cparams.n_ubatch = min(config.n_batch, n_ctx)
+        cparams.n_seq_max = 1
+        cparams.n_threads = config.threads()
+        cparams.n_threads_batch = config.threads()
+        cparams.flash_attn_type = (
+            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+            if config.flash_attn
+            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        )
+        cparams.swa_full = config.swa_full
+        cparams.no_perf = True
+        ctx = llama_cpp.llama_init_from_model(model, cparams)
+        if not ctx:
+            llama_cpp.llama_model_free(model)
+            raise ModelLoadError(
+                f"There is not enough memory for a {n_ctx:,}-token context with this model. "
+                "Choose a smaller context size and load it again."
+            )
+        self._model, self._ctx, self._gguf, self._config = model, ctx, gguf, config
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self._pieces = {}
+        n_swa = llama_cpp.llama_model_n_swa(model)
+        self._cache = PrefixCache(ctx, n_swa=n_swa, swa_full=config.swa_full)
+        self._info = ModelInfo(
+            path=str(path),
+            name=gguf.name,
+            architecture=gguf.architecture,
+            prompt_format=prompt_format(gguf),
+            n_ctx=llama_cpp.llama_n_ctx(ctx),
+            n_ctx_train=n_ctx_train,
+            size_bytes=gguf.file_size,
+            note=format_note(gguf),
+        )
+        log.info("loaded %s (%s, n_ctx=%d, n_swa=%d)", path, self._info.prompt_format, n_ctx, n_swa)
+        return self._info
+
+    def unload(self) -> None:
+        if self._ctx:
+            llama_cpp.llama_free(self._ctx)
+        if self._model:
+            llama_cpp.llama_model_free(self._model)
+        self._ctx = self._model = self._vocab = None
+        self._info = self._gguf = self._cache = None
+
+    def __del__(self) -> None:
+        try:
+            self.unload()
+        except Exception:
+            pass
+
+    # ----------------------------------------------------------------- prompts
+    def _require(self) -> tuple[llama_cpp.llama_context_p, ModelInfo, PrefixCache]:
+        if not self._ctx or self._info is None or self._cache is None:
+            raise EngineError("No model is loaded. Open a model file first.")
+        return self._ctx, self._info, self._cache
+
+    def render_prompt(self, request: ChatRequest) -> str:
+        self._require()
+        assert self._gguf is not None
+        return render(self._gguf, request)
+
+    def tokenize(self, text: str, *, add_special: bool = True) -> list[int]:
+        self._require()
+        assert self._vocab is not None
+        data = text.encode("utf-8")
+        add_bos = add_special and bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+        if add_bos and self._gguf is not None:
+            bos = template_tokens(self._gguf).bos
+            if bos and text.startswith(bos):
+                add_bos = False  # the template already wrote it
+        n_max = len(data) + 8
+        buf = (llama_cpp.llama_token * n_max)()
+        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, n_max, add_bos, True)
+        if n < 0:
+            buf = (llama_cpp.llama_token * -n)()
+            n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, -n, add_bos, True)
+        return list(buf[:n])
+
+    def _piece(self, token: int, special: bool) -> bytes:
+        key = token if special else ~token
+        piece = self._pieces.get(key)
+        if piece is None:
+            buf = ctypes.create_string_buffer(64)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, 64, 0, special)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, -n, 0, special)
+            piece = buf.raw[:n]
+            self._pieces[key] = piece
+        return piece
+
+    # -------------------------------------------------------------- generation
+    def stream(
+        self, request: ChatRequest, cancel: threading.Event | None = None
+    ) -> Iterator[Event]:
+        ctx, info, cache = self._require()
+        t_start = time.perf_counter()
+        tokens = self.tokenize(self.render_prompt(request))
+        n_ctx = info.n_ctx
+        if len(tokens) >= n_ctx - 1:
+            raise EngineError(
+                f"This conversation ({len(tokens):,} tokens) no longer fits the model's "
+                f"{n_ctx:,}-token context. Start a new chat, or load the model with a larger context."
+            )
+        return self._generate(ctx, info, cache, tokens, request, cancel, t_start)
+
+    def _generate(
+        self,
+        ctx: llama_cpp.llama_context_p,
+        info: ModelInfo,
+        cache: PrefixCache,
+        tokens: list[int],
+        request: ChatRequest,
+        cancel: threading.Event | None,
+        t_start: float,
+    ) -> Iterator[Event]:
+        harmony_mode = info.prompt_format == "harmony"
+        parser: harmony.StreamParser | PlainStreamParser = (
+            harmony.StreamParser()
+            if harmony_mode
+            else PlainStreamParser(PLAIN_STOPS if info.prompt_format == "plain" else ())
+        )
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        reused = cache.prepare(tokens)
+        if not cache.evaluate(tokens[reused:], cancel):
+            yield Done(ReplyStats(prompt_tokens=len(tokens), reused_prompt_tokens=reused,
+                                  total_s=time.perf_counter() - t_start, stop_reason="cancelled"))
+            return
+        cache.checkpoint()
+        sampler = _make_sampler(request.sampling)
+        max_new = request.max_tokens if request.max_tokens and request.max_tokens > 0 else None
+        n_reason = n_answer = n_gen = 0
+        t_first = t_last = t_first_reason = t_first_answer = 0.0
+        stop = "end"
+        try:
+            while True:
+                if cancel is not None and cancel.is_set():
+                    stop = "cancelled"
+                    break
+                if max_new is not None and n_gen >= max_new:
+                    stop = "length"
+                    break
+                if cache.n_past >= info.n_ctx:
+                    stop = "context"
+                    break
+                token = llama_cpp.llama_sampler_sample(sampler, ctx, -1)
+                now = time.perf_counter()
+                n_gen += 1
+                if n_gen == 1:
+                    t_first = now
+                t_last = now
+                is_eog = llama_cpp.llama_vocab_is_eog(self._vocab, token)
+                # harmony needs its control tokens as text; other models must never show theirs
+                special = harmony_mode or not llama_cpp.llama_vocab_is_control(self._vocab, token)
+                text = decoder.decode(self._piece(token, special)) if special else ""
+                events = parser.feed(text) if text else []
+                for ev in events:
+                    if isinstance(ev, ReasoningDelta):
+                        t_first_reason = t_first_reason or now
+                    elif isinstance(ev, AnswerDelta):
+                        t_first_answer = t_first_answer or now
+                kinds = {type(ev) for ev in events}
+                n_reason += ReasoningDelta in kinds
+                n_answer += AnswerDelta in kinds and ReasoningDelta not in kinds
+                yield from events
+                if is_eog or parser.done:
+                    break
+                if not cache.decode_one(token):
+                    raise EngineError("llama.cpp failed to continue this reply (out of memory?).")
+        finally:
+            llama_cpp.llama_sampler_free(sampler)
+        yield from parser.finish()
+        t_end = time.perf_counter()
+        gen_s = t_last - t_first
+        yield Done(
+            ReplyStats(
+                ttft_s=(t_first or t_end) - t_start,
+                tokens_per_s=(n_gen - 1) / gen_s if n_gen > 1 and gen_s > 0 else 0.0,
+                prompt_tokens=len(tokens),
+                reused_prompt_tokens=reused,
+                reasoning_tokens=n_reason,
+                answer_tokens=n_answer,
+                reasoning_s=((t_first_answer or t_end) - t_first_reason) if t_first_reason else 0.0,
+                total_s=t_end - t_start,
+                stop_reason=stop,
+            )
+        )
+
+
+def _make_sampler(s: Sampling) -> llama_cpp.llama_sampler_p:
+    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+    add = llama_cpp.llama_sampler_chain_add
+    if s.temperature <= 0 or s.top_k == 1:
+        add(chain, llama_cpp.llama_sampler_init_greedy())
+        return chain
+    if s.top_k > 0:
+        add(chain, llama_cpp.llama_sampler_init_top_k(s.top_k))
+    if s.top_p < 1.0:
+        add(chain, llama_cpp.llama_sampler_init_top_p(s.top_p, 1))
+    if s.min_p > 0.0:
+        add(chain, llama_cpp.llama_sampler_init_min_p(s.min_p, 1))
+    add(chain, llama_cpp.llama_sampler_init_temp(s.temperature))
+    seed = s.seed if s.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
+    add(chain, llama_cpp.llama_sampler_init_dist(seed))
+    return chain

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Create .venv in the checkout and install Fireside with everything it needs.
+#   scripts/install.sh          the app
+#   scripts/install.sh --test   the app plus the test tools
+#
+# llama-cpp-python is compiled from source when no matching wheel is cached (about 17 minutes on
+# two cores). The wheel is kept in $FIRESIDE_WHEEL_CACHE (default ~/.cache/fireside/wheels), keyed
+# by version and build flags, so later installs and CI runs take seconds. We build our own wheel
+# rather than trust pip's cache because pip's cache ignores CMAKE_ARGS: a wheel built elsewhere
+# with -march=native (or with AMX kernels, which crash on some virtual machines) would be reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LLAMA_VERSION="0.3.36"
+# Portable x86-64-v3 CPU build: AVX2/FMA/F16C, no -march=native, no AVX-512/AMX assumptions.
+# Override with FIRESIDE_CMAKE_ARGS (e.g. "-DGGML_CUDA=on" on a machine with CUDA).
+DEFAULT_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
+case "$(uname -m)" in
+  arm64|aarch64) ;;  # Apple silicon / ARM: llama.cpp's defaults (Metal on macOS) are right
+  *) DEFAULT_ARGS="$DEFAULT_ARGS -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" ;;
+esac
+CMAKE_FLAGS="${FIRESIDE_CMAKE_ARGS:-$DEFAULT_ARGS}"
+PY="${PYTHON:-python3}"
+
+scripts/system-deps.sh
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+VPY=.venv/bin/python
+"$VPY" -m pip install --quiet --upgrade pip wheel
+
+key=$(printf '%s|%s|%s' "$LLAMA_VERSION" "$CMAKE_FLAGS" "$("$VPY" -c 'import sys,platform;print(sys.version_info[:2],platform.machine())')" | sha256sum | cut -c1-16)
+WHEELS="${FIRESIDE_WHEEL_CACHE:-$HOME/.cache/fireside/wheels}/$key"
+mkdir -p "$WHEELS"
+if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+  echo "Building llama-cpp-python $LLAMA_VERSION from source (about 17 minutes on 2 cores)..."
+  CMAKE_ARGS="$CMAKE_FLAGS" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}" \
+    "$VPY" -m pip wheel --no-deps --no-binary llama-cpp-python --no-cache-dir \
+    "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS.tmp"
+  mv "$WHEELS".tmp/llama_cpp_python-*.whl "$WHEELS"/ && rm -rf "$WHEELS.tmp"
+fi
+"$VPY" -m pip install --quiet --force-reinstall --no-deps "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
+
+if [ "${1:-}" = "--test" ]; then
+  "$VPY" -m pip install --quiet -e ".[test]"
+else
+  "$VPY" -m pip install --quiet -e .
+fi

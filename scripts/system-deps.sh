@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install the system libraries Qt needs on Debian/Ubuntu, only when some are missing.
+# Without root (or apt-get) it prints the command for you to run instead.
+set -euo pipefail
+PKGS="libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0
+libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0
+libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core"
+[ "$(uname -s)" = Linux ] || exit 0
+command -v dpkg-query >/dev/null 2>&1 || exit 0
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -n "$missing" ] || exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing system libraries for Qt:$missing"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+else
+  echo "Fireside's window needs these system packages: sudo apt-get install$missing" >&2
+fi

@@ -1,0 +1,36 @@
+"""Shared fixtures: real model files (generated or assembled once, cached outside git)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # tests.helpers
+
+
+@pytest.fixture(autouse=True)
+def fireside_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own settings, data and models under a throwaway FIRESIDE_HOME."""
+    home = tmp_path / "fireside-home"
+    monkeypatch.setenv("FIRESIDE_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_gptoss_path() -> Path:
+    from tests.helpers.tiny_gptoss import cached_tiny_gptoss
+
+    return cached_tiny_gptoss()
+
+
+@pytest.fixture(scope="session")
+def gemma_path() -> Path:
+    from tests.helpers.gemma import cached_gemma
+
+    return cached_gemma()
