@@ -32,12 +32,12 @@ def _meminfo_bytes(key: str) -> int:
 def _devices() -> list[str]:
     """ggml's device list (CPU, CUDA0, Metal...); the Python bindings do not wrap it."""
     import ctypes
-    import glob
 
     import llama_cpp
 
     libdir = os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
-    for path in sorted(glob.glob(os.path.join(libdir, "*ggml-base*"))):
+    names = ("libggml.so", "libggml.dylib", "ggml.dll")  # the registry lives in ggml, not ggml-base
+    for path in [os.path.join(libdir, n) for n in names if os.path.exists(os.path.join(libdir, n))]:
         try:
             lib = ctypes.CDLL(path)
             lib.ggml_backend_dev_count.restype = ctypes.c_size_t

@@ -50,7 +50,7 @@ def _init_backend() -> None:
             _backend_ready = True
 
 
-def _AMX_IN_BUILD() -> bool:  # noqa: N802 - reads like the constant it is
+def _AMX_IN_BUILD() -> bool:
     return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
 
 
@@ -195,6 +195,21 @@ class LlamaEngine:
             self._pieces[key] = piece
         return piece
 
+    def _visible_piece(self, token: int, harmony_mode: bool) -> bytes:
+        """The bytes the parser may see for a token.
+
+        Harmony's structural tokens must reach the parser as text; every other control token
+        (gpt-oss's <|reserved_...|> fillers, another model's <end_of_turn>) is dropped here, so a
+        sampled stray control token can never reach the screen.
+        """
+        if not llama_cpp.llama_vocab_is_control(self._vocab, token):
+            return self._piece(token, special=True)
+        if harmony_mode:
+            piece = self._piece(token, special=True)
+            if piece.decode("utf-8", "replace") in harmony.CONTROL_TOKENS:
+                return piece
+        return b""
+
     # -------------------------------------------------------------- generation
     def stream(
         self, request: ChatRequest, cancel: threading.Event | None = None
@@ -235,7 +250,8 @@ class LlamaEngine:
         cache.checkpoint()
         sampler = _make_sampler(request.sampling)
         max_new = request.max_tokens if request.max_tokens and request.max_tokens > 0 else None
-        n_reason = n_answer = n_gen = 0
+        counter = _TokenCounter()
+        n_gen = 0
         t_first = t_last = t_first_reason = t_first_answer = 0.0
         stop = "end"
         try:
@@ -256,18 +272,15 @@ class LlamaEngine:
                     t_first = now
                 t_last = now
                 is_eog = llama_cpp.llama_vocab_is_eog(self._vocab, token)
-                # harmony needs its control tokens as text; other models must never show theirs
-                special = harmony_mode or not llama_cpp.llama_vocab_is_control(self._vocab, token)
-                text = decoder.decode(self._piece(token, special)) if special else ""
+                piece = self._visible_piece(token, harmony_mode)
+                text = decoder.decode(piece) if piece else ""
                 events = parser.feed(text) if text else []
                 for ev in events:
                     if isinstance(ev, ReasoningDelta):
                         t_first_reason = t_first_reason or now
                     elif isinstance(ev, AnswerDelta):
                         t_first_answer = t_first_answer or now
-                kinds = {type(ev) for ev in events}
-                n_reason += ReasoningDelta in kinds
-                n_answer += AnswerDelta in kinds and ReasoningDelta not in kinds
+                counter.add(events)
                 yield from events
                 if is_eog or parser.done:
                     break
@@ -275,7 +288,9 @@ class LlamaEngine:
                     raise EngineError("llama.cpp failed to continue this reply (out of memory?).")
         finally:
             llama_cpp.llama_sampler_free(sampler)
-        yield from parser.finish()
+        tail = parser.finish()
+        counter.add(tail, final=True)
+        yield from tail
         t_end = time.perf_counter()
         gen_s = t_last - t_first
         yield Done(
@@ -284,13 +299,52 @@ class LlamaEngine:
                 tokens_per_s=(n_gen - 1) / gen_s if n_gen > 1 and gen_s > 0 else 0.0,
                 prompt_tokens=len(tokens),
                 reused_prompt_tokens=reused,
-                reasoning_tokens=n_reason,
-                answer_tokens=n_answer,
+                reasoning_tokens=counter.reasoning,
+                answer_tokens=counter.answer,
                 reasoning_s=((t_first_answer or t_end) - t_first_reason) if t_first_reason else 0.0,
                 total_s=t_end - t_start,
                 stop_reason=stop,
             )
         )
+
+
+class _TokenCounter:
+    """Attribute every generated token to reasoning or answer.
+
+    The parser holds back text it cannot yet place (a possible header or stop string), and header
+    tokens produce no text at all, so tokens are attributed when their text is finally placed:
+    header tokens count towards the message they open. Reasoning + answer = tokens generated.
+    """
+
+    def __init__(self) -> None:
+        self.reasoning = self.answer = 0
+        self._pending = 0
+        self._last_reasoning = False
+
+    def add(self, events: list[Event], final: bool = False) -> None:
+        if not final:
+            self._pending += 1
+        content = (e for e in events if isinstance(e, ReasoningDelta | AnswerDelta))
+        kinds = [isinstance(e, ReasoningDelta) for e in content]
+        if not kinds:
+            if final:
+                self._assign(self._last_reasoning)
+            return
+        if kinds[0] and not all(kinds):  # reasoning then answer in one step: split it
+            self.reasoning += max(self._pending - 1, 0)
+            self._pending = min(self._pending, 1)
+            self._assign(False)
+            self._last_reasoning = False
+            return
+        self._last_reasoning = kinds[-1]
+        self._assign(kinds[-1])
+
+    def _assign(self, reasoning: bool) -> None:
+        if reasoning:
+            self.reasoning += self._pending
+        else:
+            self.answer += self._pending
+        self._pending = 0
 
 
 def _make_sampler(s: Sampling) -> llama_cpp.llama_sampler_p:

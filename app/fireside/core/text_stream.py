@@ -92,5 +92,4 @@ class PlainStreamParser:
         if not self.done and self._buf:
             self._emit(self._buf, out)
         self._buf = ""
-        self.done = True
         return out

@@ -1,0 +1,350 @@
+"""The main window: wires the composer, transcript, reasoning panel and the inference worker.
+
+The window holds the only state that matters to the user (which model, which reply is streaming)
+and turns worker signals into model updates. The engine lives on the worker's thread; this class
+never calls it, and it stops that thread in the agreed order before the window goes away.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from fireside.core.conversation import ChatRequest, Effort, Sampling
+from fireside.core.engine import Engine, LoadConfig, ModelInfo
+from fireside.core.events import ReplyStats
+from fireside.core.paths import Paths, app_paths
+from fireside.core.settings import Settings, load_settings, save_settings
+
+from . import wording
+from .banner import Banner
+from .chat_model import ChatModel
+from .composer import Composer, Mode
+from .inference_worker import start_worker, stop_worker
+from .menus import build_menus
+from .reasoning_panel import ReasoningPanel
+from .style import stylesheet
+from .transcript import TranscriptView
+from .welcome import WelcomePage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SIZE = (960, 680)
+MINIMUM_SIZE = (640, 440)
+
+
+class MainWindow(QMainWindow):
+    modelLoaded = Signal(object)  # ModelInfo, after the window has updated
+    modelLoadFailed = Signal(str)
+    replyFinished = Signal(int)  # row, after the footer shows the stats
+    replyFailed = Signal(int, str)  # row, message shown inline
+
+    def __init__(
+        self,
+        engine_factory: Callable[[], Engine],
+        settings_path: Path | None = None,
+        paths: Paths | None = None,
+        auto_load_last: bool = False,
+        max_tokens: int | None = None,
+        sampling: Sampling | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self._paths = paths or app_paths()
+        self._settings_path = settings_path or self._paths.settings_file
+        self._settings: Settings = load_settings(self._settings_path)
+        self._max_tokens = max_tokens  # None: until the model stops (tests cap it)
+        self._sampling = sampling or Sampling()  # OpenAI's recommended defaults for gpt-oss
+        self._model_info: ModelInfo | None = None
+        self._loading_name: str | None = None
+        self._active_request: int | None = None
+        self._next_request = 0
+        self._shut_down = False
+
+        self.setWindowTitle(wording.APP_NAME)
+        self.resize(*DEFAULT_SIZE)
+        self.setMinimumSize(*MINIMUM_SIZE)
+        self.setStyleSheet(stylesheet(self.palette()))
+        self._build_widgets()
+        self.actions_ = build_menus(self)
+        self.composer.set_effort(self._settings.effort_enum)
+        self.reasoning_panel.hide()  # nothing to show yet; the welcome page gets the room
+        self.actions_.panel.toggled.connect(self._on_panel_toggled)
+
+        self.worker, self._thread = start_worker(engine_factory)
+        self.worker.loaded.connect(self._on_loaded)
+        self.worker.loadFailed.connect(self._on_load_failed)
+        self.worker.unloaded.connect(self._on_unloaded)
+        self.worker.streamed.connect(self._on_streamed)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+        self._refresh_state()
+
+        last = self._settings.last_model
+        if auto_load_last and last and Path(last).is_file():
+            self.load_model(last)
+
+    def _build_widgets(self) -> None:
+        self.chat_model = ChatModel(self)
+        self.error_banner = Banner("error")
+        self.notice_banner = Banner("info")
+        self.welcome = WelcomePage()
+        self.welcome.openRequested.connect(self.choose_model_file)
+        self.transcript = TranscriptView(self.chat_model)
+        self.transcript.messageActivated.connect(self.select_row)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.transcript)
+        self.composer = Composer()
+        self.composer.sendRequested.connect(self.send_message)
+        self.composer.stopRequested.connect(self.stop_generation)
+        self.composer.effortChanged.connect(self._on_effort_changed)
+
+        banners = QVBoxLayout()
+        banners.setContentsMargins(12, 8, 12, 0)
+        banners.addWidget(self.error_banner)
+        banners.addWidget(self.notice_banner)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(banners)
+        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.composer)
+        self.setCentralWidget(central)
+
+        self.reasoning_panel = ReasoningPanel(self.chat_model, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.reasoning_panel)
+        self.resizeDocks([self.reasoning_panel], [300], Qt.Orientation.Horizontal)
+
+        self.status_label = QLabel()
+        self.status_label.setAccessibleName("Model status")
+        self.status_label.setContentsMargins(8, 0, 0, 0)
+        self.statusBar().addWidget(self.status_label, 1)
+
+    # Public API
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        return self._model_info
+
+    @property
+    def is_generating(self) -> bool:
+        return self._active_request is not None
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def choose_model_file(self) -> None:
+        start = self._settings.last_model or str(self._paths.models)
+        path, _ = QFileDialog.getOpenFileName(
+            self, wording.OPEN_MODEL_DIALOG_TITLE, start, wording.OPEN_MODEL_FILTER
+        )
+        if path:
+            self.load_model(path)
+
+    def load_model(self, path: str) -> bool:
+        """Ask the worker to load `path`. False when busy (loading or generating)."""
+        if self._loading_name is not None or self.is_generating or self._shut_down:
+            return False
+        self._loading_name = Path(path).stem or path
+        self.error_banner.clear()
+        self.notice_banner.clear()
+        self._refresh_state()
+        self.worker.loadRequested.emit(path, self._load_config())
+        return True
+
+    @Slot(str)
+    def send_message(self, text: str) -> bool:
+        if self._model_info is None or self._loading_name or self.is_generating:
+            return False
+        text = text.strip()
+        if not text:
+            return False
+        self.chat_model.add_user_message(text)
+        effort = self.composer.effort() if self._model_info.is_harmony else Effort.MEDIUM
+        request = ChatRequest(
+            messages=self.chat_model.to_messages(),
+            system_prompt=self._settings.system_prompt,
+            effort=effort,
+            max_tokens=self._max_tokens,
+            sampling=self._sampling,
+        )
+        self._next_request += 1
+        self._active_request = self._next_request
+        row = self.chat_model.start_reply(self._active_request)
+        self.transcript.scroll_to_bottom()
+        self.select_row(row)
+        self._refresh_state()
+        self.worker.generateRequested.emit(self._active_request, request)
+        return True
+
+    @Slot()
+    def stop_generation(self) -> None:
+        """Set the cancel flag straight from the GUI thread; the worker is busy in the engine."""
+        if self._active_request is None:
+            return
+        self.worker.cancel(self._active_request)
+        self.composer.set_mode(Mode.STOPPING)
+        self.actions_.stop.setEnabled(False)
+
+    def new_chat(self) -> None:
+        if self.is_generating:
+            return
+        self.chat_model.clear()
+        self.composer.focus_input()
+
+    @Slot(int)
+    def select_row(self, row: int) -> None:
+        """Show row's reasoning in the panel (user rows select the reply that answers them)."""
+        rows = self.chat_model.rowCount()
+        if 0 <= row < rows - 1 and self.chat_model.item(row).role == "user":
+            row += 1
+        self.transcript.set_selected_row(row)
+        self.reasoning_panel.show_row(row)
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, wording.ACTION_ABOUT.replace("&", ""), wording.ABOUT_TEXT)
+
+    def shutdown(self) -> None:
+        """Stop the worker thread (cancel, quit, wait) and free the model. Safe to call twice."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        stop_worker(self.worker, self._thread)
+
+    # Worker results
+
+    @Slot(object)
+    def _on_loaded(self, info: ModelInfo) -> None:
+        self._model_info = info
+        self._loading_name = None
+        self._update_settings(self._settings.with_recent_model(info.path))
+        if info.note:
+            self.notice_banner.show_message(wording.NOTE_TITLE, info.note)
+        self.composer.set_effort_supported(info.is_harmony)
+        if self.stack.currentWidget() is self.welcome:  # first model: bring in the panel
+            self.reasoning_panel.setVisible(self._settings.show_reasoning_panel)
+        self.stack.setCurrentWidget(self.transcript)
+        self._refresh_state()
+        self.composer.focus_input()
+        self.modelLoaded.emit(info)
+
+    @Slot(str)
+    def _on_load_failed(self, message: str) -> None:
+        self._loading_name = None
+        self.error_banner.show_message(wording.LOAD_FAILED_TITLE, message)
+        self._refresh_state()
+        self.modelLoadFailed.emit(message)
+
+    @Slot()
+    def _on_unloaded(self) -> None:
+        self._model_info = None
+
+    @Slot(int, str, str)
+    def _on_streamed(self, request_id: int, reasoning: str, answer: str) -> None:
+        row = self.chat_model.row_for_request(request_id)
+        if row >= 0:
+            self.chat_model.append_delta(row, reasoning, answer)
+
+    @Slot(int, object)
+    def _on_finished(self, request_id: int, stats: ReplyStats) -> None:
+        row = self.chat_model.row_for_request(request_id)
+        if row >= 0:
+            self.chat_model.finish_reply(row, stats)
+        self._reply_over(request_id)
+        if row >= 0:
+            self.replyFinished.emit(row)
+
+    @Slot(int, str)
+    def _on_failed(self, request_id: int, message: str) -> None:
+        row = self.chat_model.row_for_request(request_id)
+        if row >= 0:
+            self.chat_model.fail_reply(row, message)
+        self._reply_over(request_id)
+        if row >= 0:
+            self.replyFailed.emit(row, message)
+
+    def _reply_over(self, request_id: int) -> None:
+        if request_id == self._active_request:
+            self._active_request = None
+            self._refresh_state()
+            self.composer.focus_input()
+
+    # State and settings
+
+    def _refresh_state(self) -> None:
+        if self._loading_name is not None:
+            mode, status = Mode.LOADING, wording.loading(self._loading_name)
+        elif self._model_info is None:
+            mode, status = Mode.NO_MODEL, wording.NO_MODEL
+        else:
+            mode = Mode.GENERATING if self.is_generating else Mode.READY
+            status = wording.model_status(self._model_info)
+        self.composer.set_mode(mode)
+        self.status_label.setText(status)
+        self.welcome.set_loading(self._loading_name)
+        if self._model_info is None:
+            self.stack.setCurrentWidget(self.welcome)
+        name = self._model_info.name if self._model_info else ""
+        self.setWindowTitle(f"{name} — {wording.APP_NAME}" if name else wording.APP_NAME)
+        busy = self._loading_name is not None or self.is_generating
+        self.actions_.open.setEnabled(not busy)
+        self.actions_.recent.setEnabled(not busy)
+        self.actions_.new_chat.setEnabled(not self.is_generating)
+        self.actions_.stop.setEnabled(mode == Mode.GENERATING)
+
+    def _load_config(self) -> LoadConfig:
+        s = self._settings
+        return LoadConfig(
+            n_ctx=s.n_ctx,
+            n_threads=s.n_threads or None,
+            n_gpu_layers=s.n_gpu_layers,
+            flash_attn=s.flash_attn,
+        )
+
+    def _on_effort_changed(self, effort: Effort) -> None:
+        self._update_settings(self._settings.with_changes(effort=effort.value))
+
+    def _on_panel_toggled(self, visible: bool) -> None:
+        if not self._shut_down and self._model_info is not None:
+            self._update_settings(self._settings.with_changes(show_reasoning_panel=visible))
+
+    def _update_settings(self, settings: Settings) -> None:
+        if settings == self._settings:
+            return
+        self._settings = settings
+        try:
+            save_settings(settings, self._settings_path)
+        except OSError as exc:
+            log.warning("Saving settings to %s failed: %s", self._settings_path, exc)
+            self.error_banner.show_message(wording.SETTINGS_SAVE_FAILED, str(exc))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.hide()  # disappear at once; waiting for the engine to notice Stop takes a moment
+        self.shutdown()
+        event.accept()
+
+    # Used by menus.py
+
+    def recent_models(self) -> list[str]:
+        return [p for p in self._settings.recent_models if Path(p).is_file()]
+
+    def make_action(self, text: str, slot: Callable[[], object]) -> QAction:
+        action = QAction(text, self)
+        action.triggered.connect(lambda _checked=False: slot())
+        return action

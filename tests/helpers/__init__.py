@@ -1,0 +1,1 @@
+"""Test helpers: tiny model builders and cached real models shared by the test suites."""

@@ -1,0 +1,101 @@
+"""`fireside` as a user runs it: real subprocesses, real models, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fireside.core.harmony import CONTROL_TOKENS
+
+
+def fireside(*args: str, home: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "FIRESIDE_HOME": str(home)}
+    return subprocess.run(
+        [sys.executable, "-m", "fireside.cli", *args],
+        capture_output=True, text=True, timeout=300, env=env, input=stdin,
+    )
+
+
+def test_chat_json_streams_events_then_done(tiny_gptoss_path: Path, fireside_home: Path):
+    r = fireside("chat", "--model", str(tiny_gptoss_path), "--json", "--max-tokens", "24",
+                 "--seed", "3", "Hello!", home=fireside_home)
+    assert r.returncode == 0, r.stderr
+    records = [json.loads(line) for line in r.stdout.splitlines()]
+    assert records[-1]["type"] == "done"
+    assert all(rec["type"] in {"reasoning", "answer", "tool_call"} for rec in records[:-1])
+    stats = records[-1]["stats"]
+    for key in ("ttft_s", "tokens_per_s", "prompt_tokens", "reasoning_tokens", "answer_tokens"):
+        assert key in stats
+    assert stats["prompt_tokens"] > 20 and stats["ttft_s"] > 0
+    text = "".join(rec.get("text", "") for rec in records)
+    assert not any(tok in text for tok in CONTROL_TOKENS)
+
+
+def test_chat_plain_text_on_gemma(gemma_path: Path, fireside_home: Path):
+    r = fireside("chat", "--model", str(gemma_path), "--max-tokens", "16", "--temperature", "0",
+                 "The capital of France is", home=fireside_home)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip()
+    assert "tok/s" in r.stderr
+
+
+@pytest.mark.parametrize("effort", ["low", "medium", "HIGH"])
+def test_print_prompt_shows_exact_harmony_prompt(
+    tiny_gptoss_path: Path, fireside_home: Path, effort: str
+):
+    r = fireside("chat", "--model", str(tiny_gptoss_path), "--effort", effort,
+                 "--system", "Answer in French.", "--print-prompt", "Hi", home=fireside_home)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("<|start|>system<|message|>You are ChatGPT")
+    assert f"Reasoning: {effort.lower()}\n" in r.stdout
+    assert "<|start|>developer<|message|># Instructions\n\nAnswer in French.<|end|>" in r.stdout
+    assert r.stdout.endswith("<|start|>user<|message|>Hi<|end|><|start|>assistant")
+
+
+def test_print_prompt_plain_transcript_for_base_model(gemma_path: Path, fireside_home: Path):
+    r = fireside("chat", "--model", str(gemma_path), "--print-prompt", "Hi", home=fireside_home)
+    assert r.returncode == 0
+    assert r.stdout == "User: Hi\nAssistant:"
+
+
+def _bad(tmp: Path) -> dict[str, tuple[list[str], str]]:
+    junk = tmp / "junk.gguf"
+    junk.write_bytes(b"hello world" * 20)
+    return {
+        "missing": (["--model", str(tmp / "none.gguf"), "hi"], "No file"),
+        "not gguf": (["--model", str(junk), "hi"], "not a GGUF"),
+        "effort": (["--model", str(junk), "--effort", "extreme", "hi"], "low, medium or high"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "not gguf", "effort", "truncated"])
+def test_bad_input_exits_2_with_one_line(
+    case: str, tmp_path: Path, fireside_home: Path, tiny_gptoss_path: Path
+):
+    if case == "truncated":
+        cut = tmp_path / "cut.gguf"
+        cut.write_bytes(tiny_gptoss_path.read_bytes()[:-500])
+        args, expect = ["--model", str(cut), "hi"], "incomplete"
+    else:
+        args, expect = _bad(tmp_path)[case]
+    r = fireside("chat", *args, home=fireside_home)
+    assert r.returncode == 2
+    assert expect in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in r.stderr
+
+
+def test_doctor_json(fireside_home: Path):
+    r = fireside("doctor", "--json", home=fireside_home)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["paths"]["config"] == str(fireside_home / "config")
+    assert report["llama"]["backend"] == "CPU"
+    assert "CPU" in report["llama"]["devices"][0]
+    assert report["ram_bytes"] > 2**30
+    assert report["cpu"]["physical"] >= 1
