@@ -91,12 +91,12 @@ def _chat(args: argparse.Namespace) -> int:
     except GGUFError as e:
         raise BadInput(str(e)) from None
 
-    sampling = Sampling()
+    sampling = None  # the right defaults for the model
     if args.temperature is not None or args.seed is not None:
-        sampling = Sampling(
-            temperature=sampling.temperature if args.temperature is None else args.temperature,
-            seed=args.seed,
-        )
+        from dataclasses import replace
+
+        base = Sampling.for_model(gguf.is_harmony, seed=args.seed)
+        sampling = base if args.temperature is None else replace(base, temperature=args.temperature)
     request = ChatRequest(
         messages=(Message("user", prompt),),
         system_prompt=args.system,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -47,6 +47,14 @@ class Sampling:
     def greedy(cls) -> Sampling:
         return cls(temperature=0.0, top_p=1.0, top_k=1, min_p=0.0, seed=0)
 
+    @classmethod
+    def for_model(cls, harmony: bool, seed: int | None = None) -> Sampling:
+        """gpt-oss was tuned for temperature 1 with no truncation; other models do better with
+        llama.cpp's defaults (a base model at temperature 1 rambles)."""
+        if harmony:
+            return cls(seed=seed)
+        return cls(temperature=0.8, top_p=0.95, top_k=40, min_p=0.05, seed=seed)
+
 
 @dataclass(frozen=True)
 class ChatRequest:
@@ -56,4 +64,4 @@ class ChatRequest:
     system_prompt: str = ""
     effort: Effort = Effort.MEDIUM
     max_tokens: int | None = None  # None: until the model stops or the context is full
-    sampling: Sampling = field(default_factory=Sampling)
+    sampling: Sampling | None = None  # None: the defaults for the loaded model (Sampling.for_model)

@@ -248,7 +248,7 @@ class LlamaEngine:
                                   total_s=time.perf_counter() - t_start, stop_reason="cancelled"))
             return
         cache.checkpoint()
-        sampler = _make_sampler(request.sampling)
+        sampler = _make_sampler(request.sampling or Sampling.for_model(harmony_mode))
         max_new = request.max_tokens if request.max_tokens and request.max_tokens > 0 else None
         counter = _TokenCounter()
         n_gen = 0

@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
         self._settings_path = settings_path or self._paths.settings_file
         self._settings: Settings = load_settings(self._settings_path)
         self._max_tokens = max_tokens  # None: until the model stops (tests cap it)
-        self._sampling = sampling or Sampling()  # OpenAI's recommended defaults for gpt-oss
+        self._sampling = sampling  # None: the engine picks the right defaults for the model
         self._model_info: ModelInfo | None = None
         self._loading_name: str | None = None
         self._active_request: int | None = None
@@ -237,8 +237,11 @@ class MainWindow(QMainWindow):
         if info.note:
             self.notice_banner.show_message(wording.NOTE_TITLE, info.note)
         self.composer.set_effort_supported(info.is_harmony)
-        if self.stack.currentWidget() is self.welcome:  # first model: bring in the panel
-            self.reasoning_panel.setVisible(self._settings.show_reasoning_panel)
+        # The panel has nothing to show for models that do not reason; hide it for them without
+        # forgetting that the user wants it for the ones that do.
+        self._panel_auto = True
+        self.reasoning_panel.setVisible(self._settings.show_reasoning_panel and info.is_harmony)
+        self._panel_auto = False
         self.stack.setCurrentWidget(self.transcript)
         self._refresh_state()
         self.composer.focus_input()
@@ -321,6 +324,8 @@ class MainWindow(QMainWindow):
         self._update_settings(self._settings.with_changes(effort=effort.value))
 
     def _on_panel_toggled(self, visible: bool) -> None:
+        if getattr(self, "_panel_auto", False):
+            return
         if not self._shut_down and self._model_info is not None:
             self._update_settings(self._settings.with_changes(show_reasoning_panel=visible))
 
