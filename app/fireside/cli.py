@@ -44,20 +44,33 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--seed", type=int, default=None)
     chat.add_argument("--json", action="store_true", help="one JSON object per line")
     chat.add_argument("--print-prompt", action="store_true", help="print the prompt and exit")
+    chat.add_argument("--no-save", action="store_true", help="do not keep this chat in your history")
     chat.add_argument("prompt", nargs="?", help="your message (read from stdin if omitted)")
 
     doctor = sub.add_parser("doctor", help="report versions, paths and hardware")
     doctor.add_argument("--json", action="store_true")
+
+    from .cli_conversations import add_parser as add_conversations_parser
+
+    add_conversations_parser(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
+        from .core.logs import setup_logging
+        from .core.paths import app_paths
+
+        setup_logging(app_paths())
         if args.command == "chat":
             return _chat(args)
         if args.command == "doctor":
             return _doctor(args)
+        if args.command == "conversations":
+            from .cli_conversations import run as run_conversations
+
+            return run_conversations(args)
         from .ui.app import run_gui
 
         return run_gui(args.model)
@@ -132,8 +145,22 @@ def _run_chat(args: argparse.Namespace, settings, request) -> int:  # type: igno
         return 1
     out, err = sys.stdout, sys.stderr
     in_reasoning = False
+    history = None
+    if not args.no_save:
+        from pathlib import Path
+
+        from .cli_conversations import ChatRecord
+
+        history = ChatRecord(request.messages[-1].text, request.system_prompt,
+                             Path(args.model).stem, request.effort.value)
     try:
         for ev in engine.stream(request):
+            if history is not None:
+                if isinstance(ev, ReasoningDelta | AnswerDelta):
+                    history.add(ev.text if isinstance(ev, ReasoningDelta) else "",
+                                ev.text if isinstance(ev, AnswerDelta) else "")
+                elif isinstance(ev, Done):
+                    history.finish(ev.stats.as_json(), ev.stats.stop_reason)
             if args.json:
                 if isinstance(ev, ReasoningDelta):
                     record = {"type": "reasoning", "text": ev.text}
@@ -170,8 +197,12 @@ def _run_chat(args: argparse.Namespace, settings, request) -> int:  # type: igno
                 )
     except EngineError as e:
         print(f"fireside: {e}", file=sys.stderr)
+        if history is not None:
+            history.close("error")
         return 1
     finally:
+        if history is not None:
+            history.close()
         engine.unload()
     return 0
 

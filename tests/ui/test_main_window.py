@@ -121,6 +121,22 @@ def test_plain_model_shows_note_and_disables_effort(qtbot, make_window: MakeWind
     assert not window.transcript.widget_at(row).reasoning_toggle.isVisible()
 
 
+def test_reasoning_panel_hides_for_a_model_that_does_not_reason_and_returns_for_gpt_oss(
+    qtbot, make_window: MakeWindow, paths: Paths
+) -> None:
+    engine = ScriptedEngine(prompt_format="plain", note=PLAIN_NOTE, reasoning=())
+    window = make_window(engine)
+    window.show()
+    with qtbot.waitSignal(window.modelLoaded, timeout=5000):
+        window.load_model("/models/base.gguf")
+    assert not window.reasoning_panel.isVisible()
+    assert load_settings(paths.settings_file).show_reasoning_panel is True  # preference kept
+    engine.prompt_format = "harmony"
+    with qtbot.waitSignal(window.modelLoaded, timeout=5000):
+        window.load_model(MODEL_PATH)
+    assert window.reasoning_panel.isVisible()
+
+
 def test_last_model_is_reloaded_on_start(
     qtbot, make_window: MakeWindow, paths: Paths, tmp_path: Path
 ) -> None:

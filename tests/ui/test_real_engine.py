@@ -27,7 +27,7 @@ def test_real_engine_replies_in_the_window_and_the_gui_stays_responsive(
 
     # The tiny model has a small context, and one thread: on a busy two-core CI box llama.cpp's
     # spinning thread pool can run a thousand times slower than a single thread.
-    save_settings(Settings(n_ctx=512, n_threads=1), paths.settings_file)
+    save_settings(Settings(n_ctx=512), paths.settings_file)
     window = MainWindow(
         LlamaEngine,
         settings_path=paths.settings_file,
