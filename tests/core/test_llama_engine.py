@@ -218,13 +218,16 @@ def _logged_kv_bytes(caplog: pytest.LogCaptureFixture) -> int:
 
 
 @pytest.mark.parametrize("swa_full", [True, False])
+@pytest.mark.parametrize("model", ["gemma_path", "tiny_gptoss_path"])
 def test_kv_budget_matches_what_llama_cpp_allocates(
-    gemma_path: Path, caplog: pytest.LogCaptureFixture, swa_full: bool
+    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture, swa_full: bool, model: str
 ):
+    """The fit planner's KV arithmetic (gpt-oss: 48 vs 24 KiB/token) is what llama.cpp allocates."""
+    path: Path = request.getfixturevalue(model)
     caplog.set_level(logging.DEBUG, logger="fireside.llama")
-    engine = _fresh(gemma_path, n_ctx=4096, swa_full=swa_full)
+    engine = _fresh(path, n_ctx=4096, swa_full=swa_full)
     allocated = _logged_kv_bytes(caplog)
     engine.unload()
-    predicted = kv_budget(read_gguf(gemma_path), 4096, swa_full=swa_full).total_bytes
+    predicted = kv_budget(read_gguf(path), 4096, swa_full=swa_full).total_bytes
     assert allocated > 0
     assert abs(allocated - predicted) <= 0.01 * predicted
