@@ -78,6 +78,37 @@ def _backend() -> dict[str, Any]:
         return {"error": f"llama.cpp could not be loaded: {e}"}
 
 
+def _keyring() -> dict[str, Any]:
+    try:
+        from .secrets import TokenStore
+
+        store = TokenStore()
+        return {"backend": store.backend_name, "usable": store.usable, "status": store.status()}
+    except Exception as e:  # a broken keyring install is something doctor reports, not dies on
+        return {"backend": "unavailable", "usable": False, "status": f"keyring failed: {e}"}
+
+
+def _fit_plans(models: Any) -> list[dict[str, Any]]:
+    """The planner's verdict for each installed model on this machine (headers only, no loads)."""
+    from .gguf_info import GGUFError, read_gguf
+    from .hardware import detect_machine, plan_fit, profile_from_gguf
+    from .models import list_installed
+
+    out: list[dict[str, Any]] = []
+    machine = None
+    for m in list_installed(models):
+        try:
+            g = read_gguf(m.path)
+        except GGUFError:
+            continue
+        machine = machine or detect_machine()
+        plan = plan_fit(profile_from_gguf(g), machine)
+        out.append({"model": m.name, "badge": plan.badge, "n_ctx": plan.n_ctx,
+                    "n_gpu_layers": plan.n_gpu_layers, "n_cpu_moe": plan.n_cpu_moe,
+                    "reason": plan.reason})
+    return out
+
+
 def report() -> dict[str, Any]:
     paths = app_paths()
     settings = load_settings(paths.settings_file)
@@ -94,6 +125,8 @@ def report() -> dict[str, Any]:
         "settings": {"last_model": settings.last_model, "effort": settings.effort,
                      "n_ctx": settings.n_ctx},
         "network": "offline: Fireside makes no network calls unless you start a download",
+        "keyring": _keyring(),
+        "fit": _fit_plans(paths.models),
     }
 
 
@@ -117,4 +150,6 @@ def format_text(r: dict[str, Any]) -> str:
     lines += [f"  {k:<7} {v}" for k, v in r["paths"].items()]
     lines.append(f"Last model: {r['settings']['last_model'] or '(none yet)'}")
     lines.append(f"Network: {r['network']}")
+    lines.append(f"Keyring: {r['keyring']['backend']} ({r['keyring']['status']})")
+    lines += [f"Fit: {f['model']}: {f['badge']}, {f['n_ctx']:,} tokens" for f in r["fit"]]
     return "\n".join(lines)

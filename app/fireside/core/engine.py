@@ -62,6 +62,8 @@ class LoadConfig:
     # Prefix reuse stays exact through SWA checkpoints (see llama_engine.py).
     swa_full: bool = False
     use_mmap: bool = True
+    # llama.cpp tensor-name regexes whose weights stay in RAM (experts on CPU); see hardware.py
+    cpu_tensor_patterns: tuple[str, ...] = ()
 
     def threads(self) -> int:
         return self.n_threads if self.n_threads else physical_cores()

@@ -33,6 +33,7 @@ from .gguf_info import GGUFError, GGUFInfo, read_gguf
 from .kv_cache import PrefixCache
 from .llama_log import install_log_handler
 from .prompting import format_note, prompt_format, render, template_tokens
+from .tensor_overrides import cpu_overrides
 from .text_stream import PlainStreamParser
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,21 @@ def _init_backend() -> None:
             install_log_handler()
             llama_cpp.llama_backend_init()
             _backend_ready = True
+
+
+def _assign(struct: ctypes.Structure, **values: object) -> None:
+    """Set C struct fields, refusing names the bindings do not have.
+
+    ctypes silently accepts any attribute, so a field renamed upstream (use_mmap became load_mode)
+    would otherwise be ignored without a word.
+    """
+    known = {name for name, *_ in type(struct)._fields_}
+    for name, value in values.items():
+        if name not in known:
+            raise ModelLoadError(
+                f"This build of llama-cpp-python has no “{name}” setting; reinstall Fireside."
+            )
+        setattr(struct, name, value)
 
 
 def _AMX_IN_BUILD() -> bool:
@@ -86,13 +102,20 @@ class LlamaEngine:
         _init_backend()
         self.unload()
         mparams = llama_cpp.llama_model_default_params()
-        mparams.n_gpu_layers = config.n_gpu_layers
-        mparams.use_mmap = config.use_mmap
+        _assign(
+            mparams,
+            n_gpu_layers=config.n_gpu_layers,
+            load_mode=llama_cpp.LLAMA_LOAD_MODE_MMAP if config.use_mmap else llama_cpp.LLAMA_LOAD_MODE_NONE,
+        )
         if _AMX_IN_BUILD():
             # ggml's AMX kernels segfault on some CPUs/VMs (llama.cpp #20824); our own builds
             # leave them out, and a native build from elsewhere must not take the app down.
-            mparams.use_extra_bufts = False
+            _assign(mparams, use_extra_bufts=False)
+        overrides = cpu_overrides(config.cpu_tensor_patterns)  # must outlive the load call
+        if overrides is not None:
+            _assign(mparams, tensor_buft_overrides=overrides.pointer)
         model = llama_cpp.llama_model_load_from_file(str(Path(path)).encode("utf-8"), mparams)
+        del overrides
         if not model:
             arch = gguf.architecture or "unknown"
             raise ModelLoadError(
@@ -102,19 +125,22 @@ class LlamaEngine:
         n_ctx_train = llama_cpp.llama_model_n_ctx_train(model)
         n_ctx = min(config.n_ctx, n_ctx_train) if n_ctx_train > 0 else config.n_ctx
         cparams = llama_cpp.llama_context_default_params()
-        cparams.n_ctx = n_ctx
-        cparams.n_batch = min(config.n_batch, n_ctx)
-        cparams.n_ubatch = min(config.n_batch, n_ctx)
-        cparams.n_seq_max = 1
-        cparams.n_threads = config.threads()
-        cparams.n_threads_batch = config.threads()
-        cparams.flash_attn_type = (
-            llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
-            if config.flash_attn
-            else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+        _assign(
+            cparams,
+            n_ctx=n_ctx,
+            n_batch=min(config.n_batch, n_ctx),
+            n_ubatch=min(config.n_batch, n_ctx),
+            n_seq_max=1,
+            n_threads=config.threads(),
+            n_threads_batch=config.threads(),
+            flash_attn_type=(
+                llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+                if config.flash_attn
+                else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+            ),
+            swa_full=config.swa_full,
+            no_perf=True,
         )
-        cparams.swa_full = config.swa_full
-        cparams.no_perf = True
         ctx = llama_cpp.llama_init_from_model(model, cparams)
         if not ctx:
             llama_cpp.llama_model_free(model)

@@ -29,6 +29,7 @@ class Settings:
     n_gpu_layers: int = 0
     flash_attn: bool = True
     show_reasoning_panel: bool = True
+    offline: bool = False  # when on, nothing touches the network (downloads refuse to start)
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -37,6 +37,9 @@ def build_menus(window: MainWindow) -> WindowActions:
     file_menu.addAction(open_action)
     recent = file_menu.addMenu(wording.ACTION_RECENT)
     recent.aboutToShow.connect(partial(_fill_recent, window, recent))
+    models_action = window.make_action("&Models…", partial(_open_models, window))
+    models_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
+    file_menu.addAction(models_action)
     file_menu.addSeparator()
     quit_action = window.make_action(wording.ACTION_QUIT, window.close)
     quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
@@ -76,6 +79,12 @@ def _fill_recent(window: MainWindow, menu: QMenu) -> None:
         action = menu.addAction(Path(path).name)
         action.setToolTip(path)
         action.triggered.connect(partial(_load_recent, window, path))
+
+
+def _open_models(window: MainWindow) -> None:
+    from .model_manager import open_model_manager
+
+    open_model_manager(window)
 
 
 def _load_recent(window: MainWindow, path: str, _checked: bool = False) -> None:
