@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     from .cli_conversations import add_parser as add_conversations_parser
 
     add_conversations_parser(sub)
+    from .cli_models import add_parser as add_models_parser
+
+    add_models_parser(sub)
     return p
 
 
@@ -67,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _chat(args)
         if args.command == "doctor":
             return _doctor(args)
+        if args.command == "models":
+            from .cli_models import run as run_models
+
+            return run_models(args)
         if args.command == "conversations":
             from .cli_conversations import run as run_conversations
 

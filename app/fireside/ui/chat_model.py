@@ -33,6 +33,7 @@ class ChatItem:
     stats: ReplyStats | None = None
     reasoning_started: float | None = None  # GUI clock, for "Thought for N s" before stats arrive
     reasoning_seconds: float | None = None  # None while still thinking (or never thought)
+    branch: tuple[int, int] = (1, 1)  # version position and count, for "‹ 2/3 ›"
 
 
 class ChatModel(QAbstractListModel):
@@ -45,6 +46,8 @@ class ChatModel(QAbstractListModel):
     StreamingRole = _USER + 7
     ErrorRole = _USER + 8
     RequestIdRole = _USER + 9
+    BranchPositionRole = _USER + 10  # "‹ 2/3 ›": position (1-based) and count of versions
+    BranchCountRole = _USER + 11
 
     _ROLE_NAMES: ClassVar[dict[int, bytes]] = {
         RoleRole: b"role",
@@ -56,6 +59,8 @@ class ChatModel(QAbstractListModel):
         StreamingRole: b"streaming",
         ErrorRole: b"error",
         RequestIdRole: b"requestId",
+        BranchPositionRole: b"branchPosition",
+        BranchCountRole: b"branchCount",
     }
 
     def __init__(self, parent: Any = None, clock: Callable[[], float] = time.monotonic) -> None:
@@ -94,6 +99,10 @@ class ChatModel(QAbstractListModel):
             return item.error
         if role == self.RequestIdRole:
             return item.request_id
+        if role == self.BranchPositionRole:
+            return item.branch[0]
+        if role == self.BranchCountRole:
+            return item.branch[1]
         return None
 
     @staticmethod
@@ -157,6 +166,24 @@ class ChatModel(QAbstractListModel):
         self.beginResetModel()
         self._items.clear()
         self.endResetModel()
+
+    def load(self, items: list[ChatItem]) -> None:
+        """Show a saved conversation: one reset, so opening 500 messages is one rebuild."""
+        self.beginResetModel()
+        self._items = list(items)
+        self.endResetModel()
+
+    def set_branch(self, row: int, position: int, count: int) -> None:
+        if 0 <= row < len(self._items) and self._items[row].branch != (position, count):
+            self._items[row].branch = (position, count)
+            self._changed(row)
+
+    def truncate(self, row: int) -> None:
+        """Drop `row` and everything after it (editing or regenerating starts a new branch there)."""
+        if 0 <= row < len(self._items):
+            self.beginRemoveRows(QModelIndex(), row, len(self._items) - 1)
+            del self._items[row:]
+            self.endRemoveRows()
 
     def question_for(self, row: int) -> str:
         """The user message an assistant row answers (the nearest user row above it)."""

@@ -36,6 +36,7 @@ from .composer import Composer, Mode
 from .inference_worker import start_worker, stop_worker
 from .menus import build_menus
 from .reasoning_panel import ReasoningPanel
+from .sidebar import install_history
 from .style import stylesheet
 from .transcript import TranscriptView
 from .welcome import WelcomePage
@@ -92,6 +93,7 @@ class MainWindow(QMainWindow):
         self.worker.finished.connect(self._on_finished)
         self.worker.failed.connect(self._on_failed)
         self._refresh_state()
+        self.history = install_history(self)  # saved chats: sidebar, branches, reopen last chat
 
         last = self._settings.last_model
         if auto_load_last and last and Path(last).is_file():
@@ -179,7 +181,7 @@ class MainWindow(QMainWindow):
         effort = self.composer.effort() if self._model_info.is_harmony else Effort.MEDIUM
         request = ChatRequest(
             messages=self.chat_model.to_messages(),
-            system_prompt=self._settings.system_prompt,
+            system_prompt=self.history.system_prompt() if self.history else self._settings.system_prompt,
             effort=effort,
             max_tokens=self._max_tokens,
             sampling=self._sampling,
@@ -226,6 +228,8 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         stop_worker(self.worker, self._thread)
+        if self.history is not None:
+            self.history.close()
 
     # Worker results
 

@@ -29,7 +29,10 @@ from PySide6.QtWidgets import (
 from fireside.core.events import ReplyStats
 
 from . import wording
+from .branch_bar import BranchBar
 from .chat_model import ChatModel
+from .chunked_text import ChunkedText
+from .markdown import MARKDOWN_MAX_CHARS, open_link, render_markdown
 from .style import repolish, scaled_font
 
 _SELECTABLE = Qt.TextInteractionFlag.TextSelectableByMouse | (
@@ -55,6 +58,9 @@ class MessageWidget(QWidget):
     """Renders one ChatModel row; `update_from` re-reads it whenever that row changes."""
 
     activated = Signal()  # the user clicked somewhere on this message
+    branchStepRequested = Signal(int)  # -1 / +1: show another version of this message
+    branchActionRequested = Signal()  # edit (user) or regenerate (assistant)
+    deleteRequested = Signal()
 
     def __init__(self, role: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -78,11 +84,26 @@ class MessageWidget(QWidget):
         self.reasoning_toggle.setCheckable(True)
         self.reasoning_toggle.setCursor(Qt.CursorShape.PointingHandCursor)
         self.reasoning_toggle.clicked.connect(self._on_toggle_clicked)
-        self.reasoning_view = plain_label("reasoningText")
+        self.reasoning_view = ChunkedText("reasoningText")  # grows while streaming; see chunked_text
         self.reasoning_view.setAccessibleName("Reasoning")
 
-        self.answer_label = plain_label("answerText")
+        self.answer_label = ChunkedText("answerText")
         self.answer_label.setAccessibleName("Your message" if role == "user" else "Reply")
+
+        # Finished replies are shown as Markdown here (see markdown.py); answer_label keeps the
+        # plain text for streaming, copying and user messages.
+        self.markdown_label = QLabel()
+        self.markdown_label.setObjectName("answerMarkdown")
+        self.markdown_label.setTextFormat(Qt.TextFormat.RichText)
+        self.markdown_label.setWordWrap(True)
+        self.markdown_label.setOpenExternalLinks(False)
+        self.markdown_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        self.markdown_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.markdown_label.setMinimumWidth(40)
+        self.markdown_label.setAccessibleName("Reply")
+        self.markdown_label.linkActivated.connect(open_link)
+        self.markdown_label.hide()
+        self._rendered: str | None = None
 
         self.error_label = plain_label("errorText")
         self.error_label.setAccessibleName("Error")
@@ -92,6 +113,10 @@ class MessageWidget(QWidget):
         self.footer_label.setTextFormat(Qt.TextFormat.PlainText)
         self.footer_label.setAccessibleName("Reply statistics")
         self.footer_label.setFont(scaled_font(self, 0.85))
+        # Wrap rather than widen the bubble: a wider footer on finish would re-measure every line
+        # of a long reply at a new width (and clip it in a narrow window).
+        self.footer_label.setWordWrap(True)
+        self.footer_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.copy_button = QToolButton()
         self.copy_button.setObjectName("copyButton")
         self.copy_button.setText(wording.COPY)
@@ -100,9 +125,17 @@ class MessageWidget(QWidget):
         self.copy_button.setFont(scaled_font(self, 0.85))
         self.copy_button.clicked.connect(self._copy)
 
+        self.branch_bar = BranchBar(role)
+        self.branch_bar.stepRequested.connect(self.branchStepRequested.emit)
+        self.branch_bar.actionRequested.connect(self.branchActionRequested.emit)
+        self.branch_bar.deleteRequested.connect(self.deleteRequested.emit)
+
         self._build_layout()
-        for label in (self.reasoning_view, self.answer_label, self.error_label, self.footer_label):
+        for label in (self.reasoning_view, self.answer_label, self.markdown_label, self.error_label,
+                      self.footer_label):
             label.installEventFilter(self)
+        self.answer_label.watch(self)
+        self.reasoning_view.watch(self)
         self._set_reasoning_visible(False)
         self.error_label.hide()
         self.copy_button.hide()
@@ -117,12 +150,22 @@ class MessageWidget(QWidget):
         inner.addWidget(self.reasoning_toggle, 0, Qt.AlignmentFlag.AlignLeft)
         inner.addWidget(self.reasoning_view)
         inner.addWidget(self.answer_label)
+        inner.addWidget(self.markdown_label)
         inner.addWidget(self.error_label)
         footer = QHBoxLayout()
         footer.setContentsMargins(0, 0, 0, 0)
+        if self.role == "user":
+            footer.addStretch(1)
+            footer.addWidget(self.branch_bar)
         footer.addWidget(self.footer_label, 1)
         footer.addWidget(self.copy_button)
         inner.addLayout(footer)
+        if self.role == "assistant":  # versions and actions on their own row: the stats keep room
+            actions = QHBoxLayout()
+            actions.setContentsMargins(0, 0, 0, 0)
+            actions.addWidget(self.branch_bar)
+            actions.addStretch(1)
+            inner.addLayout(actions)
 
         outer = QHBoxLayout(self)
         outer.setContentsMargins(0, 4, 0, 4)
@@ -144,12 +187,21 @@ class MessageWidget(QWidget):
 
         if self.answer_label.text() != text:
             self.answer_label.setText(text)
-        self.answer_label.setVisible(bool(text) or self.role == "user")
+        rich = (self.role == "assistant" and not streaming and bool(text)
+                and len(text) <= MARKDOWN_MAX_CHARS)
+        if rich and text != self._rendered:
+            self.markdown_label.setText(render_markdown(text, self.answer_label.font()))
+            self._rendered = text
+        self.markdown_label.setVisible(rich)
+        self.answer_label.setVisible((bool(text) and not rich) or self.role == "user")
         self._render_reasoning(reasoning, bool(text), streaming, seconds)
         self.error_label.setText(error)
         self.error_label.setVisible(bool(error))
         if self.role == "assistant":
             self._render_footer(text, streaming, stats)
+        self.branch_bar.set_branch(
+            (index.data(ChatModel.BranchPositionRole) or 1, index.data(ChatModel.BranchCountRole) or 1),
+            busy=streaming)
 
     def _render_reasoning(
         self, reasoning: str, answered: bool, streaming: bool, seconds: float | None

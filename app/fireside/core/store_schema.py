@@ -1,0 +1,154 @@
+"""The conversation database's schema and its forward migrations.
+
+The schema version lives in `PRAGMA user_version`. Each migration takes the database from version
+N to N+1 inside one transaction, so a crash mid-upgrade leaves the old version intact and the next
+start simply tries again. Migrations only ever move forward: a database written by a newer Fireside
+is refused with a message rather than silently damaged by an older one.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+# Version 1: the first shipped shape (kept verbatim; tests build a v1 file from it and migrate it).
+SCHEMA_V1 = """
+CREATE TABLE conversations (
+    id INTEGER PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    pinned INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    parent_id INTEGER REFERENCES messages(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    text TEXT NOT NULL DEFAULT '',
+    reasoning TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL
+);
+CREATE INDEX messages_by_conversation ON messages(conversation_id, id);
+"""
+
+# Version 2: per-conversation settings, per-message stats/model/effort/status, branch selection,
+# a small key-value table for window state (the chat open at exit), and full-text search.
+# Reasoning is its own FTS column so a search can include or skip it.
+_V1_TO_V2 = """
+ALTER TABLE conversations ADD COLUMN system_prompt TEXT NOT NULL DEFAULT '';
+ALTER TABLE conversations ADD COLUMN model TEXT NOT NULL DEFAULT '';
+ALTER TABLE conversations ADD COLUMN effort TEXT NOT NULL DEFAULT 'medium';
+ALTER TABLE conversations ADD COLUMN active_root_id INTEGER
+    REFERENCES messages(id) ON DELETE SET NULL;
+ALTER TABLE messages ADD COLUMN stats TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE messages ADD COLUMN model TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN effort TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN status TEXT NOT NULL DEFAULT 'done';
+ALTER TABLE messages ADD COLUMN active_child_id INTEGER REFERENCES messages(id) ON DELETE SET NULL;
+CREATE INDEX messages_by_parent ON messages(parent_id);
+CREATE TABLE app_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX conversations_by_update ON conversations(pinned DESC, updated DESC);
+
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    text, reasoning, content='messages', content_rowid='id',
+    tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts(rowid, text, reasoning) VALUES (new.id, new.text, new.reasoning);
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, text, reasoning)
+        VALUES ('delete', old.id, old.text, old.reasoning);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, reasoning ON messages BEGIN
+    INSERT INTO messages_fts(messages_fts, rowid, text, reasoning)
+        VALUES ('delete', old.id, old.text, old.reasoning);
+    INSERT INTO messages_fts(rowid, text, reasoning) VALUES (new.id, new.text, new.reasoning);
+END;
+INSERT INTO messages_fts(messages_fts) VALUES ('rebuild');
+
+CREATE VIRTUAL TABLE conversations_fts USING fts5(
+    title, content='conversations', content_rowid='id',
+    tokenize='unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER conversations_fts_insert AFTER INSERT ON conversations BEGIN
+    INSERT INTO conversations_fts(rowid, title) VALUES (new.id, new.title);
+END;
+CREATE TRIGGER conversations_fts_delete AFTER DELETE ON conversations BEGIN
+    INSERT INTO conversations_fts(conversations_fts, rowid, title) VALUES ('delete', old.id, old.title);
+END;
+CREATE TRIGGER conversations_fts_update AFTER UPDATE OF title ON conversations BEGIN
+    INSERT INTO conversations_fts(conversations_fts, rowid, title) VALUES ('delete', old.id, old.title);
+    INSERT INTO conversations_fts(rowid, title) VALUES (new.id, new.title);
+END;
+INSERT INTO conversations_fts(conversations_fts) VALUES ('rebuild');
+"""
+
+
+def _v1_to_v2(db: sqlite3.Connection) -> None:
+    for statement in _split(_V1_TO_V2):
+        db.execute(statement)
+    # In v1 the newest child was the one shown; keep showing it after the upgrade.
+    db.execute(
+        """UPDATE messages SET active_child_id =
+               (SELECT max(c.id) FROM messages c WHERE c.parent_id = messages.id)"""
+    )
+    db.execute(
+        """UPDATE conversations SET active_root_id =
+               (SELECT max(m.id) FROM messages m
+                 WHERE m.conversation_id = conversations.id AND m.parent_id IS NULL)"""
+    )
+
+
+def _create_v1(db: sqlite3.Connection) -> None:
+    for statement in _split(SCHEMA_V1):
+        db.execute(statement)
+
+
+# MIGRATIONS[n] takes a database at version n to n + 1 (version 0 is an empty file).
+MIGRATIONS = (_create_v1, _v1_to_v2)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNew(Exception):
+    """The file was written by a newer Fireside; opening it here could lose data."""
+
+
+def _split(script: str) -> list[str]:
+    """Split a script into statements, keeping trigger bodies (which contain ';') whole."""
+    statements: list[str] = []
+    current = ""
+    for line in script.strip().splitlines():
+        current += line + "\n"
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        statements.append(current.strip())
+    return statements
+
+
+def migrate(db: sqlite3.Connection) -> int:
+    """Bring `db` (in autocommit mode) to SCHEMA_VERSION, one transaction per step. Returns the
+    version the file had before."""
+    start = db.execute("PRAGMA user_version").fetchone()[0]
+    if start > SCHEMA_VERSION:
+        raise SchemaTooNew(
+            f"This history was saved by a newer version of Fireside (format {start}); "
+            f"this version understands up to format {SCHEMA_VERSION}. Update Fireside to open it."
+        )
+    version = start
+    while version < SCHEMA_VERSION:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the write lock.
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version < SCHEMA_VERSION:
+                MIGRATIONS[version](db)
+                version += 1
+                db.execute(f"PRAGMA user_version = {version}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return start
