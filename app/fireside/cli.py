@@ -143,6 +143,8 @@ def _run_chat(args: argparse.Namespace, settings, request) -> int:  # type: igno
         n_threads=args.threads or settings.n_threads or None,
         n_gpu_layers=settings.n_gpu_layers if args.gpu_layers is None else args.gpu_layers,
         flash_attn=settings.flash_attn,
+        # the planner decides unless the user pinned the GPU split on the command line
+        auto_fit=settings.auto_fit and args.gpu_layers is None,
     )
     engine = LlamaEngine()
     try:

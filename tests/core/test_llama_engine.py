@@ -231,3 +231,17 @@ def test_kv_budget_matches_what_llama_cpp_allocates(
     predicted = kv_budget(read_gguf(path), 4096, swa_full=swa_full).total_bytes
     assert allocated > 0
     assert abs(allocated - predicted) <= 0.01 * predicted
+
+
+def test_auto_fit_lets_the_planner_choose_and_says_so(tiny_gptoss_path: Path):
+    """On this CPU-only machine the planner keeps every layer on the CPU and, with no context
+    asked for, gives the model its whole trained context (4,096 for the tiny model)."""
+    engine = LlamaEngine()
+    info = engine.load(str(tiny_gptoss_path), LoadConfig(n_ctx=0, auto_fit=True))
+    assert info.fit == "Runs on CPU, slow"
+    assert info.n_ctx == read_gguf(tiny_gptoss_path).context_length == 4096
+    capped = engine.load(str(tiny_gptoss_path), LoadConfig(n_ctx=1024, auto_fit=True))
+    assert capped.n_ctx == 1024
+    plain = engine.load(str(tiny_gptoss_path), LoadConfig(n_ctx=0))
+    assert plain.fit == "" and plain.n_ctx == min(LoadConfig().n_ctx, 4096)
+    engine.unload()

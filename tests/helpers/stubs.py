@@ -70,7 +70,7 @@ class ScriptedEngine:
             name=Path(path).stem,
             architecture="gpt-oss" if self.prompt_format == "harmony" else "llama",
             prompt_format=self.prompt_format,
-            n_ctx=min(config.n_ctx, self.n_ctx),
+            n_ctx=min(config.n_ctx or self.n_ctx, self.n_ctx),  # 0: the planner's pick
             n_ctx_train=131072,
             size_bytes=12_100_000_000,
             note=self.note,

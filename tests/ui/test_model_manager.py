@@ -57,11 +57,11 @@ def _download(qtbot, dialog: ModelManagerDialog, signal: str = "downloadFinished
 def test_catalog_leads_with_ggml_org_and_shows_fit_badges(make_dialog):
     dialog = make_dialog()
     assert dialog.table.rowCount() == len(CATALOG)
-    assert dialog.table.item(0, 1).text() == "gpt-oss-20b-mxfp4.gguf"
-    assert dialog.table.item(0, 5).text() == BADGE_GPU
+    assert dialog.table.item(0, 5).text() == "gpt-oss-20b-mxfp4.gguf"
+    assert dialog.table.item(0, 1).text() == BADGE_GPU
     small = make_dialog(Machine(8 * GiB))
-    assert small.table.item(0, 5).text() == BADGE_NO
-    assert "Needs about" in small.table.item(0, 5).toolTip()
+    assert small.table.item(0, 1).text() == BADGE_NO
+    assert "Needs about" in small.table.item(0, 1).toolTip()
 
 
 def test_download_verifies_and_lists_the_model(qtbot, make_dialog, hub):

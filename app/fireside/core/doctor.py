@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import __version__
 from .engine import physical_cores
+from .ggml_devices import devices as ggml_devices
 from .paths import app_paths
 from .settings import load_settings
 
@@ -29,31 +30,6 @@ def _meminfo_bytes(key: str) -> int:
     return 0
 
 
-def _devices() -> list[str]:
-    """ggml's device list (CPU, CUDA0, Metal...); the Python bindings do not wrap it."""
-    import ctypes
-
-    import llama_cpp
-
-    libdir = os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
-    names = ("libggml.so", "libggml.dylib", "ggml.dll")  # the registry lives in ggml, not ggml-base
-    for path in [os.path.join(libdir, n) for n in names if os.path.exists(os.path.join(libdir, n))]:
-        try:
-            lib = ctypes.CDLL(path)
-            lib.ggml_backend_dev_count.restype = ctypes.c_size_t
-            lib.ggml_backend_dev_get.restype = ctypes.c_void_p
-            lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
-            lib.ggml_backend_dev_name.restype = ctypes.c_char_p
-            lib.ggml_backend_dev_name.argtypes = [ctypes.c_void_p]
-            return [
-                lib.ggml_backend_dev_name(lib.ggml_backend_dev_get(i)).decode("utf-8", "replace")
-                for i in range(lib.ggml_backend_dev_count())
-            ]
-        except (OSError, AttributeError):
-            continue
-    return []
-
-
 def _backend() -> dict[str, Any]:
     """Ask llama.cpp itself; importing it is the only way to know how it was built."""
     try:
@@ -63,7 +39,7 @@ def _backend() -> dict[str, Any]:
 
         install_log_handler()
         llama_cpp.llama_backend_init()
-        devices = _devices()
+        devices = [d.name for d in ggml_devices()]
         gpu = bool(llama_cpp.llama_supports_gpu_offload())
         names = " ".join(devices).upper()
         kind = next((k for k in ("CUDA", "METAL", "VULKAN", "ROCM", "SYCL") if k in names), "CPU")

@@ -53,7 +53,7 @@ def physical_cores() -> int:
 class LoadConfig:
     """How to load a model. The fit planner (later) fills this in; power users can override it."""
 
-    n_ctx: int = 8192
+    n_ctx: int = 8192  # 0: as large as the fit planner says this machine can hold
     n_threads: int | None = None  # None: one per physical core
     n_batch: int = 512
     n_gpu_layers: int = 0  # -1 offloads every layer
@@ -64,6 +64,9 @@ class LoadConfig:
     use_mmap: bool = True
     # llama.cpp tensor-name regexes whose weights stay in RAM (experts on CPU); see hardware.py
     cpu_tensor_patterns: tuple[str, ...] = ()
+    # Let the fit planner (hardware.py) choose GPU layers, experts on CPU and, when n_ctx is 0,
+    # the context; the fields above then act as a ceiling (n_ctx) or are replaced (GPU split).
+    auto_fit: bool = False
 
     def threads(self) -> int:
         return self.n_threads if self.n_threads else physical_cores()
@@ -81,6 +84,7 @@ class ModelInfo:
     n_ctx_train: int
     size_bytes: int
     note: str = ""  # a sentence for the user, e.g. that a base model has no chat template
+    fit: str = ""  # the fit planner's verdict, e.g. "Runs on CPU, slow", when it chose the setup
 
     @property
     def is_harmony(self) -> bool:

@@ -11,11 +11,11 @@ The plan is explained to the user and every number in it is an override, not a v
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field
 
 from .engine import LoadConfig
+from .ggml_devices import devices
 from .gguf_info import GGUFInfo
 from .kv_budget import kv_budget
 
@@ -56,6 +56,13 @@ class ModelProfile:
     swa_layers: int
     swa_cells: int
     trained_ctx: int
+    # llama.cpp always keeps the input embedding table in host memory ("very little benefit to
+    # offloading the input layer"): 0.6 GB of gpt-oss-20b that never needs GPU memory.
+    host_only: int = 0
+
+    @property
+    def gpu_weights(self) -> int:
+        return self.weights - self.host_only
 
     def kv_bytes(self, n_ctx: int) -> int:
         cells = -(-n_ctx // 256) * 256
@@ -69,6 +76,7 @@ def profile_from_gguf(g: GGUFInfo) -> ModelProfile:
     trained = g.context_length or 4096
     kv = kv_budget(g, trained, swa_full=False)
     return ModelProfile(weights=sum(t.n_bytes for t in g.tensors),
+                        host_only=sum(t.n_bytes for t in g.tensors if t.name == "token_embd.weight"),
                         expert_bytes_per_layer=experts // max(n_layer, 1), n_layer=n_layer,
                         kv_per_cell_layer=kv.bytes_per_cell_layer, full_layers=kv.full_layers,
                         swa_layers=kv.swa_layers, swa_cells=kv.swa_cells, trained_ctx=trained)
@@ -78,7 +86,8 @@ def profile_from_gguf(g: GGUFInfo) -> ModelProfile:
 # 8 KV heads of 64, even layers with a 128-token window): the planner's input before download.
 GPT_OSS_20B = ModelProfile(weights=12_100_000_000, expert_bytes_per_layer=3 * 141_000_000,
                            n_layer=24, kv_per_cell_layer=8 * 128 * 2, full_layers=12,
-                           swa_layers=12, swa_cells=768, trained_ctx=131_072)
+                           swa_layers=12, swa_cells=768, trained_ctx=131_072,
+                           host_only=201_088 * 2880 * 17 // 16)  # token_embd, Q8_0
 
 
 @dataclass(frozen=True)
@@ -121,19 +130,19 @@ def plan_fit(model: ModelProfile, machine: Machine, *, max_ctx: int | None = Non
     if machine.has_gpu:
         budget = machine.gpu_free - GPU_OVERHEAD
         for n_ctx in ctxs:
-            need = model.weights + model.kv_bytes(n_ctx)
-            if need <= budget and (not machine.unified or need <= ram_budget):
-                return Plan(BADGE_GPU, -1, 0, n_ctx, True, need, 0,
+            need = model.gpu_weights + model.kv_bytes(n_ctx)
+            if need <= budget and (not machine.unified or need + model.host_only <= ram_budget):
+                return Plan(BADGE_GPU, -1, 0, n_ctx, True, need, model.host_only,
                             f"All {_gb(model.weights)} of weights and a {n_ctx:,}-token context "
                             f"fit in {_gb(machine.gpu_free)} of {machine.backend} memory.")
         for n_ctx in (c for c in ctxs if c <= PARTIAL_CTX_CAP):
-            need = model.weights + model.kv_bytes(n_ctx)
+            need = model.gpu_weights + model.kv_bytes(n_ctx)
             per = max(model.expert_bytes_per_layer, 1)
             n_cpu = max(0, -(-(need - budget) // per))
             if n_cpu > model.n_layer:
                 continue
             gpu = need - n_cpu * model.expert_bytes_per_layer
-            ram = n_cpu * model.expert_bytes_per_layer
+            ram = n_cpu * model.expert_bytes_per_layer + model.host_only
             if (gpu + ram if machine.unified else ram) > ram_budget:
                 continue
             return Plan(BADGE_EXPERTS_CPU, -1, n_cpu, n_ctx, True, gpu, ram,
@@ -152,38 +161,12 @@ def plan_fit(model: ModelProfile, machine: Machine, *, max_ctx: int | None = Non
 
 # -- detection --------------------------------------------------------------------------------
 def _gpu_memory() -> tuple[str, int]:
-    """(backend, free bytes) from ggml's device registry, which llama-cpp-python does not wrap."""
-    import ctypes
-
-    import llama_cpp
-
-    libdir = os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
-    for name in ("libggml.so", "libggml.dylib", "ggml.dll"):
-        path = os.path.join(libdir, name)
-        if not os.path.exists(path):
-            continue
-        lib = ctypes.CDLL(path)
-        lib.ggml_backend_dev_count.restype = ctypes.c_size_t
-        lib.ggml_backend_dev_get.restype = ctypes.c_void_p
-        lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
-        lib.ggml_backend_dev_name.restype = ctypes.c_char_p
-        lib.ggml_backend_dev_name.argtypes = [ctypes.c_void_p]
-        lib.ggml_backend_dev_memory.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t),
-                                                ctypes.POINTER(ctypes.c_size_t)]
-        best = ("CPU", 0)
-        for i in range(lib.ggml_backend_dev_count()):
-            dev = lib.ggml_backend_dev_get(i)
-            dev_name = lib.ggml_backend_dev_name(dev).decode("utf-8", "replace").upper()
-            kind = next((k for k in ("CUDA", "METAL", "VULKAN", "ROCM", "SYCL") if k in dev_name), "")
-            if not kind:
-                continue
-            free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
-            lib.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
-            if free.value > best[1]:
-                best = ("Metal" if kind == "METAL" else kind.title() if kind == "VULKAN" else kind,
-                        free.value)
-        return best
-    return ("CPU", 0)
+    """(backend, free bytes) of the GPU with the most free memory, or ("CPU", 0)."""
+    gpus = [d for d in devices() if d.kind != "CPU"]
+    if not gpus:
+        return ("CPU", 0)
+    best = max(gpus, key=lambda d: d.free)
+    return (best.kind, best.free)
 
 
 def detect_machine() -> Machine:

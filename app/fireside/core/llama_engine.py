@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import llama_cpp
@@ -30,6 +31,7 @@ from .conversation import ChatRequest, Sampling
 from .engine import EngineError, LoadConfig, ModelInfo, ModelLoadError
 from .events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats
 from .gguf_info import GGUFError, GGUFInfo, read_gguf
+from .hardware import Plan, detect_machine, plan_fit, profile_from_gguf
 from .kv_cache import PrefixCache
 from .llama_log import install_log_handler
 from .prompting import format_note, prompt_format, render, template_tokens
@@ -49,6 +51,12 @@ def _init_backend() -> None:
             install_log_handler()
             llama_cpp.llama_backend_init()
             _backend_ready = True
+
+
+def _fit_warning(plan: Plan | None) -> str:
+    if plan is None or plan.fits:
+        return ""
+    return f"This model may not fit in this computer's memory: {plan.reason}"
 
 
 def _assign(struct: ctypes.Structure, **values: object) -> None:
@@ -101,6 +109,14 @@ class LlamaEngine:
             raise ModelLoadError(str(e)) from None
         _init_backend()
         self.unload()
+        plan = None
+        if config.auto_fit:
+            plan = plan_fit(profile_from_gguf(gguf), detect_machine(), max_ctx=config.n_ctx or None)
+            config = replace(config, n_ctx=plan.n_ctx, n_gpu_layers=plan.n_gpu_layers,
+                             cpu_tensor_patterns=plan.overrides, swa_full=False)
+            log.info("fit plan for %s: %s (%s)", path, plan.badge, plan.reason)
+        elif config.n_ctx <= 0:
+            config = replace(config, n_ctx=LoadConfig().n_ctx)
         mparams = llama_cpp.llama_model_default_params()
         _assign(
             mparams,
@@ -161,7 +177,8 @@ class LlamaEngine:
             n_ctx=llama_cpp.llama_n_ctx(ctx),
             n_ctx_train=n_ctx_train,
             size_bytes=gguf.file_size,
-            note=format_note(gguf),
+            note=" ".join(x for x in (format_note(gguf), _fit_warning(plan)) if x),
+            fit=plan.badge if plan else "",
         )
         log.info("loaded %s (%s, n_ctx=%d, n_swa=%d)", path, self._info.prompt_format, n_ctx, n_swa)
         return self._info

@@ -24,7 +24,8 @@ class Settings:
     system_prompt: str = ""
     last_model: str = ""
     recent_models: tuple[str, ...] = field(default_factory=tuple)
-    n_ctx: int = 8192
+    n_ctx: int = 0  # 0: the fit planner picks the largest context this machine holds
+    auto_fit: bool = True  # let the fit planner choose GPU offload and experts on CPU
     n_threads: int = 0  # 0: one per physical core
     n_gpu_layers: int = 0
     flash_attn: bool = True

@@ -322,6 +322,7 @@ class MainWindow(QMainWindow):
             n_threads=s.n_threads or None,
             n_gpu_layers=s.n_gpu_layers,
             flash_attn=s.flash_attn,
+            auto_fit=s.auto_fit,
         )
 
     def _on_effort_changed(self, effort: Effort) -> None:

@@ -45,7 +45,8 @@ from fireside.core.settings import load_settings
 from .download_worker import DownloadService
 
 TITLE = "Models"
-COLUMNS = ("Model", "File", "Size", "Quantization", "Context", "On this machine")
+COLUMNS = ("Model", "On this machine", "Size", "Quantization", "Context", "File")
+FIT_COLUMN, FILE_COLUMN = 1, 5
 OFFLINE_NOTE = ("Offline mode is on: Fireside makes no network calls. Installed models keep "
                 "working; turn offline mode off in Settings to download.")
 
@@ -84,7 +85,7 @@ class ModelManagerDialog(QDialog):
                  machine: Machine | None = None, tokens: TokenStore | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(TITLE)
-        self.resize(900, 560)
+        self.resize(1100, 600)
         self._paths = paths
         self._tokens = tokens or TokenStore()
         self._offline = load_settings(paths.settings_file).offline
@@ -119,12 +120,13 @@ class ModelManagerDialog(QDialog):
         self.table.horizontalHeader().setStretchLastSection(True)
         for row, entry in enumerate(CATALOG):
             plan = plan_fit(GPT_OSS_20B, self._machine)
-            cells = (entry.title, entry.filename + ("" if entry.confirmed else " (unconfirmed)"),
-                     f"~{human_bytes(entry.approx_bytes)}", entry.quantization,
-                     f"{entry.context_length:,} tokens", plan.badge)
+            cells = (entry.title, plan.badge, f"~{human_bytes(entry.approx_bytes)}",
+                     entry.quantization, f"{entry.context_length:,} tokens",
+                     entry.filename + ("" if entry.confirmed else " (unconfirmed)"))
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(plan.reason if col == 5 else f"{entry.repo_id}\n{entry.publisher_note}")
+                source = f"{entry.repo_id}\n{entry.publisher_note}"
+                item.setToolTip(plan.reason if col == FIT_COLUMN else source)
                 self.table.setItem(row, col, item)
         self.table.selectRow(0)
         layout.addWidget(self.table)

@@ -45,6 +45,8 @@ def model_status(info: ModelInfo) -> str:
     parts = [info.name, f"{info.n_ctx:,}-token context"]
     if info.size_bytes > 0:
         parts.append(file_size(info.size_bytes))
+    if info.fit:
+        parts.append(info.fit)
     return " · ".join(parts)
 
 
