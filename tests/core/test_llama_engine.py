@@ -29,9 +29,10 @@ def _run(engine: LlamaEngine, request: ChatRequest, cancel: threading.Event | No
     return reasoning, answer, events[-1].stats
 
 
-def _ask(text: str, *history: Message, max_tokens: int = 24, **kw) -> ChatRequest:
+def _ask(text: str, *history: Message, max_tokens: int = 24, system: str = "", **kw) -> ChatRequest:
     return ChatRequest(
-        messages=(*history, Message("user", text)), max_tokens=max_tokens, sampling=GREEDY, **kw
+        messages=(*history, Message("user", text)), max_tokens=max_tokens, sampling=GREEDY,
+        system_prompt=system, **kw,
     )
 
 
@@ -244,4 +245,27 @@ def test_auto_fit_lets_the_planner_choose_and_says_so(tiny_gptoss_path: Path):
     assert capped.n_ctx == 1024
     plain = engine.load(str(tiny_gptoss_path), LoadConfig(n_ctx=0))
     assert plain.fit == "" and plain.n_ctx == min(LoadConfig().n_ctx, 4096)
+    engine.unload()
+
+
+def test_template_path_renders_the_ggufs_own_template_and_streams(
+    tiny_gptoss_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A non-gpt-oss chat model goes through its embedded Jinja template (sandboxed). The tiny
+    GGUF carries a real chat template, so treat it as such a model end to end."""
+    from fireside.core import llama_engine, prompting
+
+    monkeypatch.setattr(llama_engine, "prompt_format", lambda gguf: "template")
+    monkeypatch.setattr(prompting, "prompt_format", lambda gguf: "template")
+    engine = _fresh(tiny_gptoss_path, **TINY_LOAD)
+    assert engine.info is not None and engine.info.prompt_format == "template"
+    prompt = engine.render_prompt(_ask("Hello from a template", system="Be kind."))
+    assert "Hello from a template" in prompt and "Be kind." in prompt
+    assert prompt == prompting.render_template(
+        read_gguf(tiny_gptoss_path).chat_template, _ask("Hello from a template", system="Be kind."),
+        prompting.template_tokens(read_gguf(tiny_gptoss_path)),
+    )
+    reasoning, answer, stats = _run(engine, _ask("Hello", max_tokens=16))
+    assert stats.answer_tokens + stats.reasoning_tokens == 16
+    assert "<|" not in reasoning + answer
     engine.unload()
