@@ -15,10 +15,12 @@ from fireside.core.hardware import (
     BADGE_NO,
     GPT_OSS_20B,
     Machine,
+    describe_plan,
     detect_machine,
     expert_override_patterns,
     load_config_for,
     plan_fit,
+    plan_for_file,
     profile_from_gguf,
 )
 
@@ -95,3 +97,13 @@ def test_plan_becomes_the_engine_config():
     assert (config.n_ctx, config.n_gpu_layers, config.flash_attn, config.swa_full) == (
         32_768, -1, True, False)
     assert config.cpu_tensor_patterns == plan.overrides and len(plan.overrides) == 14
+
+
+def test_plan_for_file_and_its_description(tiny_gptoss_path: Path):
+    plan = plan_for_file(str(tiny_gptoss_path), Machine(16 * GiB), max_ctx=2048)
+    rows = dict(describe_plan(plan))
+    assert rows["How it runs"] == plan.badge and rows["Context"] == "2,048 tokens"
+    assert rows["On the GPU"].startswith("None") and rows["Experts on CPU"] == "None"
+    partial = plan_fit(GPT_OSS_20B, Machine(32 * GiB, "CUDA", 8 * GiB))
+    assert dict(describe_plan(partial))["Experts on CPU"].startswith(
+        f"Experts of {partial.n_cpu_moe} layers")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fireside.core.conversation import ChatRequest, Effort, Message, Sampling
-from fireside.core.engine import EngineError, LoadConfig, ModelLoadError
+from fireside.core.engine import ContextOverflow, EngineError, LoadConfig, ModelLoadError
 from fireside.core.events import AnswerDelta, Done, ReasoningDelta
 from fireside.core.gguf_info import read_gguf
 from fireside.core.harmony import CONTROL_TOKENS
@@ -202,8 +202,10 @@ def test_load_errors_are_readable_and_do_not_crash(tmp_path: Path, gemma_path: P
 
 def test_context_overflow_is_reported_before_generation(tiny_gptoss_path: Path):
     engine = _fresh(tiny_gptoss_path, n_ctx=128)
-    with pytest.raises(EngineError, match="no longer fits"):
+    with pytest.raises(ContextOverflow, match="no longer fits") as raised:
         engine.stream(_ask("word " * 400))
+    assert raised.value.n_ctx == engine.info.n_ctx  # llama.cpp rounds 128 up
+    assert raised.value.prompt_tokens == engine.count_prompt_tokens(_ask("word " * 400)) > 256
     # the engine is still usable afterwards
     _, _, stats = _run(engine, _ask("hi", max_tokens=4))
     assert stats.prompt_tokens > 0

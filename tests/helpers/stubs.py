@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fireside.core.conversation import ChatRequest
-from fireside.core.engine import EngineError, LoadConfig, ModelInfo, ModelLoadError
+from fireside.core.engine import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
 from fireside.core.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats
 
 DEFAULT_REASONING: tuple[str, ...] = ("The user", " greets me.", " I should", " greet back.")
@@ -50,6 +50,7 @@ class ScriptedEngine:
     ttft_s: float = 0.41
     tokens_per_s: float = 23.5
     prompts: list[str] = field(default_factory=list)
+    requests: list[ChatRequest] = field(default_factory=list)  # the ones that were generated from
     loads: list[str] = field(default_factory=list)
     threads: set[str] = field(default_factory=set)  # names of the threads that called the engine
     reached_gate: threading.Event = field(default_factory=threading.Event)
@@ -84,10 +85,20 @@ class ScriptedEngine:
             return render_prompt(request)
         return render_plain(request)
 
+    def count_prompt_tokens(self, request: ChatRequest) -> int:
+        """About four characters a token, like the prompt_tokens this engine reports."""
+        return max(1, len(self.render_prompt(request)) // 4)
+
     def stream(self, request: ChatRequest, cancel: threading.Event | None = None) -> Iterator[Event]:
         self.threads.add(threading.current_thread().name)
         if self._info is None:
             raise EngineError("No model is loaded. Open a model file first.")
+        tokens, n_ctx = self.count_prompt_tokens(request), self._info.n_ctx
+        if tokens >= n_ctx - 1:  # as LlamaEngine does
+            raise ContextOverflow(
+                f"This conversation ({tokens:,} tokens) no longer fits the model's {n_ctx:,}-token "
+                "context. Start a new chat, or load the model with a larger context.", tokens, n_ctx)
+        self.requests.append(request)
         self.prompts.append(self.render_prompt(request))
         return self._play(cancel or threading.Event())
 

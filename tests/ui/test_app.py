@@ -21,10 +21,12 @@ def test_run_gui_opens_the_window_and_loads_the_model_given(
     model.write_bytes(b"GGUF")
     engine = ScriptedEngine()
     seen: list[MainWindow] = []
+    earlier = set(QApplication.topLevelWidgets())  # closed windows of earlier tests, not yet deleted
 
     def fake_exec(self: QApplication) -> int:
         """Stands in for the event loop: wait for the load, then close like a user would."""
-        window = next(w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow))
+        window = next(w for w in QApplication.topLevelWidgets()
+                      if isinstance(w, MainWindow) and w not in earlier)
         seen.append(window)
         assert window.isVisible()
         qtbot.waitUntil(lambda: window.model_info is not None, timeout=5000)

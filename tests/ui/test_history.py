@@ -151,13 +151,23 @@ def test_ctrl_k_searches_and_opens_the_hit(qtbot, loaded_window: MainWindow) -> 
     qtbot.keyClicks(sidebar.search_box, "tallest")
     assert sidebar.list.count() == 1  # one row per chat
     assert sidebar.list.item(0).text() == "Tell me about volcanoes\n“Which volcano is tallest?”"
+    assert sidebar.result_label.isVisible() and sidebar.result_label.text() == "1 chat matches"
     sidebar.list.itemClicked.emit(sidebar.list.item(0))
     assert _texts(w)[0] == "Tell me about volcanoes"
     assert w.transcript.selected_row == 2  # the matching message itself is selected, in view
+    hit = w.transcript.widget_at(2).answer_label.labels()[0]
+    assert hit.hasSelectedText() and hit.selectedText() == "tallest"  # the word is highlighted
     sidebar.search_box.setText("greet")  # only in the reasoning
     assert sidebar.list.item(0).text() == "No chats match your search."
+    assert not sidebar.result_label.isVisible()  # the list says it
     sidebar.reasoning_box.setChecked(True)
     assert "(in the reasoning)" in sidebar.list.item(0).text()
+    sidebar.list.itemClicked.emit(sidebar.list.item(0))
+    row = w.transcript.selected_row
+    assert w.transcript.widget_at(row).reasoning_expanded  # opened to show where it matched
+    assert w.transcript.widget_at(row).reasoning_view.labels()[0].selectedText().lower() == "greet"
+    sidebar.search_box.clear()
+    assert not sidebar.result_label.isVisible() and sidebar.list.count() == 2
 
 
 def test_context_use_is_shown_after_a_reply_and_on_reopening(

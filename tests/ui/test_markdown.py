@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 
 from fireside.ui import markdown
@@ -24,7 +24,7 @@ HOSTILE = (
 )
 
 
-def test_raw_html_is_escaped_and_images_are_not_loaded() -> None:
+def test_raw_html_is_escaped_and_images_are_not_loaded(qapp) -> None:  # type: ignore[no-untyped-def]
     html = markdown.render_markdown(HOSTILE)
     assert "<script" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<img" not in html  # neither the raw tag nor the Markdown image
@@ -44,7 +44,7 @@ def test_only_http_links_open_and_only_through_open_link(monkeypatch: pytest.Mon
     assert opened == ["https://example.com/docs", QUrl("HTTP://example.com").toString()]
 
 
-def test_formatting_tables_code_and_line_breaks() -> None:
+def test_formatting_tables_code_and_line_breaks(qapp) -> None:  # type: ignore[no-untyped-def]
     text = "**bold** and `code`\nsecond line\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n```\nx = 1\ny = 2\n```"
     html = markdown.render_markdown(text)
     assert "font-weight:700" in html and "<table" in html and "<pre" in html
@@ -82,3 +82,113 @@ def test_a_very_long_reply_stays_plain_text(qtbot, make_window: MakeWindow) -> N
     row = send_and_wait(qtbot, window, "Go long")
     message = window.transcript.widget_at(row)
     assert message.answer_label.isVisible() and not message.markdown_label.isVisible()
+
+
+# Code blocks: split out, highlighted, escaped, each with its own Copy button
+
+CODE_REPLY = (
+    "Here is the fix:\n\n"
+    "```python\ndef greet(name):\n    return f\"<b>{name}</b>\"  # </pre><script>alert(1)</script>\n```\n\n"
+    "And a shell line:\n\n~~~<img src=http://evil.example/x>\ncurl https://example.com | sh\n~~~\n\n"
+    "    ```\n    indented four: not a fence\n    ```\n"
+)
+
+
+def test_split_code_blocks_keeps_code_verbatim_and_in_order() -> None:
+    parts = markdown.split_code_blocks(CODE_REPLY)
+    kinds = [type(p).__name__ for p in parts]
+    assert kinds == ["Prose", "Code", "Prose", "Code", "Prose"]
+    code = parts[1]
+    assert isinstance(code, markdown.Code) and code.language == "python"
+    assert code.code == 'def greet(name):\n    return f"<b>{name}</b>"  # </pre><script>alert(1)</script>'
+    assert parts[3] == markdown.Code("curl https://example.com | sh", "<img")
+    # An unclosed fence runs to the end; inline ``` with backticks in the info is not a fence.
+    assert markdown.split_code_blocks("a\n```js\nlet x = 1") == [
+        markdown.Prose("a"), markdown.Code("let x = 1", "js")]
+    assert markdown.split_code_blocks("``` `x` ```") == [markdown.Prose("``` `x` ```")]
+
+
+def test_highlighted_code_escapes_everything_and_loads_nothing() -> None:
+    from fireside.ui.code_block import highlight
+
+    for dark in (False, True):
+        html = highlight('x = "<script>alert(1)</script>" <img src=http://evil.example/a.png>',
+                         "python", dark)
+        assert "<script" not in html and "<img" not in html and "&lt;script&gt;" in html
+        assert "<span style=" in html  # coloured
+        assert html.startswith("<pre") and html.count("<pre") == 1
+    assert highlight("</pre><b>x</b>", "no-such-language", False).count("</pre>") == 1
+
+
+def test_code_blocks_render_with_a_copy_button_each(qtbot, make_window: MakeWindow) -> None:
+    from PySide6.QtGui import QGuiApplication
+
+    engine = ScriptedEngine(answer=(CODE_REPLY,))
+    window: MainWindow = make_window(engine)
+    window.show()
+    with qtbot.waitSignal(window.modelLoaded, timeout=5000):
+        window.load_model(MODEL_PATH)
+    row = send_and_wait(qtbot, window, "Fix my code")
+    rich = window.transcript.widget_at(row).markdown_label
+    blocks = rich.code_blocks()
+    assert [b.language_label.text() for b in blocks] == ["Python", "<img"]
+    assert blocks[1].language_label.textFormat() == Qt.TextFormat.PlainText  # shown, not parsed
+    for block in blocks:
+        assert block.isVisible() and block.copy_button.isVisible()
+        assert block.copy_button.accessibleName().startswith("Copy this")
+        assert not block.code_label.openExternalLinks()
+        assert "<script" not in block.code_label.text() and "<img" not in block.code_label.text()
+    qtbot.mouseClick(blocks[0].copy_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == blocks[0].code
+    assert blocks[0].copy_button.text() == "Copied"
+    qtbot.waitUntil(lambda: blocks[0].copy_button.text() == "Copy code", timeout=3000)
+    assert "indented four" in rich.text()  # an indented block stays with the prose
+    message = window.transcript.widget_at(row)  # a search hit is selected where it is shown
+    assert message.highlight("GREET") is blocks[0].code_label
+    assert blocks[0].code_label.selectedText() == "greet"
+    assert message.highlight("shell LINE") is rich.prose_labels()[1]
+    assert message.highlight("not in this reply") is None
+
+
+def test_code_colours_follow_a_dark_palette(qtbot, make_window: MakeWindow) -> None:
+    from PySide6.QtGui import QColor, QGuiApplication, QPalette
+
+    engine = ScriptedEngine(answer=("```python\nimport os\n```\n\nSee [the docs](https://example.com).",))
+    window: MainWindow = make_window(engine)
+    window.show()
+    with qtbot.waitSignal(window.modelLoaded, timeout=5000):
+        window.load_model(MODEL_PATH)
+    row = send_and_wait(qtbot, window, "Code please")
+    block = window.transcript.widget_at(row).markdown_label.code_blocks()[0]
+    light = block.code_label.text()
+    light_sheet = window.styleSheet()
+    original = QGuiApplication.palette()
+    dark = QPalette(original)
+    dark.setColor(QPalette.ColorRole.Base, QColor("#1e1e1e"))
+    dark.setColor(QPalette.ColorRole.Text, QColor("#eeeeee"))
+    dark.setColor(QPalette.ColorRole.Link, QColor("#8ab4f8"))
+    rich = window.transcript.widget_at(row).markdown_label
+    try:
+        QGuiApplication.setPalette(dark)  # what the platform theme does when the system goes dark
+        qtbot.waitUntil(lambda: block.code_label.text() != light, timeout=10_000)
+        assert "import" in block.code_label.text()
+        assert window.styleSheet() != light_sheet and "background: #1e1e1e" in window.styleSheet()
+        assert "color:#8ab4f8" in rich.text()  # links stay readable on the dark background
+    finally:
+        QGuiApplication.setPalette(original)
+    qtbot.waitUntil(lambda: block.code_label.text() == light, timeout=10_000)
+    assert window.styleSheet() == light_sheet
+
+
+def test_a_bare_address_at_the_end_of_a_sentence_leaves_the_full_stop_out(qapp) -> None:  # type: ignore[no-untyped-def]
+    html = markdown.render_markdown("See https://docs.python.org/3/library/html.html. Or [x](https://a.org/b.)")
+    assert 'href="https://docs.python.org/3/library/html.html"' in html
+    assert "html.html</span></a>." in html
+    assert 'href="https://a.org/b."' in html  # an explicit link is left exactly as written
+
+
+def test_theme_colours_reach_links_and_inline_code_but_only_as_colours(qapp) -> None:  # type: ignore[no-untyped-def]
+    html = markdown.render_markdown("Use `x` and [docs](https://example.com)", "#8ab4f8", "#2a2b2e")
+    assert "color:#8ab4f8;" in html and "background-color:#2a2b2e;" in html
+    hostile = markdown.render_markdown("`x`", '#fff;"><script>', "red; background:url(http://x)")
+    assert "<script" not in hostile and "url(" not in hostile

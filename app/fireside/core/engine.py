@@ -20,6 +20,16 @@ class EngineError(Exception):
     """A failure with a message written for the person at the keyboard (what happened, what to do)."""
 
 
+class ContextOverflow(EngineError):
+    """The prompt does not fit the model's context. Raised by stream() before any event; the UI
+    offers to leave out older turns (context_fit.py) instead of showing an error."""
+
+    def __init__(self, message: str, prompt_tokens: int, n_ctx: int) -> None:
+        super().__init__(message)
+        self.prompt_tokens = prompt_tokens
+        self.n_ctx = n_ctx
+
+
 class ModelLoadError(EngineError):
     """The model file could not be loaded; nothing else is affected."""
 
@@ -105,13 +115,18 @@ class Engine(Protocol):
         """The exact prompt text the next reply would be generated from."""
         ...
 
+    def count_prompt_tokens(self, request: ChatRequest) -> int:
+        """How many tokens the prompt for `request` takes (render_prompt, then tokenize)."""
+        ...
+
     def stream(
         self, request: ChatRequest, cancel: threading.Event | None = None
     ) -> Iterator[Event]:
         """Yield reasoning/answer deltas as they are generated, then exactly one Done.
 
         Setting `cancel` stops generation between two tokens; Done then reports stop_reason
-        "cancelled". Raises EngineError only before the first event (e.g. no model loaded).
+        "cancelled". Raises EngineError only before the first event (e.g. no model loaded), and
+        ContextOverflow when the prompt does not fit the context.
         """
         ...
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .engine import LoadConfig
 from .ggml_devices import devices
-from .gguf_info import GGUFInfo
+from .gguf_info import GGUFInfo, read_gguf
 from .kv_budget import kv_budget
 
 GiB = 1 << 30
@@ -120,7 +120,7 @@ def expert_override_patterns(n_cpu_moe: int) -> tuple[str, ...]:
 
 
 def _gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB"
+    return f"{n / 1e9:.1f} GB" if n >= 100_000_000 else f"{max(n / 1e6, 0.1):.1f} MB"
 
 
 def plan_fit(model: ModelProfile, machine: Machine, *, max_ctx: int | None = None) -> Plan:
@@ -157,6 +157,29 @@ def plan_fit(model: ModelProfile, machine: Machine, *, max_ctx: int | None = Non
     need = model.weights + model.kv_bytes(ctxs[-1]) + RAM_RESERVE
     return Plan(BADGE_NO, 0, 0, ctxs[-1], False, 0, need,
                 f"Needs about {_gb(need)} of memory; this machine has {_gb(machine.ram_total)}.")
+
+
+def plan_for_file(path: str, machine: Machine, *, max_ctx: int | None = None) -> Plan:
+    """The plan for a GGUF on disk: reads its header (raises GGUFError), so call it off the GUI."""
+    return plan_fit(profile_from_gguf(read_gguf(path)), machine, max_ctx=max_ctx)
+
+
+def describe_plan(plan: Plan, n_layer: int | None = None) -> list[tuple[str, str]]:
+    """The plan as (what, value) rows a person can read, for the advanced load-settings panel."""
+    if plan.n_gpu_layers < 0:
+        gpu = "All layers"
+    elif plan.n_gpu_layers == 0:
+        gpu = "None (the CPU does the work)"
+    else:
+        gpu = f"{plan.n_gpu_layers} layers"
+    if plan.n_cpu_moe:
+        of = f" of {n_layer}" if n_layer else ""
+        experts = f"Experts of {plan.n_cpu_moe}{of} layers stay in RAM"
+    else:
+        experts = "None"
+    return [("How it runs", plan.badge), ("On the GPU", gpu), ("Experts on CPU", experts),
+            ("Context", f"{plan.n_ctx:,} tokens"),
+            ("Flash attention", "On" if plan.flash_attn else "Off")]
 
 
 # -- detection --------------------------------------------------------------------------------

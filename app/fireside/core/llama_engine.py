@@ -28,7 +28,7 @@ import llama_cpp
 from . import harmony
 from .chat_template import PLAIN_STOPS
 from .conversation import ChatRequest, Sampling
-from .engine import EngineError, LoadConfig, ModelInfo, ModelLoadError
+from .engine import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
 from .events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats
 from .gguf_info import GGUFError, GGUFInfo, read_gguf
 from .hardware import Plan, detect_machine, plan_fit, profile_from_gguf
@@ -208,6 +208,9 @@ class LlamaEngine:
         assert self._gguf is not None
         return render(self._gguf, request)
 
+    def count_prompt_tokens(self, request: ChatRequest) -> int:
+        return len(self.tokenize(self.render_prompt(request)))
+
     def tokenize(self, text: str, *, add_special: bool = True) -> list[int]:
         self._require()
         assert self._vocab is not None
@@ -262,10 +265,10 @@ class LlamaEngine:
         tokens = self.tokenize(self.render_prompt(request))
         n_ctx = info.n_ctx
         if len(tokens) >= n_ctx - 1:
-            raise EngineError(
+            raise ContextOverflow(
                 f"This conversation ({len(tokens):,} tokens) no longer fits the model's "
-                f"{n_ctx:,}-token context. Start a new chat, or load the model with a larger context."
-            )
+                f"{n_ctx:,}-token context. Start a new chat, or load the model with a larger context.",
+                len(tokens), n_ctx)
         return self._generate(ctx, info, cache, tokens, request, cancel, t_start)
 
     def _generate(

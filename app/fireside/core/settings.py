@@ -30,6 +30,7 @@ class Settings:
     n_gpu_layers: int = 0
     flash_attn: bool = True
     show_reasoning_panel: bool = True
+    text_scale: int = 100  # percent of the system font size for the chat (View ▸ Larger Text)
     offline: bool = False  # when on, nothing touches the network (downloads refuse to start)
 
     def with_changes(self, **changes: Any) -> Settings:

@@ -44,6 +44,13 @@ class BranchBar(QWidget):
         self.delete = _button("Delete", "deleteButton", "Delete this message and what follows it")
         for w in (self.previous, self.next, self.position, self.action, self.delete):
             w.setFont(scaled_font(self, 0.85))
+        # Hidden while streaming, but keeping their room: a reply's layout must not change its
+        # minimum width when it finishes, or Qt re-measures every line of a long reply at the
+        # new width (that was a 400 ms pause at the end of a 50,000-token reply).
+        for w in (self.action, self.delete) if role == "assistant" else ():
+            policy = w.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            w.setSizePolicy(policy)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)

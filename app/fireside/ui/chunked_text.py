@@ -85,6 +85,9 @@ class ChunkedText(QWidget):
     def chunk_count(self) -> int:
         return len(self._labels)
 
+    def labels(self) -> list[QLabel]:
+        return list(self._labels)
+
     def watch(self, event_filter: QObject) -> None:
         """Install `event_filter` on every chunk, now and later (clicks land on the chunks)."""
         self._filter = event_filter

@@ -19,8 +19,9 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from fireside.core.context_fit import Overflow, fit_to_context
 from fireside.core.conversation import ChatRequest
-from fireside.core.engine import Engine, EngineError, LoadConfig
+from fireside.core.engine import ContextOverflow, Engine, EngineError, LoadConfig
 from fireside.core.events import AnswerDelta, Done, ReasoningDelta, ReplyStats
 
 from . import wording
@@ -70,6 +71,8 @@ class InferenceWorker(QObject):
 
     loadRequested = Signal(str, object)  # path, LoadConfig | None
     generateRequested = Signal(int, object)  # request id, ChatRequest
+    # The answer to `overflowed`: a shortened ChatRequest to generate from, or None to stop.
+    overflowAnswered = Signal(int, object)
 
     loaded = Signal(object)  # ModelInfo
     loadFailed = Signal(str)  # message for the user
@@ -77,6 +80,8 @@ class InferenceWorker(QObject):
     streamed = Signal(int, str, str)  # request id, reasoning delta, answer delta
     finished = Signal(int, object)  # request id, ReplyStats
     failed = Signal(int, str)  # request id, message for the user
+    # request id, Overflow: the prompt does not fit; the reply stays open until overflowAnswered
+    overflowed = Signal(int, object)
 
     def __init__(
         self,
@@ -94,8 +99,10 @@ class InferenceWorker(QObject):
         self._cancels: dict[int, threading.Event] = {}
         self._done_upto = 0  # highest request id already answered
         self._closing = False
+        self._overflows: dict[int, str] = {}  # request id -> message, while the user decides
         self.loadRequested.connect(self._load)
         self.generateRequested.connect(self._generate)
+        self.overflowAnswered.connect(self._answer_overflow)
 
     # Called from the GUI thread, directly (not queued)
 
@@ -158,6 +165,12 @@ class InferenceWorker(QObject):
         try:
             if not cancel.is_set():  # stopped while still queued: don't start the engine at all
                 stats = self._run(request, cancel, batch)
+        except ContextOverflow as exc:
+            overflow = self._overflow(request, exc)
+            with self._lock:
+                self._overflows[request_id] = str(exc)
+            self.overflowed.emit(request_id, overflow)  # still open: the user chooses
+            return
         except EngineError as exc:
             error = str(exc)
         except Exception as exc:
@@ -171,6 +184,29 @@ class InferenceWorker(QObject):
             self.finished.emit(request_id, stats)
         else:
             self.failed.emit(request_id, error)
+
+    def _overflow(self, request: ChatRequest, exc: ContextOverflow) -> Overflow:
+        engine = self._ensure_engine()
+        try:
+            fit = fit_to_context(request, engine.count_prompt_tokens, exc.n_ctx)
+        except EngineError:
+            fit = None
+        return Overflow(str(exc), exc.prompt_tokens, exc.n_ctx, fit)
+
+    @Slot(int, object)
+    def _answer_overflow(self, request_id: int, request: ChatRequest | None) -> None:
+        with self._lock:
+            message = self._overflows.pop(request_id, None)
+            cancelled = request_id in self._cancels and self._cancels[request_id].is_set()
+        if message is None:
+            return
+        if request is not None and not cancelled:
+            self._generate(request_id, request)
+            return
+        with self._lock:
+            self._cancels.pop(request_id, None)
+            self._done_upto = max(self._done_upto, request_id)
+        self.failed.emit(request_id, message)
 
     def _run(self, request: ChatRequest, cancel: threading.Event, batch: _Batcher) -> ReplyStats:
         stats: ReplyStats | None = None

@@ -32,7 +32,9 @@ from fireside.core.settings import Settings, load_settings, save_settings
 from . import wording
 from .banner import Banner
 from .chat_model import ChatModel
+from .comfort import install_comfort
 from .composer import Composer, Mode
+from .context_overflow import install_overflow_handler
 from .inference_worker import start_worker, stop_worker
 from .menus import build_menus
 from .reasoning_panel import ReasoningPanel
@@ -78,7 +80,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(wording.APP_NAME)
         self.resize(*DEFAULT_SIZE)
         self.setMinimumSize(*MINIMUM_SIZE)
-        self.setStyleSheet(stylesheet(self.palette()))
+        self.setStyleSheet(stylesheet(self.palette()))  # comfort.py keeps it following the system
         self._build_widgets()
         self.actions_ = build_menus(self)
         self.composer.set_effort(self._settings.effort_enum)
@@ -94,6 +96,8 @@ class MainWindow(QMainWindow):
         self.worker.failed.connect(self._on_failed)
         self._refresh_state()
         self.history = install_history(self)  # saved chats: sidebar, branches, reopen last chat
+        self.comfort = install_comfort(self)  # theme, text size, screen-reader announcements, Tab
+        self.overflow = install_overflow_handler(self)  # a chat too long for the context: ask
 
         last = self._settings.last_model
         if auto_load_last and last and Path(last).is_file():

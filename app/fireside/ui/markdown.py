@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 
 from PySide6.QtCore import QUrl
-from PySide6.QtGui import QDesktopServices, QFont, QTextDocument
+from PySide6.QtGui import QDesktopServices, QTextDocument
 
 _FLAGS = QTextDocument.MarkdownFeature(
     QTextDocument.MarkdownFeature.MarkdownDialectGitHub.value
@@ -25,6 +26,11 @@ _FLAGS = QTextDocument.MarkdownFeature(
 # Qt writes every image as <img src="…" … />; user text never contains a bare "<" (it is escaped).
 _IMG = re.compile(r'<img src="([^"]*)"[^>]*/?>')
 _SAFE_SCHEMES = ("http", "https")
+# Qt writes the document's default font on <body>; without it the label's own font applies, so
+# the chat's text size (a stylesheet rule, see comfort.py) reaches rendered replies unchanged.
+_BODY_STYLE = re.compile(r'<body style="[^"]*">')
+# md4c's bare-address links swallow the sentence's full stop ("see https://x.org/a.")
+_AUTOLINK_TAIL = re.compile(r'<a href="([^"]+?)([.,;:!?]+)"><span([^>]*)>\1\2</span></a>')
 # Rendering is one pass on the GUI thread: ~90 ms at this size, but ~1.8 s for a 50,000-token
 # (400,000-character) reply, so replies longer than this stay plain text.
 MARKDOWN_MAX_CHARS = 20_000
@@ -52,14 +58,21 @@ def keep_line_breaks(text: str) -> str:
     return "\n".join(out)
 
 
-def render_markdown(text: str, font: QFont | None = None) -> str:
-    """HTML for a QLabel: Markdown formatting, tables and code, with no raw HTML and no images."""
+def render_markdown(text: str, link_color: str = "", code_background: str = "") -> str:
+    """HTML for a QLabel: Markdown formatting, tables and code, with no raw HTML and no images.
+    Sizes are relative, so the label's font decides how large it reads. Links take `link_color`
+    (the theme's; a stylesheet leaves a label's own link colour stale), else the label's; inline
+    code gets `code_background` behind it, so `x` reads as code and not as a word."""
     doc = QTextDocument()
-    if font is not None:
-        doc.setDefaultFont(font)
     doc.setMarkdown(keep_line_breaks(text), _FLAGS)
-    # Qt hard-codes blue links; dropping it lets the label use the theme's link colour.
-    return _IMG.sub(_image_note, doc.toHtml()).replace(" color:#0000ff;", "")
+    page = _BODY_STYLE.sub("<body>", doc.toHtml(), count=1)
+    # Qt hard-codes blue links, unreadable on a dark background.
+    link = f" color:{link_color};" if re.fullmatch(r"#[0-9a-fA-F]{6}", link_color) else ""
+    if re.fullmatch(r"#[0-9a-fA-F]{6}", code_background):
+        page = page.replace("<span style=\" font-family:'monospace';\">",
+                            f"<span style=\" font-family:'monospace'; background-color:{code_background};\">")
+    page = _AUTOLINK_TAIL.sub(r'<a href="\1"><span\3>\1</span></a>\2', page)
+    return _IMG.sub(_image_note, page).replace(" color:#0000ff;", link)
 
 
 def is_safe_link(url: str) -> bool:
@@ -71,3 +84,55 @@ def open_link(url: str) -> bool:
     if not is_safe_link(url):
         return False
     return QDesktopServices.openUrl(QUrl(url))
+
+
+# Code blocks are pulled out of the reply and shown as their own widgets (code_block.py): a
+# highlighted body with a Copy button. A fence opens with ``` or ~~~ indented at most three
+# spaces (CommonMark); fences inside list items stay with md4c and render as plain <pre>.
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+MAX_LANGUAGE_CHARS = 40
+
+
+@dataclass(frozen=True)
+class Prose:
+    text: str
+
+
+@dataclass(frozen=True)
+class Code:
+    code: str
+    language: str  # from the fence's info string, lower-case; "" when none was given
+
+
+def split_code_blocks(text: str) -> list[Prose | Code]:
+    """Split Markdown into prose and fenced code blocks, in order. An unclosed fence runs to the
+    end of the text, as CommonMark says. Pure text processing: the code is kept verbatim."""
+    parts: list[Prose | Code] = []
+    prose: list[str] = []
+    lines = text.split("\n")
+    n = 0
+    while n < len(lines):
+        opening = _FENCE.match(lines[n])
+        if opening is None or (opening.group(1)[0] == "`" and "`" in opening.group(2)):
+            prose.append(lines[n])
+            n += 1
+            continue
+        fence = opening.group(1)
+        info = opening.group(2).strip().split(maxsplit=1)
+        language = info[0].lower()[:MAX_LANGUAGE_CHARS] if info else ""
+        body: list[str] = []
+        n += 1
+        while n < len(lines):
+            closing = re.match(r"^ {0,3}(`{3,}|~{3,})\s*$", lines[n])
+            if closing and closing.group(1)[0] == fence[0] and len(closing.group(1)) >= len(fence):
+                n += 1
+                break
+            body.append(lines[n])
+            n += 1
+        if "\n".join(prose).strip():
+            parts.append(Prose("\n".join(prose).strip("\n")))
+        prose = []
+        parts.append(Code("\n".join(body), language))
+    if "\n".join(prose).strip():
+        parts.append(Prose("\n".join(prose).strip("\n")))
+    return parts

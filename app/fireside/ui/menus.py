@@ -39,7 +39,20 @@ def build_menus(window: MainWindow) -> WindowActions:
     recent.aboutToShow.connect(partial(_fill_recent, window, recent))
     models_action = window.make_action("&Models…", partial(_open_models, window))
     models_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
+    models_action.setToolTip("Find, download and import models (Ctrl+Shift+M)")
     file_menu.addAction(models_action)
+    load_settings = window.make_action("&Advanced load settings…", partial(_open_load_settings, window))
+    load_settings.setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
+    load_settings.setMenuRole(QAction.MenuRole.PreferencesRole)
+    file_menu.addAction(load_settings)
+    toolbar = window.addToolBar("Models")
+    toolbar.setObjectName("modelsToolbar")
+    toolbar.setMovable(False)
+    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    toolbar.addAction(models_action)
+    load_settings.setIconText("Load settings")
+    load_settings.setToolTip("What Fireside chose for the model, and your overrides")
+    toolbar.addAction(load_settings)
     file_menu.addSeparator()
     quit_action = window.make_action(wording.ACTION_QUIT, window.close)
     quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
@@ -85,6 +98,12 @@ def _open_models(window: MainWindow) -> None:
     from .model_manager import open_model_manager
 
     open_model_manager(window)
+
+
+def _open_load_settings(window: MainWindow) -> None:
+    from .load_settings import open_load_settings
+
+    open_load_settings(window)
 
 
 def _load_recent(window: MainWindow, path: str, _checked: bool = False) -> None:

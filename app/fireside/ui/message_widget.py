@@ -15,7 +15,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QGuiApplication, QMouseEvent
+from PySide6.QtGui import QGuiApplication, QMouseEvent, QTextDocument
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -32,8 +32,9 @@ from . import wording
 from .branch_bar import BranchBar
 from .chat_model import ChatModel
 from .chunked_text import ChunkedText
-from .markdown import MARKDOWN_MAX_CHARS, open_link, render_markdown
-from .style import repolish, scaled_font
+from .markdown import MARKDOWN_MAX_CHARS
+from .rich_answer import RichAnswer
+from .style import repolish
 
 _SELECTABLE = Qt.TextInteractionFlag.TextSelectableByMouse | (
     Qt.TextInteractionFlag.TextSelectableByKeyboard
@@ -75,7 +76,6 @@ class MessageWidget(QWidget):
 
         self.role_label = QLabel(wording.YOU if role == "user" else wording.ASSISTANT)
         self.role_label.setObjectName("roleLabel")
-        self.role_label.setFont(scaled_font(self, 0.85, bold=True))
 
         self.reasoning_toggle = QToolButton()
         self.reasoning_toggle.setObjectName("reasoningToggle")
@@ -90,18 +90,11 @@ class MessageWidget(QWidget):
         self.answer_label = ChunkedText("answerText")
         self.answer_label.setAccessibleName("Your message" if role == "user" else "Reply")
 
-        # Finished replies are shown as Markdown here (see markdown.py); answer_label keeps the
-        # plain text for streaming, copying and user messages.
-        self.markdown_label = QLabel()
-        self.markdown_label.setObjectName("answerMarkdown")
-        self.markdown_label.setTextFormat(Qt.TextFormat.RichText)
-        self.markdown_label.setWordWrap(True)
-        self.markdown_label.setOpenExternalLinks(False)
-        self.markdown_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-        self.markdown_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.markdown_label.setMinimumWidth(40)
+        # Finished replies are shown as Markdown here, code blocks highlighted with a Copy button
+        # each (see rich_answer.py); answer_label keeps the plain text for streaming, copying
+        # and user messages.
+        self.markdown_label = RichAnswer()
         self.markdown_label.setAccessibleName("Reply")
-        self.markdown_label.linkActivated.connect(open_link)
         self.markdown_label.hide()
         self._rendered: str | None = None
 
@@ -112,7 +105,6 @@ class MessageWidget(QWidget):
         self.footer_label.setObjectName("footer")
         self.footer_label.setTextFormat(Qt.TextFormat.PlainText)
         self.footer_label.setAccessibleName("Reply statistics")
-        self.footer_label.setFont(scaled_font(self, 0.85))
         # Wrap rather than widen the bubble: a wider footer on finish would re-measure every line
         # of a long reply at a new width (and clip it in a narrow window).
         self.footer_label.setWordWrap(True)
@@ -122,8 +114,11 @@ class MessageWidget(QWidget):
         self.copy_button.setText(wording.COPY)
         self.copy_button.setAccessibleName("Copy reply")
         self.copy_button.setToolTip("Copy this reply to the clipboard")
-        self.copy_button.setFont(scaled_font(self, 0.85))
         self.copy_button.clicked.connect(self._copy)
+        if role == "assistant":  # hidden while streaming; see BranchBar on why it keeps its room
+            policy = self.copy_button.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            self.copy_button.setSizePolicy(policy)
 
         self.branch_bar = BranchBar(role)
         self.branch_bar.stepRequested.connect(self.branchStepRequested.emit)
@@ -131,16 +126,18 @@ class MessageWidget(QWidget):
         self.branch_bar.deleteRequested.connect(self.deleteRequested.emit)
 
         self._build_layout()
-        for label in (self.reasoning_view, self.answer_label, self.markdown_label, self.error_label,
-                      self.footer_label):
+        for label in (self.reasoning_view, self.answer_label, self.error_label, self.footer_label):
             label.installEventFilter(self)
         self.answer_label.watch(self)
+        self.markdown_label.watch(self)
         self.reasoning_view.watch(self)
         self._set_reasoning_visible(False)
         self.error_label.hide()
         self.copy_button.hide()
         self.footer_label.setVisible(role == "assistant")
         self.setAccessibleName("Your message" if role == "user" else "Assistant reply")
+        # Font sizes (the chat's text size, the smaller role and footer) come from the
+        # stylesheet: style.stylesheet(), scaled by View ▸ Larger Text.
 
     def _build_layout(self) -> None:
         inner = QVBoxLayout(self.bubble)
@@ -189,10 +186,11 @@ class MessageWidget(QWidget):
             self.answer_label.setText(text)
         rich = (self.role == "assistant" and not streaming and bool(text)
                 and len(text) <= MARKDOWN_MAX_CHARS)
-        if rich and text != self._rendered:
-            self.markdown_label.setText(render_markdown(text, self.answer_label.font()))
-            self._rendered = text
+        # Shown before it is filled: showing a filled one would lay out its rich text now, before
+        # the widget is in the window and styled, and again once it is (twice the work on opening).
         self.markdown_label.setVisible(rich)
+        if rich and text != self._rendered:
+            self._render_markdown(text)
         self.answer_label.setVisible((bool(text) and not rich) or self.role == "user")
         self._render_reasoning(reasoning, bool(text), streaming, seconds)
         self.error_label.setText(error)
@@ -202,6 +200,10 @@ class MessageWidget(QWidget):
         self.branch_bar.set_branch(
             (index.data(ChatModel.BranchPositionRole) or 1, index.data(ChatModel.BranchCountRole) or 1),
             busy=streaming)
+
+    def _render_markdown(self, text: str) -> None:
+        self.markdown_label.set_markdown(text)
+        self._rendered = text
 
     def _render_reasoning(
         self, reasoning: str, answered: bool, streaming: bool, seconds: float | None
@@ -242,6 +244,32 @@ class MessageWidget(QWidget):
     def _on_toggle_clicked(self, checked: bool) -> None:
         self._user_toggled = True
         self._set_reasoning_visible(checked)
+
+    def highlight(self, term: str) -> QLabel | None:
+        """Select the first place `term` appears (ignoring case), in the answer or else in the
+        reasoning (opened for it): how a search hit is shown. The label holding it, or None."""
+        needle = term.casefold()
+        if not needle:
+            return None
+        rich = self.markdown_label
+        answer = (rich.prose_labels() + [b.code_label for b in rich.code_blocks()]
+                  if rich.isVisibleTo(self) else self.answer_label.labels())
+        for label, in_reasoning in [(x, False) for x in answer] + [
+                (x, True) for x in self.reasoning_view.labels()]:
+            shown = label.text()
+            if label.textFormat() != Qt.TextFormat.PlainText:
+                document = QTextDocument()
+                document.setHtml(shown)
+                shown = document.toPlainText()
+            at = shown.casefold().find(needle)
+            if at < 0:
+                continue
+            if in_reasoning and not self.reasoning_expanded:
+                self._user_toggled = True
+                self._set_reasoning_visible(True)
+            label.setSelection(at, len(term))
+            return label
+        return None
 
     @property
     def reasoning_expanded(self) -> bool:

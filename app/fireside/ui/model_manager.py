@@ -8,6 +8,7 @@ Download, and in offline mode the Download button is off.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +36,23 @@ from PySide6.QtWidgets import (
 
 from fireside.core.catalog import CATALOG, CatalogEntry
 from fireside.core.downloads import Progress, human_bytes
-from fireside.core.hardware import GPT_OSS_20B, Machine, detect_machine, plan_fit
+from fireside.core.hardware import GPT_OSS_20B, Machine, Plan, plan_fit
 from fireside.core.hub import endpoint_from_env
 from fireside.core.models import ModelError, import_model, list_installed, remove_model
 from fireside.core.paths import Paths
 from fireside.core.secrets import TokenStore
-from fireside.core.settings import load_settings
+from fireside.core.settings import Settings, load_settings, save_settings
 
 from .download_worker import DownloadService
+from .fit_jobs import FitPlanner
+from .load_settings import LoadSettingsDialog
 
 TITLE = "Models"
 COLUMNS = ("Model", "On this machine", "Size", "Quantization", "Context", "File")
 FIT_COLUMN, FILE_COLUMN = 1, 5
 OFFLINE_NOTE = ("Offline mode is on: Fireside makes no network calls. Installed models keep "
-                "working; turn offline mode off in Settings to download.")
+                "working; to download, turn offline mode off under Advanced settings.")
+CHECKING = "Checking this computer…"
 
 
 def _eta(seconds: float | None) -> str:
@@ -81,15 +85,28 @@ class ModelManagerDialog(QDialog):
     downloadFailed = Signal(str, str)
     filesListed = Signal(str, list)
 
+    installedPlanned = Signal(str, object)  # path, Plan: an installed model's badge is shown
+    advancedSaved = Signal(object)  # Settings, after the advanced panel saved them
+
     def __init__(self, paths: Paths, parent: QWidget | None = None, *,
-                 machine: Machine | None = None, tokens: TokenStore | None = None) -> None:
+                 machine: Machine | None = None, tokens: TokenStore | None = None,
+                 settings: Callable[[], Settings] | None = None,
+                 save: Callable[[Settings], None] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(TITLE)
-        self.resize(1100, 600)
+        self.resize(1100, 640)
         self._paths = paths
         self._tokens = tokens or TokenStore()
-        self._offline = load_settings(paths.settings_file).offline
-        self._machine = machine or detect_machine()
+        # The main window owns the live Settings; standing alone, the dialog uses the file.
+        self._get_settings = settings or (lambda: load_settings(paths.settings_file))
+        self._save_settings = save or (lambda s: save_settings(s, paths.settings_file))
+        self._offline = self._get_settings().offline
+        # Detecting the GPU loads llama.cpp and planning reads GGUF headers: both off the GUI
+        # thread. Until the machine is known the badges say so.
+        self._planner = FitPlanner(self, machine=machine)
+        self._planner.machineDetected.connect(self._fill_badges)
+        self._planner.planned.connect(self._on_installed_planned)
+        self._planner.planFailed.connect(self._on_installed_plan_failed)
         self._service = DownloadService(paths)
         w = self._service.worker
         queued = Qt.ConnectionType.QueuedConnection  # run the handlers on the GUI thread, always
@@ -119,15 +136,15 @@ class ModelManagerDialog(QDialog):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         for row, entry in enumerate(CATALOG):
-            plan = plan_fit(GPT_OSS_20B, self._machine)
-            cells = (entry.title, plan.badge, f"~{human_bytes(entry.approx_bytes)}",
+            cells = (entry.title, CHECKING, f"~{human_bytes(entry.approx_bytes)}",
                      entry.quantization, f"{entry.context_length:,} tokens",
                      entry.filename + ("" if entry.confirmed else " (unconfirmed)"))
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                source = f"{entry.repo_id}\n{entry.publisher_note}"
-                item.setToolTip(plan.reason if col == FIT_COLUMN else source)
+                item.setToolTip(f"{entry.repo_id}\n{entry.publisher_note}")
                 self.table.setItem(row, col, item)
+        if self._planner.machine is not None:
+            self._fill_badges(self._planner.machine)
         self.table.selectRow(0)
         layout.addWidget(self.table)
 
@@ -173,15 +190,21 @@ class ModelManagerDialog(QDialog):
         layout.addWidget(self.installed)
         row = QHBoxLayout()
         self.use_button = QPushButton("Use this model")
+        self.use_button.setToolTip("Load it with the setup shown in its badge; change that "
+                                   "under Advanced settings.")
         self.remove_button = QPushButton("Remove")
         self.import_button = QPushButton("Import a GGUF file…")
         self.copy_check = QCheckBox("Copy into the models folder (otherwise link it in place)")
+        self.advanced_button = QPushButton("Advanced settings…")
         for b in (self.use_button, self.remove_button, self.import_button):
             row.addWidget(b)
         row.addWidget(self.copy_check)
         row.addStretch(1)
+        row.addWidget(self.advanced_button)
         layout.addLayout(row)
         self.use_button.clicked.connect(self._use_selected)
+        self.installed.itemDoubleClicked.connect(lambda _item: self._use_selected())
+        self.advanced_button.clicked.connect(self.open_advanced)
         self.remove_button.clicked.connect(self._remove_selected)
         self.import_button.clicked.connect(self.choose_import)
 
@@ -279,17 +302,64 @@ class ModelManagerDialog(QDialog):
     # -- installed ----------------------------------------------------------------------------
     def refresh_installed(self) -> None:
         self.installed.clear()
+        self._installed_items: dict[str, tuple[QListWidgetItem, str]] = {}
         for m in list_installed(self._paths.models):
             origin = m.source.get("repo_id") or ("linked" if m.linked else "imported")
-            item = QListWidgetItem(f"{m.name}  ·  {human_bytes(m.size)}  ·  {origin}")
+            base = f"{m.name}  ·  {human_bytes(m.size)}  ·  {origin}"
+            item = QListWidgetItem(f"{base}  ·  checking fit…")
             item.setData(Qt.ItemDataRole.UserRole, str(m.path))
             self.installed.addItem(item)
+            self._installed_items[str(m.path)] = (item, base)
+        self._planner.request(list(self._installed_items),
+                              max_ctx=self._get_settings().n_ctx or None)
         partial = self._paths.models / ".partial"
         for meta in sorted(partial.glob("*.json")) if partial.is_dir() else []:
             item = QListWidgetItem(f"{meta.stem.split('--')[-1]}  ·  paused download: pick it "
                                    "in the list above and press Download to resume")
             item.setFlags(Qt.ItemFlag.NoItemFlags)
             self.installed.addItem(item)
+
+    @Slot(object)
+    def _fill_badges(self, machine: Machine) -> None:
+        plan = plan_fit(GPT_OSS_20B, machine)  # every catalog entry is gpt-oss-20b
+        for row in range(self.table.rowCount()):
+            item = self.table.item(row, FIT_COLUMN)
+            item.setText(plan.badge)
+            item.setToolTip(plan.reason)
+
+    @Slot(str, object)
+    def _on_installed_planned(self, path: str, plan: Plan) -> None:
+        if path in self._installed_items:
+            item, base = self._installed_items[path]
+            item.setText(f"{base}  ·  {plan.badge}")
+            item.setToolTip(plan.reason)
+            self.installedPlanned.emit(path, plan)
+
+    @Slot(str, str)
+    def _on_installed_plan_failed(self, path: str, message: str) -> None:
+        if path in self._installed_items:
+            item, base = self._installed_items[path]
+            item.setText(f"{base}  ·  can't be read")
+            item.setToolTip(message)
+
+    def open_advanced(self) -> None:
+        dialog = LoadSettingsDialog(self._get_settings(), self._selected_installed(), self,
+                                    machine=self._planner.machine)
+        dialog.settingsSaved.connect(self._on_advanced_saved)
+        dialog.exec()
+
+    @Slot(object)
+    def _on_advanced_saved(self, settings: Settings) -> None:
+        self._save_settings(settings)
+        self.set_offline(settings.offline)
+        self.refresh_installed()  # a new context ceiling changes the plans
+        self.advancedSaved.emit(settings)
+
+    def set_offline(self, offline: bool) -> None:
+        self._offline = offline
+        self.offline_label.setText(OFFLINE_NOTE if offline else "")
+        self.offline_label.setVisible(offline)
+        self._set_busy(self.pause_button.isEnabled())  # a running transfer keeps running
 
     def _selected_installed(self) -> str | None:
         item = self.installed.currentItem()
@@ -325,8 +395,9 @@ class ModelManagerDialog(QDialog):
         return True
 
     def shutdown(self) -> None:
-        """Pause any transfer (its part stays, so the next start resumes) and join the thread."""
+        """Pause any transfer (its part stays, so the next start resumes) and join the threads."""
         self._service.shutdown()
+        self._planner.shutdown()
 
     def done(self, result: int) -> None:
         self.shutdown()
@@ -335,7 +406,8 @@ class ModelManagerDialog(QDialog):
 
 def open_model_manager(window: Any) -> None:
     """File ▸ Models…: modal, so the download thread is always joined when it closes."""
-    dialog = ModelManagerDialog(window._paths, window)
+    dialog = ModelManagerDialog(window._paths, window, settings=lambda: window.settings,
+                                save=window._update_settings)
 
     def chosen(path: str) -> None:
         dialog.accept()

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QPushButton,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -60,11 +61,19 @@ class Sidebar(QWidget):
         self.search_box.setPlaceholderText("Search chats (Ctrl+K)")
         self.search_box.setAccessibleName("Search your chats")
         self.search_box.setClearButtonEnabled(True)
+        for button in self.search_box.findChildren(QToolButton):  # Qt's clear button is unnamed
+            button.setAccessibleName("Clear the search")
+            button.setToolTip("Clear the search")
         self.search_box.textChanged.connect(self.refresh)
         self.reasoning_box = QCheckBox("Include reasoning")
         self.reasoning_box.setAccessibleName("Also search the model's reasoning")
         self.reasoning_box.toggled.connect(self.refresh)
+        self.result_label = QLabel()  # "2 chats match", shown only while searching
+        self.result_label.setObjectName("searchResults")
+        self.result_label.setAccessibleName("Search results")
+        self.result_label.hide()
         self.list = QListWidget()
+        self.list.setSpacing(3)  # search hits are two lines each; keep them apart
         self.list.setAccessibleName("Your chats")
         self.list.setWordWrap(True)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -83,7 +92,7 @@ class Sidebar(QWidget):
         undo_row.addWidget(self.undo_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 8, 8)
-        for w in (self.new_button, self.search_box, self.reasoning_box, self.list):
+        for w in (self.new_button, self.search_box, self.reasoning_box, self.result_label, self.list):
             layout.addWidget(w)
         layout.addLayout(undo_row)
         self._forget_undo()
@@ -96,6 +105,7 @@ class Sidebar(QWidget):
     def refresh(self) -> None:
         query = self.search_box.text().strip()
         self.list.clear()
+        self.result_label.hide()
         try:
             if query:
                 self._fill_hits(query)
@@ -133,6 +143,9 @@ class Sidebar(QWidget):
                 item.setText(f"{item.text()}{where}\n“{' '.join(hit.snippet.split())}”")
                 item.setData(_MESSAGE, hit.message_id)
             item.setToolTip(item.text())
+        found = len(items)  # none: the list itself says so
+        self.result_label.setText(f"{found} chat{'s' * (found != 1)} match{'es' * (found == 1)}")
+        self.result_label.setVisible(found > 0)
 
     def _mark_current(self) -> None:
         for row in range(self.list.count()):
@@ -247,12 +260,16 @@ def install_history(window: MainWindow) -> HistoryController | None:
                 window.send_message(question)
 
     def show_hit(message_id: int) -> None:
-        """Select and scroll to the message the search found, so the match is in view."""
+        """Select and scroll to the message the search found, with the searched word selected
+        in it, so the match is in view."""
         for row in range(window.chat_model.rowCount()):
             if history.message_id(row) == message_id:
                 window.select_row(row)
                 window.transcript.set_selected_row(row)
-                window.transcript.ensureWidgetVisible(window.transcript.widget_at(row))
+                message = window.transcript.widget_at(row)
+                words = [w.strip('"*') for w in sidebar.search_box.text().split()]
+                found = next((label for w in words if w and (label := message.highlight(w))), None)
+                window.transcript.ensureWidgetVisible(found or message)
                 return
 
     sidebar.hitOpened.connect(show_hit)

@@ -6,7 +6,7 @@ keeps text dark on light and light on dark without a separate theme.
 
 from __future__ import annotations
 
-from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QGuiApplication, QPalette
 from PySide6.QtWidgets import QWidget
 
 
@@ -23,18 +23,41 @@ def mix(a: QColor, b: QColor, t: float) -> str:
     ).name()
 
 
-def scaled_font(widget: QWidget, factor: float, *, bold: bool = False) -> QFont:
-    """The widget's font, resized relative to itself (works for point- and pixel-sized fonts)."""
-    font = QFont(widget.font())
+def resized_font(source: QFont, factor: float) -> QFont:
+    """A copy of `source` resized relative to itself (works for point- and pixel-sized fonts)."""
+    font = QFont(source)
     if font.pointSizeF() > 0:
         font.setPointSizeF(max(1.0, font.pointSizeF() * factor))
     elif font.pixelSize() > 0:
         font.setPixelSize(max(1, round(font.pixelSize() * factor)))
+    return font
+
+
+def scaled_font(widget: QWidget, factor: float, *, bold: bool = False) -> QFont:
+    """The widget's font, resized relative to itself."""
+    font = resized_font(widget.font(), factor)
     font.setBold(bold)
     return font
 
 
-def stylesheet(palette: QPalette) -> str:
+def _size(base: QFont, factor: float) -> str:
+    """A CSS font size `factor` times `base`, in the unit the base font uses."""
+    if base.pointSizeF() > 0:
+        return f"{base.pointSizeF() * factor:.2f}pt"
+    return f"{max(1, round(base.pixelSize() * factor))}px"
+
+
+def _fixed_family() -> str:
+    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont).family().replace('"', "")
+
+
+def stylesheet(palette: QPalette, text_scale: int = 100) -> str:
+    """The whole window's look. `text_scale` (percent) sizes the chat: the transcript, the message
+    box and the reasoning panel; smaller labels (role, footer, buttons) keep their proportion."""
+    base_font = QGuiApplication.font()
+    scale = text_scale / 100
+    chat, small = _size(base_font, scale), _size(base_font, 0.85 * scale)
+    code = _size(base_font, 0.95 * scale)
     role = QPalette.ColorRole
     base, text = palette.color(role.Base), palette.color(role.Text)
     window, accent = palette.color(role.Window), palette.color(role.Highlight)
@@ -48,7 +71,17 @@ def stylesheet(palette: QPalette) -> str:
     info_bg = mix(base, accent, 0.22 if dark else 0.09)
     error_bg, error_fg = ("#4a1c17", "#ffb4a9") if dark else ("#fdecea", "#8c1d18")
     reasoning_bg = mix(base, text, 0.08 if dark else 0.04)
+    code_bg = "#0d1117" if dark else mix(base, text, 0.045)  # github-dark's own background
     return f"""
+QWidget#transcriptContent QWidget, QPlainTextEdit#prompt, QDockWidget#reasoningDock QWidget {{
+    font-size: {chat};
+}}
+QWidget#transcriptContent QLabel#roleLabel {{ font-size: {small}; font-weight: bold; }}
+QWidget#transcriptContent QLabel#footer, QWidget#transcriptContent QLabel#codeLanguage,
+QWidget#transcriptContent QLabel#branchPosition, QWidget#transcriptContent QToolButton {{
+    font-size: {small};
+}}
+QWidget#transcriptContent QLabel#codeText {{ font-family: "{_fixed_family()}"; font-size: {code}; }}
 QWidget#transcriptContent, QScrollArea#transcript {{ background: {base.name()}; }}
 QLabel#emptyChat {{ color: {muted}; }}
 QFrame#bubble {{
@@ -64,10 +97,14 @@ QFrame#bubble QLabel#reasoningText {{
 }}
 QFrame#bubble QLabel#errorText {{ color: {error_fg}; background: {error_bg};
     border-radius: 6px; padding: 6px 8px; }}
-QToolButton#reasoningToggle, QToolButton#copyButton {{
+QFrame#codeBlock {{ background: {code_bg}; border: 1px solid {border}; border-radius: 8px; }}
+QFrame#codeBlock QLabel#codeLanguage {{ color: {muted}; }}
+QToolButton#reasoningToggle, QToolButton#copyButton, QToolButton#codeCopyButton {{
     color: {muted}; border: none; background: transparent; padding: 2px 4px;
 }}
-QToolButton#reasoningToggle:hover, QToolButton#copyButton:hover {{ color: {text_hex}; }}
+QToolButton#reasoningToggle:hover, QToolButton#copyButton:hover,
+QToolButton#codeCopyButton:hover {{ color: {text_hex}; }}
+QToolButton:focus {{ border: 1px solid {accent.name()}; border-radius: 4px; }}
 QFrame#banner[kind="error"] {{ background: {error_bg}; border-radius: 8px; }}
 QFrame#banner[kind="error"] QLabel {{ color: {error_fg}; }}
 QFrame#banner[kind="info"] {{ background: {info_bg}; border-radius: 8px; }}

@@ -1,0 +1,90 @@
+"""Fit plans computed off the GUI thread: machine detection, GGUF headers, plan_fit.
+
+Detecting the machine loads llama.cpp's device list and planning an installed model reads its
+GGUF header; neither belongs on the GUI thread. `FitPlanner.request(paths)` hands an immutable
+snapshot (the paths, the machine, the context ceiling) and a job number to a QRunnable; results
+come back as queued signals and any result from an older request is dropped. `shutdown()` drains
+the pool, so nothing emits into a deleted object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+
+from fireside.core.gguf_info import GGUFError
+from fireside.core.hardware import Machine, detect_machine, plan_for_file
+
+
+class _Job(QRunnable):
+    def __init__(self, owner: FitPlanner, job: int, paths: tuple[str, ...],
+                 machine: Machine | None, max_ctx: int | None) -> None:
+        super().__init__()
+        self._owner, self._job, self._paths = owner, job, paths
+        self._machine, self._max_ctx = machine, max_ctx
+
+    def run(self) -> None:
+        machine = self._machine or detect_machine()
+        self._owner._machineFound.emit(self._job, machine)
+        for path in self._paths:
+            try:
+                plan = plan_for_file(path, machine, max_ctx=self._max_ctx)
+            except GGUFError as e:
+                self._owner._result.emit(self._job, path, None, str(e))
+            except OSError as e:
+                self._owner._result.emit(self._job, path, None,
+                                         f"Could not read {path}: {e.strerror or e}.")
+            else:
+                self._owner._result.emit(self._job, path, plan, "")
+
+
+class FitPlanner(QObject):
+    """Plans installed models on a one-thread pool; emits on the GUI thread, newest job only."""
+
+    machineDetected = Signal(object)  # Machine
+    planned = Signal(str, object)  # path, Plan
+    planFailed = Signal(str, str)  # path, message for a person
+
+    _machineFound = Signal(int, object)
+    _result = Signal(int, str, object, str)
+
+    def __init__(self, parent: QObject | None = None, *, machine: Machine | None = None) -> None:
+        super().__init__(parent)
+        self._machine = machine
+        self._job = 0
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(1)
+        self._machineFound.connect(self._on_machine)
+        self._result.connect(self._on_result)
+
+    @property
+    def machine(self) -> Machine | None:
+        return self._machine
+
+    def request(self, paths: Sequence[str], *, max_ctx: int | None = None) -> int:
+        """Plan these files (an empty list just detects the machine); returns the job number."""
+        self._job += 1
+        self._pool.start(_Job(self, self._job, tuple(paths), self._machine, max_ctx))
+        return self._job
+
+    def shutdown(self) -> None:
+        self._job += 1  # whatever is still queued for the GUI thread is now stale
+        self._pool.waitForDone()
+
+    @Slot(int, object)
+    def _on_machine(self, job: int, machine: Machine) -> None:
+        if job == self._job:
+            first = self._machine is None
+            self._machine = machine
+            if first:
+                self.machineDetected.emit(machine)
+
+    @Slot(int, str, object, str)
+    def _on_result(self, job: int, path: str, plan: object, error: str) -> None:
+        if job != self._job:
+            return
+        if plan is None:
+            self.planFailed.emit(path, error)
+        else:
+            self.planned.emit(path, plan)

@@ -1,0 +1,179 @@
+"""Screenshots of the model manager in the real app, against a local Hugging Face look-alike.
+
+    Xvfb :97 -screen 0 1400x900x24 &
+    DISPLAY=:97 .venv/bin/python scripts/model_manager_screens.py [--out /tmp/fs-shots/png]
+
+What it does, with FIRESIDE_HOME=/tmp/fs-shots (wiped first) and HF_ENDPOINT pointing at
+tests/helpers/hf_server.py's server on 127.0.0.1 (nothing touches the internet):
+  - imports the tiny gpt-oss test model, so the installed list has a fit badge;
+  - opens the real main window (real llama.cpp engine) and presses the toolbar's Models button;
+  - 1-catalog.png: the catalog with this machine's fit badges;
+  - 2-downloading.png: a throttled 200 MB download of the first catalog entry (bytes, speed, time
+    left), which it then cancels;
+  - 3-verify-failed.png: a download whose bytes the server corrupts, so the SHA-256 check fails;
+  - 4-installed.png: "Try again" with the fault off: verified and listed with its badge;
+  - 5-advanced.png: the Advanced load settings panel for the selected installed model;
+  - 6-loaded.png: "Use this model": the main window after loading it with the planner's setup.
+The screenshots are taken with ImageMagick's `import -window root`, cropped to the window shown.
+Exit code 0 when every step happened; 1 (with the step) when one timed out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+for entry in (ROOT, ROOT / "app"):
+    if str(entry) not in sys.path:
+        sys.path.insert(0, str(entry))
+
+HOME = Path("/tmp/fs-shots")
+BIG = 200 * 1000 * 1000
+THROTTLE = 3_000_000  # bytes per second: slow enough to watch, fast enough to show a speed
+STEP_TIMEOUT_S = 90
+
+Step = Generator[Callable[[], bool], None, None]
+
+
+def _shot(widget, path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Grab the X screen (what a person would see) and crop it to `widget`'s frame."""
+    g = widget.frameGeometry()
+    subprocess.run(["import", "-window", "root", "-crop",
+                    f"{g.width()}x{g.height()}+{g.x()}+{g.y()}", "+repage", str(path)],
+                   check=True)
+    print(f"saved {path}", flush=True)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, default=HOME / "png")
+    args = p.parse_args()
+    if not os.environ.get("DISPLAY"):
+        print("Set DISPLAY (e.g. start `Xvfb :97 -screen 0 1400x900x24 &`, DISPLAY=:97).",
+              file=sys.stderr)
+        return 2
+    shutil.rmtree(HOME, ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    os.environ["FIRESIDE_HOME"] = str(HOME)
+    os.environ.pop("QT_QPA_PLATFORM", None)
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QToolBar
+    from tests.helpers.hf_server import HubServer
+    from tests.helpers.tiny_gptoss import cached_tiny_gptoss
+
+    from fireside.core.catalog import CATALOG
+    from fireside.core.models import import_model
+    from fireside.core.paths import app_paths
+    from fireside.ui.app import application, create_window
+    from fireside.ui.load_settings import LoadSettingsDialog
+    from fireside.ui.model_manager import CHECKING, ModelManagerDialog
+
+    tiny = cached_tiny_gptoss()
+    paths = app_paths()
+    import_model(paths.models, tiny, copy=True)
+    big = os.urandom(BIG)
+    first, second = CATALOG[0], CATALOG[1]
+    repos = {first.repo_id: {first.filename: big}, second.repo_id: {second.filename: tiny.read_bytes()}}
+
+    with HubServer(repos) as hub:
+        os.environ["HF_ENDPOINT"] = hub.hub_url
+        app = application()
+        window = create_window(auto_load_last=False)
+        window.resize(1200, 800)
+        window.move(0, 0)
+        window.show()
+
+        def top(cls: type):  # type: ignore[no-untyped-def]
+            return next((w for w in QApplication.topLevelWidgets()
+                         if isinstance(w, cls) and w.isVisible()), None)
+
+        def scenario() -> Step:
+            toolbar = window.findChild(QToolBar, "modelsToolbar")
+            models = next(a for a in toolbar.actions() if "Models" in a.text())
+            QTimer.singleShot(0, models.trigger)  # exec() nests a loop; let this step return
+            yield lambda: top(ModelManagerDialog) is not None
+            dlg: ModelManagerDialog = top(ModelManagerDialog)
+            dlg.move(0, 0)
+            yield lambda: (dlg.table.item(0, 1).text() != CHECKING
+                           and "checking" not in dlg.installed.item(0).text())
+            _shot(dlg, args.out / "1-catalog.png")
+
+            hub.faults.bytes_per_second = THROTTLE
+            dlg.table.selectRow(0)
+            dlg.download_button.click()
+            started = time.monotonic()
+            yield lambda: time.monotonic() - started > 6 and "left" in dlg.status.text()
+            _shot(dlg, args.out / "2-downloading.png")
+            dlg.cancel_button.click()
+            yield lambda: dlg.download_button.isEnabled()
+
+            hub.faults.bytes_per_second = None
+            hub.faults.corrupt = True
+            dlg.table.selectRow(1)
+            dlg.download_button.click()
+            yield lambda: dlg.download_button.text() == "Try again"
+            _shot(dlg, args.out / "3-verify-failed.png")
+
+            hub.faults.corrupt = False
+            dlg.download_button.click()
+            yield lambda: "Downloaded and verified" in dlg.status.text()
+            yield lambda: all("checking" not in dlg.installed.item(i).text()
+                              for i in range(dlg.installed.count()))
+            dlg.installed.setCurrentRow(0)
+            _shot(dlg, args.out / "4-installed.png")
+
+            QTimer.singleShot(0, dlg.advanced_button.click)
+            yield lambda: top(LoadSettingsDialog) is not None
+            adv: LoadSettingsDialog = top(LoadSettingsDialog)
+            adv.move(40, 40)
+            yield lambda: adv.plan_reason.isVisible()
+            _shot(adv, args.out / "5-advanced.png")
+            adv.reject()
+            yield lambda: top(LoadSettingsDialog) is None
+
+            dlg.installed.setCurrentRow(0)
+            dlg.use_button.click()
+            yield lambda: window.model_info is not None or window.error_banner.isVisible()
+            yield lambda: top(ModelManagerDialog) is None
+            _shot(window, args.out / "6-loaded.png")
+
+        run = scenario()
+        state: dict[str, object] = {"wait": next(run), "since": time.monotonic(), "rc": 0}
+
+        def tick() -> None:
+            try:
+                if state["wait"]():  # type: ignore[operator]
+                    state["wait"], state["since"] = next(run), time.monotonic()
+                elif time.monotonic() - state["since"] > STEP_TIMEOUT_S:  # type: ignore[operator]
+                    frame = run.gi_frame
+                    print(f"step timed out at line {frame.f_lineno if frame else '?'}",
+                          file=sys.stderr)
+                    state["rc"] = 1
+                    app.exit(1)
+                    return
+            except StopIteration:
+                window.close()
+                app.exit(0)
+                return
+            QTimer.singleShot(100, tick)
+
+        QTimer.singleShot(500, tick)
+        app.aboutToQuit.connect(window.shutdown)
+        rc = app.exec()
+        window.shutdown()
+        for w in QApplication.topLevelWidgets():
+            if isinstance(w, ModelManagerDialog):
+                w.shutdown()
+        return rc or int(state["rc"])  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
