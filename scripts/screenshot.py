@@ -38,6 +38,10 @@ REASONING = (
     "a bed of coals, the right fuel sizes, and safety (never leave it unattended). ",
     "I should keep it practical and short, and mention checking local fire rules.",
 )
+FIRST_REASONING = ("The user wants help planning a camping trip. Ask where and when, ",
+                   "and offer a short checklist to start.")
+FIRST_ANSWER = ("Happily! Where are you heading, and for how many nights? ",
+                "Tell me that and I'll put together a gear list and a simple meal plan.")
 ANSWER = (
     "Build it low and sheltered, then feed it steadily:\n\n",
     "1. Pick a spot out of the wind, or stack rocks or logs on the windward side as a break.\n",
@@ -116,8 +120,12 @@ def main() -> int:
         window.load_model(MODEL)
         wait_for(window.modelLoadFailed if args.error else window.modelLoaded)
     if not (args.first_run or args.error):
+        engine.reasoning, engine.answer = FIRST_REASONING, FIRST_ANSWER
+        engine.token_counts = (31, 24)
         window.send_message("Hi! Can you help me plan a camping trip?")
         wait_for(window.replyFinished)
+        engine.reasoning, engine.answer = REASONING, ANSWER
+        engine.token_counts = (58, 131)
         engine.gate = gate  # only the second reply pauses, so --thinking can catch it mid-thought
         window.composer.text_edit.setPlainText(QUESTION)
         window.composer.text_edit.submitted.emit()

@@ -49,6 +49,7 @@ class ScriptedEngine:
     error_after: int = 0
     ttft_s: float = 0.41
     tokens_per_s: float = 23.5
+    token_counts: tuple[int, int] | None = None  # (reasoning, answer) to report instead of pieces
     prompts: list[str] = field(default_factory=list)
     requests: list[ChatRequest] = field(default_factory=list)  # the ones that were generated from
     loads: list[str] = field(default_factory=list)
@@ -122,8 +123,8 @@ class ScriptedEngine:
                 ttft_s=self.ttft_s,
                 tokens_per_s=self.tokens_per_s,
                 prompt_tokens=max(1, len(self.prompts[-1]) // 4),
-                reasoning_tokens=counts[ReasoningDelta],
-                answer_tokens=counts[AnswerDelta],
+                reasoning_tokens=self.token_counts[0] if self.token_counts else counts[ReasoningDelta],
+                answer_tokens=self.token_counts[1] if self.token_counts else counts[AnswerDelta],
                 reasoning_s=1.25 if counts[ReasoningDelta] and counts[AnswerDelta] else 0.0,
                 total_s=2.0,
                 stop_reason=stop_reason,

@@ -351,7 +351,7 @@ def test_a_preset_starts_a_new_chat_with_its_prompt_and_effort(
     monkeypatch.setattr(QInputDialog, "getMultiLineText", staticmethod(lambda *a, **k: ("Be terse.", True)))
     actions["SystemPromptForThisChat"].trigger()
     w.composer.set_effort(Effort.HIGH)
-    monkeypatch.setattr(QInputDialog, "getText", staticmethod(lambda *a, **k: (" Terse ", True)))
+    _answer_preset_dialog(monkeypatch, " Terse ")
     actions["SavePreset"].trigger()
     assert "“Terse”" in w.notice_banner.text()
     w.composer.set_effort(Effort.LOW)
@@ -364,3 +364,63 @@ def test_a_preset_starts_a_new_chat_with_its_prompt_and_effort(
     send_and_wait(qtbot, w, "Go")
     assert "Be terse." in engine.prompts[-1] and "Reasoning: high" in engine.prompts[-1]
     assert _store(w).conversation(w.history.current_id).system_prompt == "Be terse."  # type: ignore[union-attr]
+
+
+def _answer_preset_dialog(monkeypatch: pytest.MonkeyPatch, name: str,
+                          temperature: float | None = None) -> None:
+    """Fill in the save-preset dialog as a person would, then press Save."""
+    from PySide6.QtWidgets import QDialog
+
+    from fireside.ui.chat_actions import PresetDialog
+
+    def answer(dialog: PresetDialog) -> int:
+        dialog.name_edit.setText(name)
+        if temperature is not None:
+            dialog.model_defaults_check.setChecked(False)
+            assert dialog.temperature_spin.isEnabled()
+            dialog.temperature_spin.setValue(temperature)
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(PresetDialog, "exec", answer)
+
+
+def test_a_preset_with_its_own_sampling_applies_until_a_plain_new_chat(
+    qtbot, loaded_window: MainWindow, engine: ScriptedEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fireside.core.conversation import Sampling
+    from fireside.core.presets import load_presets
+
+    w = loaded_window
+    actions = {a.objectName(): a for a in w.chat_actions}  # type: ignore[attr-defined]
+    _answer_preset_dialog(monkeypatch, "Careful", temperature=0.2)
+    actions["SavePreset"].trigger()
+    [saved] = load_presets(_store(w))
+    assert (saved.temperature, saved.top_p, saved.top_k, saved.min_p) == (0.2, 1.0, 0, 0.0)
+    menu = w.presets_menu  # type: ignore[attr-defined]
+    menu.aboutToShow.emit()
+    [careful] = [a for a in menu.actions() if a.text() == "Careful"]
+    careful.trigger()
+    send_and_wait(qtbot, w, "Go")
+    assert engine.requests[-1].sampling == Sampling(temperature=0.2, top_p=1.0, top_k=0, min_p=0.0)
+    w.actions_.new_chat.trigger()
+    send_and_wait(qtbot, w, "Again")
+    assert engine.requests[-1].sampling is None  # the model's recommended settings
+
+
+def test_a_preset_left_on_the_model_settings_keeps_the_model_defaults(
+    qtbot, loaded_window: MainWindow, engine: ScriptedEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fireside.core.presets import load_presets
+
+    w = loaded_window
+    actions = {a.objectName(): a for a in w.chat_actions}  # type: ignore[attr-defined]
+    _answer_preset_dialog(monkeypatch, "Plain")
+    actions["SavePreset"].trigger()
+    [saved] = load_presets(_store(w))
+    assert saved.uses_model_sampling
+    menu = w.presets_menu  # type: ignore[attr-defined]
+    menu.aboutToShow.emit()
+    [plain] = [a for a in menu.actions() if a.text() == "Plain"]
+    plain.trigger()
+    send_and_wait(qtbot, w, "Go")
+    assert engine.requests[-1].sampling is None

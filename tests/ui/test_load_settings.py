@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from keyring.backends import fail
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QToolBar
 
 from fireside.core.engine import LoadConfig, ModelInfo
@@ -200,3 +201,16 @@ def test_toolbar_opens_the_manager_and_use_loads_with_the_planner(
     assert engine.loads == [str(installed)]
     assert engine.configs[-1].auto_fit and engine.configs[-1].n_ctx == 0
     assert not dialog._service.thread.isRunning()  # accepting the dialog joined its threads
+
+
+def test_first_run_page_offers_the_model_manager(qtbot, make_window, monkeypatch: pytest.MonkeyPatch):
+    window = make_window(RecordingEngine())
+    window.show()
+    opened: list[ModelManagerDialog] = []
+    _no_exec(monkeypatch, ModelManagerDialog, opened)
+    assert window.welcome.download_button.isVisible()
+    qtbot.mouseClick(window.welcome.download_button, Qt.MouseButton.LeftButton)
+    (dialog,) = opened
+    assert dialog.table.rowCount() >= 1  # the catalog, led by gpt-oss-20b
+    dialog.reject()  # joins the dialog's worker threads
+    assert not dialog._service.thread.isRunning()

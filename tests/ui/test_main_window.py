@@ -46,7 +46,8 @@ def test_first_run_explains_what_to_do(window: MainWindow) -> None:
     assert window.welcome.open_button.text() == "Open a model file…"
     labels = window.welcome.findChildren(QLabel)
     texts = " ".join(label.text() for label in labels)
-    assert ".gguf" in texts and "gpt-oss-20b" in texts and "coming soon" in texts
+    assert ".gguf" in texts and "gpt-oss-20b" in texts and "download gpt-oss-20b" in texts
+    assert window.welcome.download_button.isVisible()
     assert window.status_label.text() == "No model loaded"
     assert not window.composer.text_edit.isEnabled()
     assert not window.composer.send_button.isEnabled()

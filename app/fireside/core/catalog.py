@@ -74,7 +74,6 @@ CATALOG: tuple[CatalogEntry, ...] = (
         approx_bytes=int(11.6 * GB),
         context_length=GPT_OSS_20B_CONTEXT,
         publisher_note="Slightly smaller attention weights; the experts stay MXFP4.",
-        confirmed=False,
     ),
 )
 

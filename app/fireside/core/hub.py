@@ -90,9 +90,9 @@ def _translate(e: Exception, repo_id: str, token: str | None) -> HubError:
     return HubError("Could not reach the Hugging Face Hub. Check your connection and try again.")
 
 
-def list_gguf_files(repo_id: str, *, endpoint: str | None = None, token: str | None = None,
-                    revision: str | None = None) -> list[RemoteFile]:
-    """Every .gguf in a repo with size and SHA-256, for "enter any repo id and pick a file"."""
+def _repo_files(repo_id: str, endpoint: str | None, token: str | None,
+                revision: str | None) -> list[RemoteFile]:
+    """Every file of a repo, pinned to one commit, with LFS size and SHA-256 where published."""
     if not valid_repo_id(repo_id):
         raise HubError(f"{repo_id!r} is not a repo id; it looks like owner/name.", "not_found")
     ep = (endpoint or endpoint_from_env()).rstrip("/")
@@ -102,32 +102,27 @@ def list_gguf_files(repo_id: str, *, endpoint: str | None = None, token: str | N
     except Exception as e:  # every failure becomes one sentence for the user
         raise _translate(e, repo_id, token) from None
     commit = info.sha or revision or "main"
-    out = []
-    for s in info.siblings or []:
-        if not s.rfilename.lower().endswith(".gguf"):
-            continue
-        size = s.lfs.size if s.lfs else (s.size or 0)
-        out.append(RemoteFile(repo_id, s.rfilename, commit, int(size),
-                              s.lfs.sha256 if s.lfs else "", ep))
-    return out
+    return [
+        RemoteFile(repo_id, s.rfilename, commit, int(s.lfs.size if s.lfs else (s.size or 0)),
+                   s.lfs.sha256 if s.lfs else "", ep)
+        for s in info.siblings or []
+    ]
+
+
+def list_gguf_files(repo_id: str, *, endpoint: str | None = None, token: str | None = None,
+                    revision: str | None = None) -> list[RemoteFile]:
+    """Every .gguf in a repo with size and SHA-256, for "enter any repo id and pick a file"."""
+    files = _repo_files(repo_id, endpoint, token, revision)
+    return [f for f in files if f.filename.lower().endswith(".gguf")]
 
 
 def remote_file(repo_id: str, filename: str, *, endpoint: str | None = None,
                 token: str | None = None, revision: str | None = None) -> RemoteFile:
     """Look one file up; raise HubError (not_found) when the repo has no such file."""
-    if not valid_repo_id(repo_id):
-        raise HubError(f"{repo_id!r} is not a repo id; it looks like owner/name.", "not_found")
-    ep = (endpoint or endpoint_from_env()).rstrip("/")
-    try:
-        info = _api(ep, token).model_info(repo_id, revision=revision, files_metadata=True,
-                                          timeout=API_TIMEOUT_S)
-    except Exception as e:  # every failure becomes one sentence for the user
-        raise _translate(e, repo_id, token) from None
-    for s in info.siblings or []:
-        if s.rfilename == filename:
-            size = s.lfs.size if s.lfs else (s.size or 0)
-            return RemoteFile(repo_id, filename, info.sha or revision or "main", int(size),
-                              s.lfs.sha256 if s.lfs else "", ep)
-    names = [s.rfilename for s in info.siblings or [] if s.rfilename.endswith(".gguf")]
+    files = _repo_files(repo_id, endpoint, token, revision)
+    for f in files:
+        if f.filename == filename:
+            return f
+    names = [f.filename for f in files if f.filename.endswith(".gguf")]
     hint = f" It has: {', '.join(names[:6])}." if names else ""
     raise HubError(f"{repo_id} has no file called {filename}.{hint}", "not_found")

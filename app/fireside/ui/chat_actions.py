@@ -11,9 +11,23 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QInputDialog, QMenu
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGroupBox,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
-from fireside.core.conversation import Effort
+from fireside.core.conversation import Effort, Sampling
 from fireside.core.presets import Preset, clean_name, load_presets, save_preset
 
 from .context_meter import ContextMeter, tokens_in_use
@@ -102,16 +116,107 @@ def start_from_preset(window: MainWindow, history: HistoryController, preset: Pr
     window.new_chat()
     history.set_system_prompt(preset.system_prompt)
     window.composer.set_effort(Effort.parse(preset.effort))
+    info = window.model_info
+    window.set_chat_sampling(preset.sampling(info.is_harmony if info else True))
     return True
 
 
+class PresetDialog(QDialog):
+    """Asks for a preset's name and, optionally, its own sampling settings."""
+
+    def __init__(self, parent: QWidget | None = None, sampling: Sampling | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Save preset")
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("For example: Translator")
+        form.addRow("Name for this preset:", self.name_edit)
+        layout.addLayout(form)
+        note = QLabel("The preset keeps this chat's system prompt and reasoning effort.")
+        note.setWordWrap(True)
+        layout.addWidget(note)
+
+        box = QGroupBox("Sampling")
+        box_layout = QVBoxLayout(box)
+        self.model_defaults_check = QCheckBox("Use the model's recommended settings")
+        self.model_defaults_check.setToolTip(
+            "Leave this on unless you know you want something different: each model works best "
+            "with the settings its makers suggest.")
+        self.model_defaults_check.setChecked(True)
+        box_layout.addWidget(self.model_defaults_check)
+        sampling_form = QFormLayout()
+        base = sampling or Sampling()
+        self.temperature_spin = _double_spin(0.0, 2.0, 0.05, base.temperature,
+            "How adventurous the wording is. Lower gives steadier, more predictable answers; "
+            "higher gives more varied, creative ones. 1 is the usual choice for gpt-oss.")
+        self.top_p_spin = _double_spin(0.0, 1.0, 0.05, base.top_p,
+            "Only consider the most likely words that together make up this share of the "
+            "chances. 1 considers them all; lower keeps answers more focused.")
+        self.top_k_spin = QSpinBox()
+        self.top_k_spin.setRange(0, 1000)
+        self.top_k_spin.setValue(base.top_k)
+        self.top_k_spin.setSpecialValueText("Off")
+        self.top_k_spin.setToolTip(
+            "Only consider this many of the most likely next words. Off (0) places no limit.")
+        self.min_p_spin = _double_spin(0.0, 1.0, 0.01, base.min_p,
+            "Skip words far less likely than the best choice. 0 turns this off; a small value "
+            "such as 0.05 trims unlikely words.")
+        sampling_form.addRow("Temperature:", self.temperature_spin)
+        sampling_form.addRow("Top-p:", self.top_p_spin)
+        sampling_form.addRow("Top-k:", self.top_k_spin)
+        sampling_form.addRow("Min-p:", self.min_p_spin)
+        box_layout.addLayout(sampling_form)
+        layout.addWidget(box)
+        self.model_defaults_check.toggled.connect(self._sync_enabled)
+        self._sync_enabled()
+
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+
+    def _sync_enabled(self) -> None:
+        own = not self.model_defaults_check.isChecked()
+        for spin in (self.temperature_spin, self.top_p_spin, self.top_k_spin, self.min_p_spin):
+            spin.setEnabled(own)
+
+    def preset(self, system_prompt: str, effort: str) -> Preset:
+        """The preset as filled in; ValueError with a sentence when the name is empty."""
+        name = clean_name(self.name_edit.text())
+        if self.model_defaults_check.isChecked():
+            return Preset(name, system_prompt, effort)
+        return Preset(name, system_prompt, effort,
+                      temperature=self.temperature_spin.value(), top_p=self.top_p_spin.value(),
+                      top_k=self.top_k_spin.value(), min_p=self.min_p_spin.value())
+
+
+def _double_spin(low: float, high: float, step: float, value: float, tip: str) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox()
+    spin.setRange(low, high)
+    spin.setDecimals(2)
+    spin.setSingleStep(step)
+    spin.setValue(value)
+    spin.setToolTip(tip)
+    return spin
+
+
 def save_current_as_preset(window: MainWindow, history: HistoryController) -> Preset | None:
-    """Save the open chat's system prompt and the chosen effort under a name the user gives."""
-    name, ok = QInputDialog.getText(window, "Save preset", "Name for this preset:")
-    if not ok:
-        return None
+    """Save the open chat's system prompt and the chosen effort, plus the sampling picked in the
+    dialog (the model's recommended settings unless the user turns them off)."""
+    info = window.model_info
+    dialog = PresetDialog(window, Sampling.for_model(info.is_harmony if info else True))
     try:
-        preset = Preset(clean_name(name), history.system_prompt(), window.composer.effort().value)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return None
+        preset = dialog.preset(history.system_prompt(), window.composer.effort().value)
+    except ValueError as exc:
+        window.error_banner.show_message("Preset not saved", str(exc))
+        return None
+    finally:
+        dialog.deleteLater()
+    try:
         save_preset(history.store, preset)
     except ValueError as exc:
         window.error_banner.show_message("Preset not saved", str(exc))

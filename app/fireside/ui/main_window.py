@@ -70,7 +70,8 @@ class MainWindow(QMainWindow):
         self._settings_path = settings_path or self._paths.settings_file
         self._settings: Settings = load_settings(self._settings_path)
         self._max_tokens = max_tokens  # None: until the model stops (tests cap it)
-        self._sampling = sampling  # None: the engine picks the right defaults for the model
+        self._default_sampling = sampling  # None: the engine picks the right defaults for the model
+        self._sampling = sampling  # this chat's; a preset may set it, New Chat puts the default back
         self._model_info: ModelInfo | None = None
         self._loading_name: str | None = None
         self._active_request: int | None = None
@@ -109,6 +110,7 @@ class MainWindow(QMainWindow):
         self.notice_banner = Banner("info")
         self.welcome = WelcomePage()
         self.welcome.openRequested.connect(self.choose_model_file)
+        self.welcome.downloadRequested.connect(lambda: self.actions_.models.trigger())
         self.transcript = TranscriptView(self.chat_model)
         self.transcript.messageActivated.connect(self.select_row)
         self.stack = QStackedWidget()
@@ -211,8 +213,13 @@ class MainWindow(QMainWindow):
     def new_chat(self) -> None:
         if self.is_generating:
             return
+        self._sampling = self._default_sampling
         self.chat_model.clear()
         self.composer.focus_input()
+
+    def set_chat_sampling(self, sampling: Sampling | None) -> None:
+        """Sampling for this chat's next replies (None: the loaded model's recommended settings)."""
+        self._sampling = sampling if sampling is not None else self._default_sampling
 
     @Slot(int)
     def select_row(self, row: int) -> None:

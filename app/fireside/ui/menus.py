@@ -26,6 +26,7 @@ class WindowActions:
     stop: QAction
     panel: QAction
     about: QAction
+    models: QAction
 
 
 def build_menus(window: MainWindow) -> WindowActions:
@@ -79,7 +80,7 @@ def build_menus(window: MainWindow) -> WindowActions:
     about.setMenuRole(QAction.MenuRole.AboutRole)
     help_menu.addAction(about)
 
-    return WindowActions(open_action, recent, quit_action, new_chat, stop, panel, about)
+    return WindowActions(open_action, recent, quit_action, new_chat, stop, panel, about, models_action)
 
 
 def _fill_recent(window: MainWindow, menu: QMenu) -> None:

@@ -122,7 +122,7 @@ QPushButton#sendButton {{
 QPushButton#sendButton:disabled {{ background: {border}; color: {muted}; }}
 QPushButton#sendButton[stop="true"] {{ background: {error_bg}; color: {error_fg}; }}
 QWidget#welcome {{ background: {base.name()}; }}
-QLabel#welcomeBody, QLabel#welcomeSoon, QLabel#welcomeStatus {{ color: {muted}; }}
+QLabel#welcomeBody, QLabel#welcomeDownload, QLabel#welcomeStatus {{ color: {muted}; }}
 QPushButton#openModelButton {{
     background: {accent.name()}; color: {palette.color(role.HighlightedText).name()};
     border: none; border-radius: 8px; padding: 9px 22px; font-weight: bold;

@@ -20,6 +20,7 @@ def _paragraph(text: str, name: str) -> QLabel:
 
 class WelcomePage(QWidget):
     openRequested = Signal()
+    downloadRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -40,8 +41,13 @@ class WelcomePage(QWidget):
         self.status_label = _paragraph("", "welcomeStatus")
         self.status_label.setAccessibleName("Loading status")
         self.status_label.hide()
-        soon = _paragraph(wording.WELCOME_SOON, "welcomeSoon")
+        soon = _paragraph(wording.WELCOME_DOWNLOAD, "welcomeDownload")
         soon.setFont(scaled_font(self, 0.9))
+        self.download_button = QPushButton(wording.DOWNLOAD_MODEL_BUTTON)
+        self.download_button.setObjectName("downloadModelButton")
+        self.download_button.setAccessibleName("Download gpt-oss-20b")
+        self.download_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.download_button.clicked.connect(self.downloadRequested)
 
         column = QWidget()
         column.setMaximumWidth(560)
@@ -55,6 +61,7 @@ class WelcomePage(QWidget):
         layout.addWidget(self.status_label)
         layout.addSpacing(16)
         layout.addWidget(soon)
+        layout.addWidget(self.download_button, 0, Qt.AlignmentFlag.AlignHCenter)
         # Stretches rather than alignment flags: an aligned widget gets its width hint, not its
         # height-for-width, and the wrapped paragraphs would be cut off.
         row = QHBoxLayout()

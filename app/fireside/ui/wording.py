@@ -20,10 +20,11 @@ WELCOME_HOW = (
     "To start, open a model file you have already downloaded. "
     "Model files end in .gguf, for example gpt-oss-20b-mxfp4.gguf."
 )
-WELCOME_SOON = (
-    "Don't have one yet? A model manager that downloads gpt-oss-20b for you is coming soon. "
-    "Until then, search Hugging Face for “gpt-oss-20b GGUF”."
+WELCOME_DOWNLOAD = (
+    "Don't have one yet? Fireside can download gpt-oss-20b for you (about 12 GB), check that "
+    "it arrived intact, and tell you how well it will run on this computer before you start."
 )
+DOWNLOAD_MODEL_BUTTON = "Get gpt-oss-20b…"
 OPEN_MODEL_BUTTON = "Open a model file…"
 OPEN_MODEL_DIALOG_TITLE = "Open a model file"
 OPEN_MODEL_FILTER = "GGUF model files (*.gguf);;All files (*)"
