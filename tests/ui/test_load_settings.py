@@ -139,19 +139,24 @@ def test_back_to_automatic_restores_the_planner_but_keeps_offline(qtbot):
 def test_installed_models_get_badges_off_the_gui_thread(qtbot, make_dialog, installed: Path,
                                                         monkeypatch: pytest.MonkeyPatch):
     threads: list[str] = []
-    real = fit_jobs.plan_for_file
+    real = fit_jobs.read_gguf
 
-    def spy(path, machine, *, max_ctx=None):  # type: ignore[no-untyped-def]
+    def spy(path):  # type: ignore[no-untyped-def]
         threads.append(threading.current_thread().name)
-        return real(path, machine, max_ctx=max_ctx)
+        return real(path)
 
-    monkeypatch.setattr(fit_jobs, "plan_for_file", spy)
+    monkeypatch.setattr(fit_jobs, "read_gguf", spy)
     dialog = make_dialog(LAPTOP)
     with qtbot.waitSignal(dialog.installedPlanned, timeout=10_000) as planned:
         pass
     assert planned.args[0] == str(installed)
     assert dialog.installed.item(0).text().endswith(BADGE_CPU)
     assert threads and threading.main_thread().name not in threads
+    # the header read off the GUI thread also gives the model's details
+    dialog.installed.setCurrentRow(0)
+    details = dialog.details_label.text()
+    assert "Architecture: gpt-oss" in details and "parameters" in details
+    assert "Trained context: 4,096 tokens" in details and str(installed) in details
 
 
 def test_catalog_badges_wait_for_machine_detection_on_a_worker(qtbot, make_dialog,

@@ -125,6 +125,17 @@ class GGUFInfo:
     def n_parameters(self) -> int:
         return sum(t.n_elements for t in self.tensors)
 
+    def summary(self) -> str:
+        """What a person wants to know about a model file, on a few lines."""
+        params = self.n_parameters
+        size = f"{params / 1e9:.1f} billion" if params >= 1e9 else f"{params / 1e6:.0f} million"
+        trained = f"{self.context_length:,} tokens" if self.context_length else "not stated"
+        return (
+            f"{self.name}\nArchitecture: {self.architecture or 'unknown'} · {size} parameters · "
+            f"{self.quantization}\nTrained context: {trained} · File: {self.file_size / 1e9:.2f} GB"
+            f"\n{self.path}"
+        )
+
     @property
     def quantization(self) -> str:
         """The file's declared quantization (e.g. MXFP4, Q4_K_M), else its most common tensor type."""

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from fireside.core.gguf_info import GGUFError
-from fireside.core.hardware import Machine, detect_machine, plan_for_file
+from fireside.core.gguf_info import GGUFError, read_gguf
+from fireside.core.hardware import Machine, detect_machine, plan_fit, profile_from_gguf
 
 
 class _Job(QRunnable):
@@ -29,13 +29,15 @@ class _Job(QRunnable):
         self._owner._machineFound.emit(self._job, machine)
         for path in self._paths:
             try:
-                plan = plan_for_file(path, machine, max_ctx=self._max_ctx)
+                gguf = read_gguf(path)
+                plan = plan_fit(profile_from_gguf(gguf), machine, max_ctx=self._max_ctx)
             except GGUFError as e:
                 self._owner._result.emit(self._job, path, None, str(e))
             except OSError as e:
                 self._owner._result.emit(self._job, path, None,
                                          f"Could not read {path}: {e.strerror or e}.")
             else:
+                self._owner._described.emit(self._job, path, gguf.summary())
                 self._owner._result.emit(self._job, path, plan, "")
 
 
@@ -45,9 +47,11 @@ class FitPlanner(QObject):
     machineDetected = Signal(object)  # Machine
     planned = Signal(str, object)  # path, Plan
     planFailed = Signal(str, str)  # path, message for a person
+    described = Signal(str, str)  # path, the file's metadata in words (GGUFInfo.summary)
 
     _machineFound = Signal(int, object)
     _result = Signal(int, str, object, str)
+    _described = Signal(int, str, str)
 
     def __init__(self, parent: QObject | None = None, *, machine: Machine | None = None) -> None:
         super().__init__(parent)
@@ -57,6 +61,7 @@ class FitPlanner(QObject):
         self._pool.setMaxThreadCount(1)
         self._machineFound.connect(self._on_machine)
         self._result.connect(self._on_result)
+        self._described.connect(self._on_described)
 
     @property
     def machine(self) -> Machine | None:
@@ -79,6 +84,11 @@ class FitPlanner(QObject):
             self._machine = machine
             if first:
                 self.machineDetected.emit(machine)
+
+    @Slot(int, str, str)
+    def _on_described(self, job: int, path: str, summary: str) -> None:
+        if job == self._job:
+            self.described.emit(path, summary)
 
     @Slot(int, str, object, str)
     def _on_result(self, job: int, path: str, plan: object, error: str) -> None:

@@ -107,6 +107,7 @@ class ModelManagerDialog(QDialog):
         self._planner.machineDetected.connect(self._fill_badges)
         self._planner.planned.connect(self._on_installed_planned)
         self._planner.planFailed.connect(self._on_installed_plan_failed)
+        self._planner.described.connect(self._on_installed_described)
         self._service = DownloadService(paths)
         w = self._service.worker
         queued = Qt.ConnectionType.QueuedConnection  # run the handlers on the GUI thread, always
@@ -188,6 +189,13 @@ class ModelManagerDialog(QDialog):
         layout.addWidget(QLabel("Installed"))
         self.installed = QListWidget()
         layout.addWidget(self.installed)
+        self.details_label = QLabel("Select an installed model to see its details.")
+        self.details_label.setObjectName("modelDetails")
+        self.details_label.setWordWrap(True)
+        self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details_label.setAccessibleName("Model details")
+        layout.addWidget(self.details_label)
+        self.installed.currentItemChanged.connect(lambda *_: self._show_details())
         row = QHBoxLayout()
         self.use_button = QPushButton("Use this model")
         self.use_button.setToolTip("Load it with the setup shown in its badge; change that "
@@ -332,8 +340,22 @@ class ModelManagerDialog(QDialog):
         if path in self._installed_items:
             item, base = self._installed_items[path]
             item.setText(f"{base}  ·  {plan.badge}")
-            item.setToolTip(plan.reason)
+            details = item.data(Qt.ItemDataRole.UserRole + 1) or ""
+            item.setToolTip(f"{details}\n\n{plan.reason}".strip())
             self.installedPlanned.emit(path, plan)
+            self._show_details()
+
+    @Slot(str, str)
+    def _on_installed_described(self, path: str, summary: str) -> None:
+        if path in self._installed_items:
+            self._installed_items[path][0].setData(Qt.ItemDataRole.UserRole + 1, summary)
+            self._show_details()
+
+    def _show_details(self) -> None:
+        """The selected installed model's metadata, read from its header off the GUI thread."""
+        item = self.installed.currentItem()
+        text = item.data(Qt.ItemDataRole.UserRole + 1) if item is not None else None
+        self.details_label.setText(text or "Select an installed model to see its details.")
 
     @Slot(str, str)
     def _on_installed_plan_failed(self, path: str, message: str) -> None:
