@@ -35,8 +35,10 @@ from .hardware import Plan, detect_machine, plan_fit, profile_from_gguf
 from .kv_cache import PrefixCache
 from .llama_log import install_log_handler
 from .prompting import format_note, prompt_format, render, template_tokens
+from .sampler import make_sampler
 from .tensor_overrides import cpu_overrides
 from .text_stream import PlainStreamParser
+from .token_counter import TokenCounter
 
 log = logging.getLogger(__name__)
 
@@ -294,9 +296,9 @@ class LlamaEngine:
                                   total_s=time.perf_counter() - t_start, stop_reason="cancelled"))
             return
         cache.checkpoint()
-        sampler = _make_sampler(request.sampling or Sampling.for_model(harmony_mode))
+        sampler = make_sampler(request.sampling or Sampling.for_model(harmony_mode))
         max_new = request.max_tokens if request.max_tokens and request.max_tokens > 0 else None
-        counter = _TokenCounter()
+        counter = TokenCounter()
         n_gen = 0
         t_first = t_last = t_first_reason = t_first_answer = 0.0
         stop = "end"
@@ -352,60 +354,3 @@ class LlamaEngine:
                 stop_reason=stop,
             )
         )
-
-
-class _TokenCounter:
-    """Attribute every generated token to reasoning or answer.
-
-    The parser holds back text it cannot yet place (a possible header or stop string), and header
-    tokens produce no text at all, so tokens are attributed when their text is finally placed:
-    header tokens count towards the message they open. Reasoning + answer = tokens generated.
-    """
-
-    def __init__(self) -> None:
-        self.reasoning = self.answer = 0
-        self._pending = 0
-        self._last_reasoning = False
-
-    def add(self, events: list[Event], final: bool = False) -> None:
-        if not final:
-            self._pending += 1
-        content = (e for e in events if isinstance(e, ReasoningDelta | AnswerDelta))
-        kinds = [isinstance(e, ReasoningDelta) for e in content]
-        if not kinds:
-            if final:
-                self._assign(self._last_reasoning)
-            return
-        if kinds[0] and not all(kinds):  # reasoning then answer in one step: split it
-            self.reasoning += max(self._pending - 1, 0)
-            self._pending = min(self._pending, 1)
-            self._assign(False)
-            self._last_reasoning = False
-            return
-        self._last_reasoning = kinds[-1]
-        self._assign(kinds[-1])
-
-    def _assign(self, reasoning: bool) -> None:
-        if reasoning:
-            self.reasoning += self._pending
-        else:
-            self.answer += self._pending
-        self._pending = 0
-
-
-def _make_sampler(s: Sampling) -> llama_cpp.llama_sampler_p:
-    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-    add = llama_cpp.llama_sampler_chain_add
-    if s.temperature <= 0 or s.top_k == 1:
-        add(chain, llama_cpp.llama_sampler_init_greedy())
-        return chain
-    if s.top_k > 0:
-        add(chain, llama_cpp.llama_sampler_init_top_k(s.top_k))
-    if s.top_p < 1.0:
-        add(chain, llama_cpp.llama_sampler_init_top_p(s.top_p, 1))
-    if s.min_p > 0.0:
-        add(chain, llama_cpp.llama_sampler_init_min_p(s.min_p, 1))
-    add(chain, llama_cpp.llama_sampler_init_temp(s.temperature))
-    seed = s.seed if s.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
-    add(chain, llama_cpp.llama_sampler_init_dist(seed))
-    return chain
