@@ -20,6 +20,8 @@ def fireside_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own settings, data and models under a throwaway FIRESIDE_HOME."""
     home = tmp_path / "fireside-home"
     monkeypatch.setenv("FIRESIDE_HOME", str(home))
+    # no machine policy unless a test writes one here (never the real /etc/fireside/policy.json)
+    monkeypatch.setenv("FIRESIDE_POLICY_FILE", str(tmp_path / "policy.json"))
     return home
 
 

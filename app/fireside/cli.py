@@ -92,13 +92,21 @@ def _chat(args: argparse.Namespace) -> int:
     from .core.conversation import ChatRequest, Effort, Message, Sampling
     from .core.gguf_info import GGUFError, read_gguf
     from .core.paths import app_paths
-    from .core.settings import load_settings
+    from .core.policy import load_policy
+    from .core.settings import effective_settings, load_settings
 
-    settings = load_settings(app_paths().settings_file)
+    policy = load_policy()
+    settings = effective_settings(load_settings(app_paths().settings_file), policy)
     try:
         effort = Effort.parse(args.effort) if args.effort is not None else settings.effort_enum
     except ValueError as e:
         raise BadInput(str(e)) from None
+    if refusal := policy.effort_refusal(effort.value):
+        raise BadInput(refusal)
+    ceiling = policy.get("max_context")
+    if args.ctx is not None and ceiling is not None and args.ctx > ceiling:
+        raise BadInput(f"--ctx {args.ctx} is above the largest context your organisation's policy "
+                       f"allows ({ceiling:,} tokens; max_context).")
     if args.max_tokens is not None and args.max_tokens <= 0:
         raise BadInput("--max-tokens must be a positive number.")
     if args.ctx is not None and args.ctx < 64:

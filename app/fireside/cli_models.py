@@ -131,9 +131,13 @@ def _pull(args: argparse.Namespace, models: Path) -> int:
     from .core.hub import HubError, remote_file
     from .core.models import already_installed, record_download
     from .core.paths import app_paths
+    from .core.policy import load_policy
     from .core.secrets import TokenStore
     from .core.settings import load_settings
 
+    policy = load_policy()
+    if refusal := policy.download_refusal():
+        raise _Bad(refusal)
     if load_settings(app_paths().settings_file).offline:
         raise _Bad("Offline mode is on, so Fireside will not download. Turn it off in Settings.")
     if len(args.what) == 1:
@@ -145,6 +149,8 @@ def _pull(args: argparse.Namespace, models: Path) -> int:
         repo, filename = args.what
     else:
         raise _Bad("pull takes a catalog id, or a repo id and a file name.")
+    if refusal := policy.model_refusal(repo, filename):
+        raise _Bad(refusal)
     # --token-stdin: for this run only, never stored
     token = (sys.stdin.readline().strip() or None) if args.token_stdin else TokenStore().get()
     try:
@@ -153,6 +159,11 @@ def _pull(args: argparse.Namespace, models: Path) -> int:
         if e.kind == "not_found":
             raise _Bad(str(e)) from None
         print(f"fireside: {e}", file=sys.stderr)
+        return 1
+    pinned = policy.expected_sha256(repo, filename)
+    if pinned and remote.sha256 and remote.sha256.lower() != pinned:
+        print(f"fireside: the Hub's SHA-256 for {repo} {filename} does not match the one your "
+              "organisation's policy pins (allowed_models); not downloading.", file=sys.stderr)
         return 1
     existing = already_installed(models, remote)
     if existing is not None:

@@ -22,6 +22,8 @@ def fireside_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Settings, data and models for each test live under its own temporary directory."""
     home = tmp_path / "fireside-home"
     monkeypatch.setenv("FIRESIDE_HOME", str(home))
+    # no machine policy unless a test writes one here (never the real /etc/fireside/policy.json)
+    monkeypatch.setenv("FIRESIDE_POLICY_FILE", str(tmp_path / "policy.json"))
     return home
 
 

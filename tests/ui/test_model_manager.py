@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -182,3 +183,18 @@ def test_paused_download_is_listed_after_a_restart(qtbot, make_dialog, hub):
     again = make_dialog()
     texts = [again.installed.item(i).text() for i in range(again.installed.count())]
     assert any("paused download" in t and FILE in t for t in texts)
+
+
+def test_policy_that_forbids_downloads_refuses_without_asking_the_hub(make_dialog, hub):
+    Path(os.environ["FIRESIDE_POLICY_FILE"]).write_text('{"allow_model_downloads": false}',
+                                                       encoding="utf-8")
+    dialog = make_dialog()
+    assert not dialog.download_button.isEnabled()
+    assert "allow_model_downloads" in dialog.offline_label.text()
+    assert not dialog.offline_label.isHidden()
+    dialog.start_download()
+    assert "allow_model_downloads" in dialog.status.text()
+    dialog.repo_edit.setText("org/repo")
+    dialog.list_repo_files()
+    assert "organisation" in dialog.status.text()
+    assert hub.log == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -86,8 +87,12 @@ def _fit_plans(models: Any) -> list[dict[str, Any]]:
 
 
 def report() -> dict[str, Any]:
+    from .policy import load_policy
+    from .settings import effective_settings
+
     paths = app_paths()
-    settings = load_settings(paths.settings_file)
+    policy = load_policy()
+    settings = effective_settings(load_settings(paths.settings_file), policy)
     return {
         "fireside": __version__,
         "python": sys.version.split()[0],
@@ -101,6 +106,7 @@ def report() -> dict[str, Any]:
         "settings": {"last_model": settings.last_model, "effort": settings.effort,
                      "n_ctx": settings.n_ctx},
         "network": "offline: Fireside makes no network calls unless you start a download",
+        "policy": policy.as_json(),
         "keyring": _keyring(),
         "fit": _fit_plans(paths.models),
     }
@@ -127,5 +133,14 @@ def format_text(r: dict[str, Any]) -> str:
     lines.append(f"Last model: {r['settings']['last_model'] or '(none yet)'}")
     lines.append(f"Network: {r['network']}")
     lines.append(f"Keyring: {r['keyring']['backend']} ({r['keyring']['status']})")
+    policy = r["policy"]
+    if policy["values"]:
+        lines.append("Policy in effect:")
+        lines += [f"  {k} = {json.dumps(v['value'])}  ({v['source']})"
+                  for k, v in policy["values"].items()]
+    else:
+        lines.append(f"Policy: none ({', '.join(policy['sources_checked'])} not found)")
+    lines += [f"PROBLEM: {p['source']}{', key ' + p['key'] if p['key'] else ''}: {p['message']}"
+              for p in policy["problems"]]
     lines += [f"Fit: {f['model']}: {f['badge']}, {f['n_ctx']:,} tokens" for f in r["fit"]]
     return "\n".join(lines)

@@ -114,6 +114,12 @@ class Downloader:
 
     # -- public -------------------------------------------------------------------------------
     def download(self, remote: RemoteFile) -> Path:
+        from .policy import load_policy
+
+        policy = load_policy()
+        if refusal := (policy.download_refusal() or policy.model_refusal(remote.repo_id,
+                                                                         remote.filename)):
+            raise DownloadError(refusal, "policy")
         dest = destination(self.models_dir, remote)
         part, meta = partial_paths(self.models_dir, remote)
         part.parent.mkdir(parents=True, exist_ok=True)

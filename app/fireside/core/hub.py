@@ -45,8 +45,11 @@ class RemoteFile:
 
 
 def endpoint_from_env() -> str:
-    """HF_ENDPOINT lets admins point at a mirror and tests at 127.0.0.1."""
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
+    """HF_ENDPOINT lets admins point at a mirror and tests at 127.0.0.1; a policy's wins."""
+    from .policy import load_policy
+
+    return (load_policy().get("hf_endpoint") or os.environ.get("HF_ENDPOINT")
+            or DEFAULT_ENDPOINT).rstrip("/")
 
 
 def valid_repo_id(repo_id: str) -> bool:

@@ -34,7 +34,12 @@ def _describe(backend: Any) -> str:
 class TokenStore:
     """One per app. `set` says where the token went in a sentence the UI can show as it is."""
 
-    def __init__(self, backend: Any | None = None) -> None:
+    def __init__(self, backend: Any | None = None, *, keyring_allowed: bool | None = None) -> None:
+        if keyring_allowed is None:  # an admin policy can keep tokens out of the keyring
+            from .policy import load_policy
+
+            keyring_allowed = load_policy().get("allow_keyring_tokens") is not False
+        self._allowed = keyring_allowed
         if backend is None:
             import keyring
 
@@ -45,13 +50,16 @@ class TokenStore:
 
     @property
     def usable(self) -> bool:
-        return _backend_usable(self._backend)
+        return self._allowed and _backend_usable(self._backend)
 
     @property
     def backend_name(self) -> str:
         return _describe(self._backend)
 
     def status(self) -> str:
+        if not self._allowed:
+            return ("Your organisation's policy does not allow saving tokens in the keyring, so a "
+                    "token you enter is kept in memory only, until Fireside quits.")
         if self.usable:
             return f"Tokens are kept in your system keyring ({type(self._backend).__name__})."
         return ("No secure keyring is available on this machine, so a token you enter is kept in "
@@ -82,6 +90,9 @@ class TokenStore:
                 pass
         with self._lock:
             self._memory = token
+        if not self._allowed:
+            return ("Your organisation's policy does not allow saving tokens, so the token is kept "
+                    "in memory only and forgotten when Fireside quits.")
         return ("No secure keyring is available, so the token is kept in memory only and "
                 "forgotten when Fireside quits.")
 

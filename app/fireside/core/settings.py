@@ -113,3 +113,37 @@ def save_settings(settings: Settings, path: Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# -- admin policy on top of the user's settings (see policy.py) -------------------------------
+def effective_settings(user: Settings, policy: Any) -> Settings:
+    """The settings the app runs with: the user's, with every key the policy locks overridden."""
+    changes: dict[str, Any] = {}
+    if policy.get("offline_only") is True:
+        changes["offline"] = True
+    allowed = policy.get("allowed_efforts")
+    if allowed is not None and user.effort not in allowed:
+        default = policy.get("default_effort")
+        changes["effort"] = default if default in allowed else allowed[0]
+    elif allowed is None and policy.get("default_effort") and user.effort not in (
+            e.value for e in Effort):
+        changes["effort"] = policy.get("default_effort")
+    ceiling = policy.get("max_context")
+    if ceiling is not None and (user.n_ctx <= 0 or user.n_ctx > ceiling):
+        changes["n_ctx"] = ceiling  # with auto_fit the planner treats n_ctx as a ceiling
+    if not user.last_model and policy.get("default_model"):
+        changes["last_model"] = policy.get("default_model")
+    return replace(user, **changes) if changes else user
+
+
+_SETTING_TO_POLICY = {"offline": "offline_only", "effort": "allowed_efforts", "n_ctx": "max_context"}
+
+
+def lock_reason(setting: str, policy: Any) -> str:
+    """Why a user setting cannot be changed freely ("" when it can), for a tooltip or the CLI."""
+    key = _SETTING_TO_POLICY.get(setting)
+    if key is None or not policy.locked(key):
+        return ""
+    if key == "offline_only" and policy.get(key) is not True:
+        return ""
+    return policy.why(key)

@@ -128,6 +128,9 @@ class Composer(QFrame):
         layout.setSpacing(8)
         layout.addWidget(self.text_edit)
         layout.addLayout(controls)
+        self._effort_supported = True
+        self._allowed_efforts: tuple[str, ...] | None = None
+        self._policy_tip = ""
         self.set_mode(Mode.NO_MODEL)
 
     # State
@@ -167,11 +170,27 @@ class Composer(QFrame):
     def set_effort(self, effort: Effort) -> None:
         self.effort_combo.setCurrentIndex(max(0, self.effort_combo.findData(effort.value)))
 
+    def set_allowed_efforts(self, allowed: tuple[str, ...] | None, reason: str = "") -> None:
+        """Admin policy: efforts outside `allowed` are greyed out; one left locks the picker."""
+        self._allowed_efforts, self._policy_tip = allowed, reason
+        items = self.effort_combo.model()
+        for i in range(self.effort_combo.count()):
+            item = items.item(i)  # type: ignore[attr-defined]
+            item.setEnabled(allowed is None or self.effort_combo.itemData(i) in allowed)
+        if allowed and self.effort().value not in allowed:
+            self.set_effort(Effort(allowed[0]))
+        self.set_effort_supported(self._effort_supported)
+
     def set_effort_supported(self, supported: bool) -> None:
         """Non-harmony models have no reasoning effort: keep the picker visible but explain why."""
-        self.effort_combo.setEnabled(supported)
-        self.effort_label.setEnabled(supported)
+        self._effort_supported = supported
+        allowed = self._allowed_efforts
+        locked = allowed is not None and len(allowed) == 1
+        self.effort_combo.setEnabled(supported and not locked)
+        self.effort_label.setEnabled(supported and not locked)
         tip = wording.EFFORT_TOOLTIP if supported else wording.EFFORT_UNSUPPORTED
+        if supported and allowed is not None:
+            tip = self._policy_tip or wording.MANAGED
         self.effort_combo.setToolTip(tip)
         self.effort_label.setToolTip(tip)
 

@@ -28,8 +28,10 @@ from PySide6.QtWidgets import (
 
 from fireside.core.engine import physical_cores
 from fireside.core.hardware import Machine, Plan, describe_plan
-from fireside.core.settings import Settings
+from fireside.core.policy import load_policy
+from fireside.core.settings import Settings, effective_settings, lock_reason
 
+from . import wording
 from .fit_jobs import FitPlanner
 
 TITLE = "Advanced load settings"
@@ -131,6 +133,7 @@ class LoadSettingsDialog(QDialog):
         net_layout.addWidget(self.offline_check)
         net_layout.addWidget(offline_note)
         layout.addWidget(net)
+        self._apply_policy()
 
         applies = QLabel(APPLIES_NOTE)
         layout.addWidget(applies)
@@ -145,7 +148,21 @@ class LoadSettingsDialog(QDialog):
             self.restore_defaults)
         layout.addWidget(buttons)
 
+    def _apply_policy(self) -> None:
+        """Settings the organisation manages are shown, but greyed out with the reason."""
+        self._policy = policy = load_policy()
+        if reason := lock_reason("offline", policy):
+            self.offline_check.setEnabled(False)
+            self.offline_check.setToolTip(reason)
+            self.offline_check.setText(f"Offline mode ({wording.MANAGED})")
+        if reason := lock_reason("n_ctx", policy):
+            ceiling = policy.get("max_context")
+            self.ctx_spin.setRange(0, ceiling)
+            self.ctx_spin.setSpecialValueText(f"Automatic (at most {ceiling:,}: {wording.MANAGED})")
+            self.ctx_spin.setToolTip(f"At most {ceiling:,} tokens. {reason}")
+
     def _load(self, s: Settings) -> None:
+        s = effective_settings(s, self._policy)
         self.auto_check.setChecked(s.auto_fit)
         self.ctx_spin.setValue(max(0, s.n_ctx))
         self.gpu_spin.setValue(s.n_gpu_layers)

@@ -27,7 +27,14 @@ from fireside.core.conversation import ChatRequest, Effort, Sampling
 from fireside.core.engine import Engine, LoadConfig, ModelInfo
 from fireside.core.events import ReplyStats
 from fireside.core.paths import Paths, app_paths
-from fireside.core.settings import Settings, load_settings, save_settings
+from fireside.core.policy import load_policy
+from fireside.core.settings import (
+    Settings,
+    effective_settings,
+    load_settings,
+    lock_reason,
+    save_settings,
+)
 
 from . import wording
 from .banner import Banner
@@ -68,7 +75,8 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self._paths = paths or app_paths()
         self._settings_path = settings_path or self._paths.settings_file
-        self._settings: Settings = load_settings(self._settings_path)
+        self._policy = load_policy()  # admin policy wins over the user's settings, per key
+        self._settings: Settings = effective_settings(load_settings(self._settings_path), self._policy)
         self._max_tokens = max_tokens  # None: until the model stops (tests cap it)
         self._default_sampling = sampling  # None: the engine picks the right defaults for the model
         self._sampling = sampling  # this chat's; a preset may set it, New Chat puts the default back
@@ -85,6 +93,11 @@ class MainWindow(QMainWindow):
         self._build_widgets()
         self.actions_ = build_menus(self)
         self.composer.set_effort(self._settings.effort_enum)
+        self.composer.set_allowed_efforts(self._policy.get("allowed_efforts"),
+                                          lock_reason("effort", self._policy))
+        if self._policy.problems:
+            self.error_banner.show_message(wording.POLICY_PROBLEM_TITLE,
+                                           "\n".join(map(str, self._policy.problems)))
         self.reasoning_panel.hide()  # nothing to show yet; the welcome page gets the room
         self.actions_.panel.toggled.connect(self._on_panel_toggled)
 
@@ -346,6 +359,7 @@ class MainWindow(QMainWindow):
             self._update_settings(self._settings.with_changes(show_reasoning_panel=visible))
 
     def _update_settings(self, settings: Settings) -> None:
+        settings = effective_settings(settings, self._policy)
         if settings == self._settings:
             return
         self._settings = settings

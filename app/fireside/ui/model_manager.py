@@ -40,6 +40,7 @@ from fireside.core.hardware import GPT_OSS_20B, Machine, Plan, plan_fit
 from fireside.core.hub import endpoint_from_env
 from fireside.core.models import ModelError, import_model, list_installed, remove_model
 from fireside.core.paths import Paths
+from fireside.core.policy import load_policy
 from fireside.core.secrets import TokenStore
 from fireside.core.settings import Settings, load_settings, save_settings
 
@@ -100,7 +101,8 @@ class ModelManagerDialog(QDialog):
         # The main window owns the live Settings; standing alone, the dialog uses the file.
         self._get_settings = settings or (lambda: load_settings(paths.settings_file))
         self._save_settings = save or (lambda s: save_settings(s, paths.settings_file))
-        self._offline = self._get_settings().offline
+        self._policy_refusal = load_policy().download_refusal()  # the organisation's, if any
+        self._offline = self._get_settings().offline or bool(self._policy_refusal)
         # Detecting the GPU loads llama.cpp and planning reads GGUF headers: both off the GUI
         # thread. Until the machine is known the badges say so.
         self._planner = FitPlanner(self, machine=machine)
@@ -123,7 +125,7 @@ class ModelManagerDialog(QDialog):
     # -- layout -------------------------------------------------------------------------------
     def _build(self) -> None:
         layout = QVBoxLayout(self)
-        self.offline_label = QLabel(OFFLINE_NOTE if self._offline else "")
+        self.offline_label = QLabel(self._offline_text())
         self.offline_label.setWordWrap(True)
         self.offline_label.setVisible(self._offline)
         layout.addWidget(self.offline_label)
@@ -220,9 +222,15 @@ class ModelManagerDialog(QDialog):
     def selected_entry(self) -> CatalogEntry:
         return CATALOG[max(self.table.currentRow(), 0)]
 
+    def _refused(self) -> bool:
+        """Offline mode or the organisation's policy: say so in the status line instead."""
+        refusal = self._offline_text()
+        if refusal:
+            self.status.setText(refusal)
+        return bool(refusal)
+
     def start_download(self) -> None:
-        if self._offline:
-            self.status.setText(OFFLINE_NOTE)
+        if self._refused():
             return
         repo, name = self.repo_edit.text().strip(), self.file_edit.text().strip()
         if bool(repo) != bool(name):
@@ -239,8 +247,7 @@ class ModelManagerDialog(QDialog):
 
     def list_repo_files(self) -> None:
         repo = self.repo_edit.text().strip()
-        if self._offline:
-            self.status.setText(OFFLINE_NOTE)
+        if self._refused():
             return
         if not repo:
             self.status.setText("Type a repo id first, like owner/name-GGUF.")
@@ -377,10 +384,13 @@ class ModelManagerDialog(QDialog):
         self.refresh_installed()  # a new context ceiling changes the plans
         self.advancedSaved.emit(settings)
 
+    def _offline_text(self) -> str:
+        return self._policy_refusal or (OFFLINE_NOTE if self._offline else "")
+
     def set_offline(self, offline: bool) -> None:
-        self._offline = offline
-        self.offline_label.setText(OFFLINE_NOTE if offline else "")
-        self.offline_label.setVisible(offline)
+        self._offline = offline or bool(self._policy_refusal)
+        self.offline_label.setText(self._offline_text())
+        self.offline_label.setVisible(self._offline)
         self._set_busy(self.pause_button.isEnabled())  # a running transfer keeps running
 
     def _selected_installed(self) -> str | None:

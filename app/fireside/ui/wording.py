@@ -81,6 +81,8 @@ EFFORT_TOOLTIP = (
     "How long gpt-oss thinks before it answers. Higher effort is slower but more careful. "
     "Applies to your next message."
 )
+MANAGED = "Managed by your organisation"
+POLICY_PROBLEM_TITLE = "Your organisation's Fireside policy has a problem"
 EFFORT_UNSUPPORTED = (
     "Reasoning effort only applies to gpt-oss models. The model you loaded doesn't use it."
 )

@@ -1,0 +1,69 @@
+"""Admin policy in the window: locked settings greyed out and explained; a broken policy shown."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from fireside.core.conversation import Effort
+from fireside.core.settings import Settings, load_settings
+from fireside.ui import wording
+from fireside.ui.load_settings import LoadSettingsDialog
+from tests.helpers.stubs import ScriptedEngine
+
+
+def _policy(data: Any) -> Path:
+    p = Path(os.environ["FIRESIDE_POLICY_FILE"])
+    p.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
+    return p
+
+
+def test_locked_offline_and_context_are_disabled_and_explained(qtbot):
+    _policy({"offline_only": True, "max_context": 4096})
+    dialog = LoadSettingsDialog(Settings(offline=False, n_ctx=32768))
+    qtbot.addWidget(dialog)
+    assert not dialog.offline_check.isEnabled() and dialog.offline_check.isChecked()
+    assert dialog.offline_check.toolTip().startswith(wording.MANAGED)
+    assert wording.MANAGED in dialog.offline_check.text()
+    assert dialog.ctx_spin.maximum() == 4096 and wording.MANAGED in dialog.ctx_spin.toolTip()
+
+
+def test_without_a_policy_nothing_is_locked(qtbot):
+    dialog = LoadSettingsDialog(Settings())
+    qtbot.addWidget(dialog)
+    assert dialog.offline_check.isEnabled() and dialog.offline_check.toolTip() == ""
+    assert dialog.ctx_spin.maximum() > 4096
+
+
+def test_effort_picker_offers_only_allowed_efforts(qtbot, make_window):
+    _policy({"allowed_efforts": ["low", "medium"]})
+    window = make_window(ScriptedEngine())
+    combo = window.composer.effort_combo
+    enabled = {combo.itemData(i): combo.model().item(i).isEnabled() for i in range(combo.count())}
+    assert enabled == {"low": True, "medium": True, "high": False}
+    assert combo.isEnabled() and combo.toolTip().startswith(wording.MANAGED)
+    assert window.error_banner.isHidden()
+
+
+def test_single_allowed_effort_locks_the_picker_and_wins_over_the_user(qtbot, make_window, paths):
+    paths.settings_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.settings_file.write_text('effort = "high"\n', encoding="utf-8")
+    _policy({"allowed_efforts": ["low"]})
+    window = make_window(ScriptedEngine())
+    assert window.composer.effort() is Effort.LOW and window.settings.effort == "low"
+    assert not window.composer.effort_combo.isEnabled()
+    assert window.composer.effort_combo.toolTip().startswith(wording.MANAGED)
+    window.composer.set_effort_supported(True)  # a gpt-oss model loads: still locked
+    assert not window.composer.effort_combo.isEnabled()
+    assert load_settings(paths.settings_file).effort == "high"  # the user's choice is kept
+
+
+def test_invalid_policy_is_shown_as_a_banner_at_start_up(qtbot, make_window):
+    p = _policy("{not json")
+    window = make_window(ScriptedEngine())
+    assert not window.error_banner.isHidden()
+    assert window.error_banner.title_label.text() == wording.POLICY_PROBLEM_TITLE
+    assert str(p) in window.error_banner.text_label.text()
+    assert window.composer.effort() is Effort.LOW  # most restrictive reading
