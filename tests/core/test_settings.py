@@ -42,3 +42,14 @@ def test_fireside_home_moves_everything(tmp_path: Path):
     for p in (paths.config, paths.data, paths.models, paths.cache, paths.logs):
         assert tmp_path in p.parents
     assert app_paths({}).config != paths.config
+
+
+def test_user_changes_apply_only_what_was_edited():
+    from fireside.core.settings import apply_user_changes
+
+    user = Settings(effort="high", n_ctx=0)
+    shown = Settings(effort="low", n_ctx=4096)  # what a policy made of it
+    edited = shown.with_changes(system_prompt="Be brief.")
+    after = apply_user_changes(user, shown, edited)
+    assert (after.effort, after.n_ctx, after.system_prompt) == ("high", 0, "Be brief.")
+    assert apply_user_changes(user, shown, shown) is user

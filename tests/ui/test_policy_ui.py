@@ -67,3 +67,18 @@ def test_invalid_policy_is_shown_as_a_banner_at_start_up(qtbot, make_window):
     assert window.error_banner.title_label.text() == wording.POLICY_PROBLEM_TITLE
     assert str(p) in window.error_banner.text_label.text()
     assert window.composer.effort() is Effort.LOW  # most restrictive reading
+
+
+def test_a_locked_value_is_not_written_over_the_users_own_choice(qtbot, make_window, paths):
+    """The policy forces low effort and offline; the user's file keeps high and online, so their
+    choices come back when the organisation lifts the policy."""
+    from fireside.core.settings import save_settings
+
+    save_settings(Settings(effort="high", offline=False), paths.settings_file)
+    _policy({"allowed_efforts": ["low"], "offline_only": True})
+    window = make_window(ScriptedEngine())
+    assert window.settings.effort == "low" and window.settings.offline is True
+    window._update_settings(window.settings.with_changes(text_scale=125))  # an unrelated edit
+    saved = load_settings(paths.settings_file)
+    assert (saved.effort, saved.offline, saved.text_scale) == ("high", False, 125)
+    assert window.settings.effort == "low" and window.settings.text_scale == 125

@@ -136,6 +136,20 @@ def effective_settings(user: Settings, policy: Any) -> Settings:
     return replace(user, **changes) if changes else user
 
 
+def apply_user_changes(user: Settings, shown: Settings, edited: Settings) -> Settings:
+    """The user's own settings after they edited what was shown to them (the effective view).
+
+    Only the fields they actually changed are taken over, so a value the policy overrides is
+    not written into their file: when the organisation lifts the policy, their choice returns.
+    """
+    changes = {
+        f.name: getattr(edited, f.name)
+        for f in fields(Settings)
+        if getattr(edited, f.name) != getattr(shown, f.name)
+    }
+    return replace(user, **changes) if changes else user
+
+
 _SETTING_TO_POLICY = {"offline": "offline_only", "effort": "allowed_efforts", "n_ctx": "max_context"}
 
 

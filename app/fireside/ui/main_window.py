@@ -30,6 +30,7 @@ from fireside.core.paths import Paths, app_paths
 from fireside.core.policy import load_policy
 from fireside.core.settings import (
     Settings,
+    apply_user_changes,
     effective_settings,
     load_settings,
     lock_reason,
@@ -76,7 +77,8 @@ class MainWindow(QMainWindow):
         self._paths = paths or app_paths()
         self._settings_path = settings_path or self._paths.settings_file
         self._policy = load_policy()  # admin policy wins over the user's settings, per key
-        self._settings: Settings = effective_settings(load_settings(self._settings_path), self._policy)
+        self._user_settings = load_settings(self._settings_path)  # what the file holds
+        self._settings: Settings = effective_settings(self._user_settings, self._policy)
         self._max_tokens = max_tokens  # None: until the model stops (tests cap it)
         self._default_sampling = sampling  # None: the engine picks the right defaults for the model
         self._sampling = sampling  # this chat's; a preset may set it, New Chat puts the default back
@@ -359,12 +361,14 @@ class MainWindow(QMainWindow):
             self._update_settings(self._settings.with_changes(show_reasoning_panel=visible))
 
     def _update_settings(self, settings: Settings) -> None:
-        settings = effective_settings(settings, self._policy)
-        if settings == self._settings:
+        """Take an edited copy of the effective settings; save only what the user changed."""
+        user = apply_user_changes(self._user_settings, self._settings, settings)
+        if user == self._user_settings:
             return
-        self._settings = settings
+        self._user_settings = user
+        self._settings = effective_settings(user, self._policy)
         try:
-            save_settings(settings, self._settings_path)
+            save_settings(user, self._settings_path)
         except OSError as exc:
             log.warning("Saving settings to %s failed: %s", self._settings_path, exc)
             self.error_banner.show_message(wording.SETTINGS_SAVE_FAILED, str(exc))
