@@ -28,9 +28,10 @@ for entry in (ROOT, ROOT / "app"):
     if str(entry) not in sys.path:
         sys.path.insert(0, str(entry))
 
-from PySide6.QtCore import QEventLoop, QTimer, SignalInstance  # noqa: E402
-from PySide6.QtGui import QColor, QGuiApplication, QPalette  # noqa: E402
+from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
+from PySide6.QtGui import QGuiApplication  # noqa: E402
 from PySide6.QtWidgets import QApplication, QFileDialog  # noqa: E402
+from shots import dark_palette, wait_for  # noqa: E402
 from tests.helpers.stubs import ScriptedEngine  # noqa: E402
 
 from fireside.core.paths import app_paths  # noqa: E402
@@ -52,13 +53,6 @@ CODE_ANSWER = (
 )
 
 
-def wait_for(signal: SignalInstance, timeout_ms: int = 10_000) -> None:
-    loop = QEventLoop()
-    signal.connect(loop.quit)
-    QTimer.singleShot(timeout_ms, loop.quit)
-    loop.exec()
-
-
 def settle(ms: int = 300) -> None:
     loop = QEventLoop()
     QTimer.singleShot(ms, loop.quit)
@@ -71,18 +65,6 @@ def shoot(out: Path, name: str) -> Path:
     subprocess.run(["import", "-window", "root", str(path)], check=True)
     print(f"saved {path}")
     return path
-
-
-def dark_palette() -> QPalette:
-    p = QPalette()
-    role = QPalette.ColorRole
-    for r, c in ((role.Window, "#202124"), (role.WindowText, "#e8eaed"), (role.Base, "#17181a"),
-                 (role.AlternateBase, "#26272b"), (role.Text, "#e8eaed"), (role.Button, "#2b2c30"),
-                 (role.ButtonText, "#e8eaed"), (role.Highlight, "#5b8def"),
-                 (role.HighlightedText, "#ffffff"), (role.PlaceholderText, "#8a8d92"),
-                 (role.ToolTipBase, "#2b2c30"), (role.ToolTipText, "#e8eaed"), (role.Link, "#8ab4f8")):
-        p.setColor(r, QColor(c))
-    return p
 
 
 def ask(window: MainWindow, engine: ScriptedEngine, text: str, answer: str,

@@ -12,7 +12,6 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,9 +20,8 @@ for entry in (ROOT, ROOT / "app"):
         sys.path.insert(0, str(entry))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QEventLoop, QTimer, SignalInstance  # noqa: E402
-from PySide6.QtGui import QColor, QPalette  # noqa: E402
-from PySide6.QtWidgets import QApplication, QStyleFactory  # noqa: E402
+from PySide6.QtWidgets import QStyleFactory  # noqa: E402
+from shots import dark_palette, wait_for, wait_until  # noqa: E402
 from tests.helpers.stubs import ScriptedEngine  # noqa: E402
 
 from fireside.core.conversation import Effort  # noqa: E402
@@ -53,36 +51,6 @@ ANSWER = (
 )
 
 
-def wait_for(signal: SignalInstance, timeout_ms: int = 10_000) -> None:
-    loop = QEventLoop()
-    signal.connect(loop.quit)
-    QTimer.singleShot(timeout_ms, loop.quit)
-    loop.exec()
-
-
-def wait_until(predicate: Callable[[], bool], timeout_ms: int = 10_000) -> None:
-    loop = QEventLoop()
-    poll = QTimer()
-    poll.timeout.connect(lambda: predicate() and loop.quit())
-    poll.start(20)
-    QTimer.singleShot(timeout_ms, loop.quit)
-    loop.exec()
-    poll.stop()
-
-
-def dark_palette(app: QApplication) -> None:
-    app.setStyle(QStyleFactory.create("Fusion"))
-    p = QPalette()
-    role = QPalette.ColorRole
-    for r, c in ((role.Window, "#202124"), (role.WindowText, "#e8eaed"), (role.Base, "#17181a"),
-                 (role.AlternateBase, "#26272b"), (role.Text, "#e8eaed"), (role.Button, "#2b2c30"),
-                 (role.ButtonText, "#e8eaed"), (role.Highlight, "#5b8def"),
-                 (role.HighlightedText, "#ffffff"), (role.PlaceholderText, "#8a8d92"),
-                 (role.ToolTipBase, "#2b2c30"), (role.ToolTipText, "#e8eaed")):
-        p.setColor(r, QColor(c))
-    app.setPalette(p)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("output", type=Path)
@@ -99,7 +67,8 @@ def main() -> int:
     os.environ["FIRESIDE_HOME"] = tempfile.mkdtemp(prefix="fireside-shot-")
     app = application()
     if args.dark:
-        dark_palette(app)
+        app.setStyle(QStyleFactory.create("Fusion"))
+        app.setPalette(dark_palette())
     gate = threading.Event() if args.thinking else None
     engine = ScriptedEngine(
         reasoning=REASONING, answer=ANSWER, gate_after=len(REASONING),

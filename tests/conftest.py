@@ -20,9 +20,21 @@ def fireside_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Every test gets its own settings, data and models under a throwaway FIRESIDE_HOME."""
     home = tmp_path / "fireside-home"
     monkeypatch.setenv("FIRESIDE_HOME", str(home))
-    # no machine policy unless a test writes one here (never the real /etc/fireside/policy.json)
+    # A test's own policy goes here; FIRESIDE_POLICY_FILE is read after the machine's policy
+    # (see core/policy.py), so the suite refuses to run where a machine policy exists.
     monkeypatch.setenv("FIRESIDE_POLICY_FILE", str(tmp_path / "policy.json"))
     return home
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_machine_policy() -> None:
+    """A real admin policy would lock what the tests change; say so instead of failing oddly."""
+    from fireside.core.policy import default_sources, load_policy
+
+    machine = [s for s in default_sources() if s[0] != os.environ.get("FIRESIDE_POLICY_FILE")]
+    if load_policy(machine).values:
+        pytest.exit("This machine has a Fireside admin policy (e.g. /etc/fireside/policy.json); "
+                    "run the tests where none is installed.", returncode=3)
 
 
 @pytest.fixture(scope="session")

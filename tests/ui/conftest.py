@@ -17,16 +17,6 @@ from tests.helpers.stubs import ScriptedEngine
 MODEL_PATH = "/models/gpt-oss-20b-mxfp4.gguf"
 
 
-@pytest.fixture(autouse=True)
-def fireside_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Settings, data and models for each test live under its own temporary directory."""
-    home = tmp_path / "fireside-home"
-    monkeypatch.setenv("FIRESIDE_HOME", str(home))
-    # no machine policy unless a test writes one here (never the real /etc/fireside/policy.json)
-    monkeypatch.setenv("FIRESIDE_POLICY_FILE", str(tmp_path / "policy.json"))
-    return home
-
-
 @pytest.fixture
 def paths(fireside_home: Path) -> Paths:
     return app_paths()
@@ -71,3 +61,29 @@ def loaded_window(qtbot, window: MainWindow) -> MainWindow:  # type: ignore[no-u
     with qtbot.waitSignal(window.modelLoaded, timeout=5000):
         window.load_model(MODEL_PATH)
     return window
+
+
+@pytest.fixture
+def make_dialog(qtbot, paths: Paths):  # type: ignore[no-untyped-def]
+    """Model manager dialogs, closed (worker threads joined) at teardown, even on failure."""
+    from keyring.backends import fail
+
+    from fireside.core.hardware import Machine
+    from fireside.core.secrets import TokenStore
+    from fireside.ui.model_manager import ModelManagerDialog
+
+    gpu16 = Machine(32 << 30, "CUDA", 15 << 30)  # a 16 GB card with 15 GiB free
+    dialogs: list[ModelManagerDialog] = []
+
+    def make(machine: Machine | None = gpu16,
+             tokens: TokenStore | None = None) -> ModelManagerDialog:
+        dialog = ModelManagerDialog(paths, machine=machine,
+                                    tokens=tokens or TokenStore(fail.Keyring()))
+        qtbot.addWidget(dialog)
+        dialogs.append(dialog)
+        return dialog
+
+    yield make
+    for dialog in dialogs:
+        dialog.shutdown()
+        assert not dialog._service.thread.isRunning()

@@ -7,14 +7,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from keyring.backends import fail
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QToolBar
 
 from fireside.core.engine import LoadConfig, ModelInfo
 from fireside.core.hardware import BADGE_CPU, BADGE_GPU, Machine
 from fireside.core.paths import Paths
-from fireside.core.secrets import TokenStore
 from fireside.core.settings import Settings, load_settings
 from fireside.ui import fit_jobs
 from fireside.ui.load_settings import LoadSettingsDialog
@@ -45,21 +43,6 @@ def installed(paths: Paths, tiny_gptoss_path: Path) -> Path:
     dest.parent.mkdir(parents=True)
     shutil.copyfile(tiny_gptoss_path, dest)
     return dest
-
-
-@pytest.fixture
-def make_dialog(qtbot, paths: Paths):  # type: ignore[no-untyped-def]
-    dialogs: list[ModelManagerDialog] = []
-
-    def make(machine: Machine | None = GPU16) -> ModelManagerDialog:
-        dialog = ModelManagerDialog(paths, machine=machine, tokens=TokenStore(fail.Keyring()))
-        qtbot.addWidget(dialog)
-        dialogs.append(dialog)
-        return dialog
-
-    yield make
-    for dialog in dialogs:
-        dialog.shutdown()
 
 
 def _no_exec(monkeypatch: pytest.MonkeyPatch, cls: type, opened: list) -> None:

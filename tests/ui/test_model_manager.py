@@ -29,24 +29,6 @@ def hub(tiny_gptoss_path: Path, monkeypatch: pytest.MonkeyPatch):
         yield state
 
 
-@pytest.fixture
-def make_dialog(qtbot, paths: Paths):  # type: ignore[no-untyped-def]
-    """Dialogs are kept alive and closed (download thread joined) at teardown, even on failure."""
-    dialogs: list[ModelManagerDialog] = []
-
-    def make(machine: Machine = GPU16, tokens: TokenStore | None = None) -> ModelManagerDialog:
-        dialog = ModelManagerDialog(paths, machine=machine,
-                                    tokens=tokens or TokenStore(fail.Keyring()))
-        qtbot.addWidget(dialog)
-        dialogs.append(dialog)
-        return dialog
-
-    yield make
-    for dialog in dialogs:
-        dialog.shutdown()
-        assert not dialog._service.thread.isRunning()
-
-
 def _download(qtbot, dialog: ModelManagerDialog, signal: str = "downloadFinished"):  # type: ignore[no-untyped-def]
     dialog.repo_edit.setText(REPO)
     dialog.file_edit.setText(FILE)

@@ -7,6 +7,7 @@ format strings, but not reach Python objects, files or the network.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 from dataclasses import dataclass, replace
 from typing import Any
@@ -51,6 +52,12 @@ def _environment() -> ImmutableSandboxedEnvironment:
     return env
 
 
+@functools.lru_cache(maxsize=4)
+def _compile(template: str) -> jinja2.Template:
+    """Compiling a model's template takes milliseconds; every turn renders it, so keep it."""
+    return _environment().from_string(template)
+
+
 def messages_for(request: ChatRequest) -> list[dict[str, str]]:
     """OpenAI-style message dicts; previous reasoning is not sent back, as with gpt-oss."""
     out: list[dict[str, str]] = []
@@ -63,10 +70,8 @@ def messages_for(request: ChatRequest) -> list[dict[str, str]]:
 
 def render_template(template: str, request: ChatRequest, tokens: TemplateTokens) -> str:
     """Render the GGUF's template with a generation prompt; wrap any failure in TemplateError."""
-    env = _environment()
     try:
-        compiled = env.from_string(template)
-        return compiled.render(
+        return _compile(template).render(
             messages=messages_for(request),
             add_generation_prompt=True,
             bos_token=tokens.bos,

@@ -11,24 +11,9 @@ from typing import Any
 from .. import __version__
 from .engine import physical_cores
 from .ggml_devices import devices as ggml_devices
+from .hardware import meminfo_bytes
 from .paths import app_paths
 from .settings import load_settings
-
-
-def _meminfo_bytes(key: str) -> int:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    if key == "MemTotal" and hasattr(os, "sysconf"):
-        try:
-            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError):
-            pass
-    return 0
 
 
 def _backend() -> dict[str, Any]:
@@ -40,15 +25,14 @@ def _backend() -> dict[str, Any]:
 
         install_log_handler()
         llama_cpp.llama_backend_init()
-        devices = [d.name for d in ggml_devices()]
+        devices = ggml_devices()
         gpu = bool(llama_cpp.llama_supports_gpu_offload())
-        names = " ".join(devices).upper()
-        kind = next((k for k in ("CUDA", "METAL", "VULKAN", "ROCM", "SYCL") if k in names), "CPU")
+        kind = next((d.kind for d in devices if d.kind != "CPU"), "CPU")
         return {
             "llama_cpp_python": llama_cpp.__version__,
             "backend": kind if gpu else "CPU",
             "gpu_offload": gpu,
-            "devices": devices,
+            "devices": [d.name for d in devices],
             "cpu_features": llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip(),
         }
     except Exception as e:  # a broken install is exactly what doctor must report, not crash on
@@ -100,8 +84,8 @@ def report() -> dict[str, Any]:
         "paths": paths.as_json(),
         "fireside_home": os.environ.get("FIRESIDE_HOME", ""),
         "cpu": {"logical": os.cpu_count() or 0, "physical": physical_cores()},
-        "ram_bytes": _meminfo_bytes("MemTotal"),
-        "ram_available_bytes": _meminfo_bytes("MemAvailable"),
+        "ram_bytes": meminfo_bytes("MemTotal"),
+        "ram_available_bytes": meminfo_bytes("MemAvailable"),
         "llama": _backend(),
         "settings": {"last_model": settings.last_model, "effort": settings.effort,
                      "n_ctx": settings.n_ctx},

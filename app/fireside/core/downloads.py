@@ -32,6 +32,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from .hub import RemoteFile
+from .units import human_bytes
 
 CHUNK = 1 << 20
 DISK_MARGIN = 64 * 1024 * 1024
@@ -73,14 +74,6 @@ def partial_paths(models_dir: Path, remote: RemoteFile) -> tuple[Path, Path]:
 def destination(models_dir: Path, remote: RemoteFile) -> Path:
     """`<models>/<owner>/<repo>/<file>`: two repos may publish the same file name."""
     return models_dir.joinpath(*remote.repo_id.split("/"), *remote.filename.split("/"))
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
 
 
 class _Speed:

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .units import human_bytes
+
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
 DEFAULT_ALIGNMENT = 32
@@ -132,7 +134,7 @@ class GGUFInfo:
         trained = f"{self.context_length:,} tokens" if self.context_length else "not stated"
         return (
             f"{self.name}\nArchitecture: {self.architecture or 'unknown'} · {size} parameters · "
-            f"{self.quantization}\nTrained context: {trained} · File: {self.file_size / 1e9:.2f} GB"
+            f"{self.quantization}\nTrained context: {trained} · File: {human_bytes(self.file_size)}"
             f"\n{self.path}"
         )
 

@@ -11,6 +11,7 @@ The plan is explained to the user and every number in it is an override, not a v
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ from .engine import LoadConfig
 from .ggml_devices import devices
 from .gguf_info import GGUFInfo, read_gguf
 from .kv_budget import kv_budget
+from .units import human_bytes
 
 GiB = 1 << 30
 GPU_OVERHEAD = 1 * GiB  # compute buffers and driver slack; llama.cpp needs ~0.5–1 GiB here
@@ -119,10 +121,6 @@ def expert_override_patterns(n_cpu_moe: int) -> tuple[str, ...]:
     return tuple(rf"blk\.{i}\.ffn_(up|down|gate)_exps" for i in range(n_cpu_moe))
 
 
-def _gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 100_000_000 else f"{max(n / 1e6, 0.1):.1f} MB"
-
-
 def plan_fit(model: ModelProfile, machine: Machine, *, max_ctx: int | None = None) -> Plan:
     ceiling = min(max_ctx or model.trained_ctx, model.trained_ctx)
     ctxs = [c for c in CONTEXTS if c <= ceiling] or [ceiling]
@@ -133,8 +131,8 @@ def plan_fit(model: ModelProfile, machine: Machine, *, max_ctx: int | None = Non
             need = model.gpu_weights + model.kv_bytes(n_ctx)
             if need <= budget and (not machine.unified or need + model.host_only <= ram_budget):
                 return Plan(BADGE_GPU, -1, 0, n_ctx, True, need, model.host_only,
-                            f"All {_gb(model.weights)} of weights and a {n_ctx:,}-token context "
-                            f"fit in {_gb(machine.gpu_free)} of {machine.backend} memory.")
+                            f"All {human_bytes(model.weights)} of weights and a {n_ctx:,}-token context "
+                            f"fit in {human_bytes(machine.gpu_free)} of {machine.backend} memory.")
         for n_ctx in (c for c in ctxs if c <= PARTIAL_CTX_CAP):
             need = model.gpu_weights + model.kv_bytes(n_ctx)
             per = max(model.expert_bytes_per_layer, 1)
@@ -147,16 +145,17 @@ def plan_fit(model: ModelProfile, machine: Machine, *, max_ctx: int | None = Non
                 continue
             return Plan(BADGE_EXPERTS_CPU, -1, n_cpu, n_ctx, True, gpu, ram,
                         f"Attention and shared weights go to the GPU; the experts of {n_cpu} of "
-                        f"{model.n_layer} layers stay in RAM ({_gb(ram)}).",
+                        f"{model.n_layer} layers stay in RAM ({human_bytes(ram)}).",
                         expert_override_patterns(n_cpu))
     for n_ctx in (c for c in ctxs if c <= CPU_CTX_CAP):
         need = model.weights + model.kv_bytes(n_ctx)
         if need <= ram_budget:
             return Plan(BADGE_CPU, 0, 0, n_ctx, True, 0, need,
-                        f"Runs from {_gb(need)} of RAM on the CPU: it works, but replies are slow.")
+                        f"Runs from {human_bytes(need)} of RAM on the CPU: it works, but replies are slow.")
     need = model.weights + model.kv_bytes(ctxs[-1]) + RAM_RESERVE
     return Plan(BADGE_NO, 0, 0, ctxs[-1], False, 0, need,
-                f"Needs about {_gb(need)} of memory; this machine has {_gb(machine.ram_total)}.")
+                f"Needs about {human_bytes(need)} of memory; "
+                f"this machine has {human_bytes(machine.ram_total)}.")
 
 
 def plan_for_file(path: str, machine: Machine, *, max_ctx: int | None = None) -> Plan:
@@ -192,10 +191,25 @@ def _gpu_memory() -> tuple[str, int]:
     return (best.kind, best.free)
 
 
-def detect_machine() -> Machine:
-    from .doctor import _meminfo_bytes
+def meminfo_bytes(key: str) -> int:
+    """A /proc/meminfo figure in bytes (MemTotal, MemAvailable); sysconf elsewhere; 0 if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    if key == "MemTotal" and hasattr(os, "sysconf"):
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError):
+            pass
+    return 0
 
-    ram = _meminfo_bytes("MemTotal")
+
+def detect_machine() -> Machine:
+    ram = meminfo_bytes("MemTotal")
     try:
         backend, free = _gpu_memory()
     except (OSError, AttributeError, ImportError):

@@ -91,7 +91,7 @@ class LlamaEngine:
         self._gguf: GGUFInfo | None = None
         self._config = LoadConfig()
         self._cache: PrefixCache | None = None
-        self._pieces: dict[int, bytes] = {}
+        self._pieces: dict[int, bytes] = {}  # token -> what the parser sees (_visible_piece)
         self._token_buf = (llama_cpp.llama_token * 1)()
 
     # ----------------------------------------------------------------- loading
@@ -211,7 +211,10 @@ class LlamaEngine:
         return render(self._gguf, request)
 
     def count_prompt_tokens(self, request: ChatRequest) -> int:
-        return len(self.tokenize(self.render_prompt(request)))
+        return len(self._prompt_tokens(request))
+
+    def _prompt_tokens(self, request: ChatRequest) -> list[int]:
+        return self.tokenize(self.render_prompt(request))
 
     def tokenize(self, text: str, *, add_special: bool = True) -> list[int]:
         self._require()
@@ -230,33 +233,28 @@ class LlamaEngine:
             n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, -n, add_bos, True)
         return list(buf[:n])
 
-    def _piece(self, token: int, special: bool) -> bytes:
-        key = token if special else ~token
-        piece = self._pieces.get(key)
-        if piece is None:
-            buf = ctypes.create_string_buffer(64)
-            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, 64, 0, special)
-            if n < 0:
-                buf = ctypes.create_string_buffer(-n)
-                n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, -n, 0, special)
-            piece = buf.raw[:n]
-            self._pieces[key] = piece
-        return piece
-
     def _visible_piece(self, token: int, harmony_mode: bool) -> bytes:
-        """The bytes the parser may see for a token.
+        """The bytes the parser may see for a token, worked out once per token per model.
 
         Harmony's structural tokens must reach the parser as text; every other control token
-        (gpt-oss's <|reserved_...|> fillers, another model's <end_of_turn>) is dropped here, so a
-        sampled stray control token can never reach the screen.
+        (gpt-oss's <|reserved_...|> fillers, another model's <end_of_turn>) becomes b"" here, so a
+        sampled stray control token can never reach the screen. Cached because this runs for
+        every generated token.
         """
-        if not llama_cpp.llama_vocab_is_control(self._vocab, token):
-            return self._piece(token, special=True)
-        if harmony_mode:
-            piece = self._piece(token, special=True)
-            if piece.decode("utf-8", "replace") in harmony.CONTROL_TOKENS:
-                return piece
-        return b""
+        piece = self._pieces.get(token)
+        if piece is None:
+            buf = ctypes.create_string_buffer(64)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, 64, 0, True)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, -n, 0, True)
+            piece = buf.raw[:n]
+            if llama_cpp.llama_vocab_is_control(self._vocab, token) and not (
+                harmony_mode and piece.decode("utf-8", "replace") in harmony.CONTROL_TOKENS
+            ):
+                piece = b""
+            self._pieces[token] = piece
+        return piece
 
     # -------------------------------------------------------------- generation
     def stream(
@@ -264,7 +262,7 @@ class LlamaEngine:
     ) -> Iterator[Event]:
         ctx, info, cache = self._require()
         t_start = time.perf_counter()
-        tokens = self.tokenize(self.render_prompt(request))
+        tokens = self._prompt_tokens(request)
         n_ctx = info.n_ctx
         if len(tokens) >= n_ctx - 1:
             raise ContextOverflow(

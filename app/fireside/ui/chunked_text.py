@@ -20,6 +20,24 @@ CHUNK_CHARS = 2_000
 _SELECTABLE = Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard
 
 
+def make_plain(label: QLabel) -> QLabel:
+    """Word-wrapping, selectable, and never rich text: model output is untrusted."""
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setWordWrap(True)
+    label.setOpenExternalLinks(False)
+    label.setTextInteractionFlags(_SELECTABLE)
+    # Ignored width: a long unbroken word must not widen the transcript past the window.
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    label.setMinimumWidth(40)
+    return label
+
+
+def plain_label(object_name: str, parent: QWidget | None = None) -> QLabel:
+    label = make_plain(QLabel(parent))
+    label.setObjectName(object_name)
+    return label
+
+
 def split_point(text: str, start: int, limit: int = CHUNK_CHARS) -> int:
     """Where the chunk starting at `start` should end: just after the last newline in the back
     half of the window, else after the last space, else at the hard limit."""
@@ -129,13 +147,7 @@ class ChunkedText(QWidget):
     def _label(self, index: int) -> QLabel:
         if index < len(self._labels):
             return self._labels[index]
-        label = _Chunk(self)
-        label.setTextFormat(Qt.TextFormat.PlainText)
-        label.setWordWrap(True)
-        label.setOpenExternalLinks(False)
-        label.setTextInteractionFlags(_SELECTABLE)
-        label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        label.setMinimumWidth(40)
+        label = make_plain(_Chunk(self))
         label.setAccessibleName(self.accessibleName())
         if self._filter is not None:
             label.installEventFilter(self._filter)

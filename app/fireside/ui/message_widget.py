@@ -31,28 +31,10 @@ from fireside.core.events import ReplyStats
 from . import wording
 from .branch_bar import BranchBar
 from .chat_model import ChatModel
-from .chunked_text import ChunkedText
+from .chunked_text import ChunkedText, plain_label
 from .markdown import MARKDOWN_MAX_CHARS
 from .rich_answer import RichAnswer
 from .style import repolish
-
-_SELECTABLE = Qt.TextInteractionFlag.TextSelectableByMouse | (
-    Qt.TextInteractionFlag.TextSelectableByKeyboard
-)
-
-
-def plain_label(object_name: str, parent: QWidget | None = None) -> QLabel:
-    """A word-wrapping, selectable label that never interprets its text as rich text."""
-    label = QLabel(parent)
-    label.setObjectName(object_name)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setWordWrap(True)
-    label.setOpenExternalLinks(False)
-    label.setTextInteractionFlags(_SELECTABLE)
-    # Ignored width: a long unbroken word must not widen the transcript past the window.
-    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-    label.setMinimumWidth(40)
-    return label
 
 
 class MessageWidget(QWidget):

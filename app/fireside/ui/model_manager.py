@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from fireside.core.catalog import CATALOG, CatalogEntry
-from fireside.core.downloads import Progress, human_bytes
+from fireside.core.downloads import Progress
 from fireside.core.hardware import GPT_OSS_20B, Machine, Plan, plan_fit
 from fireside.core.hub import endpoint_from_env
 from fireside.core.models import ModelError, import_model, list_installed, remove_model
@@ -43,6 +43,7 @@ from fireside.core.paths import Paths
 from fireside.core.policy import load_policy
 from fireside.core.secrets import TokenStore
 from fireside.core.settings import Settings, load_settings, save_settings
+from fireside.core.units import human_bytes
 
 from .download_worker import DownloadService
 from .fit_jobs import FitPlanner

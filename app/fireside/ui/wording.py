@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fireside.core.engine import ModelInfo
 from fireside.core.events import ReplyStats
+from fireside.core.units import human_bytes
 
 APP_NAME = "Fireside"
 
@@ -45,19 +46,10 @@ def model_status(info: ModelInfo) -> str:
     """Status-bar line for a loaded model: name, context size and, when known, file size."""
     parts = [info.name, f"{info.n_ctx:,}-token context"]
     if info.size_bytes > 0:
-        parts.append(file_size(info.size_bytes))
+        parts.append(human_bytes(info.size_bytes))
     if info.fit:
         parts.append(info.fit)
     return " · ".join(parts)
-
-
-def file_size(n: int) -> str:
-    """Sizes the way file managers show them: 12.1 GB, 253 MB, 438 KB."""
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if n >= scale:
-            value = n / scale
-            return f"{value:.1f} {unit}" if value < 100 else f"{value:.0f} {unit}"
-    return f"{n} bytes"
 
 
 def load_crashed(exc: BaseException) -> str:
