@@ -212,6 +212,7 @@ def test_footer_shows_reply_stats(qtbot, loaded_window: MainWindow) -> None:
     footer = loaded_window.transcript.widget_at(row).footer_label
     assert footer.isVisible()
     assert footer.text() == "0.41 s to first token · 23.5 tok/s · 4 reasoning · 4 answer tokens"
+    assert not loaded_window.transcript.widget_at(row).empty_label.isVisible()  # it has an answer
     copy = loaded_window.transcript.widget_at(row).copy_button
     assert copy.isVisible()
     qtbot.mouseClick(copy, Qt.MouseButton.LeftButton)
@@ -350,6 +351,9 @@ def _assert_stopped(window: MainWindow, row: int) -> None:
     message = window.transcript.widget_at(row)
     assert message.footer_label.text().startswith("Stopped · ")
     assert message.reasoning_view.text() == "".join(ScriptedEngine().reasoning[:3])
+    # stopped while thinking: the bubble says so rather than sitting empty
+    assert message.empty_label.isVisibleTo(message)
+    assert "still thinking" in message.empty_label.text()
     assert window.composer.mode is Mode.READY
     assert window.composer.text_edit.isEnabled()
     assert window.composer.send_button.text() == "Send"

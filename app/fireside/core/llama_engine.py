@@ -55,6 +55,9 @@ def _init_backend() -> None:
             _backend_ready = True
 
 
+CTX_PAD = 256  # llama.cpp's KV cells come in blocks of this many
+
+
 def _fit_warning(plan: Plan | None) -> str:
     if plan is None or plan.fits:
         return ""
@@ -142,6 +145,10 @@ class LlamaEngine:
             )
         n_ctx_train = llama_cpp.llama_model_n_ctx_train(model)
         n_ctx = min(config.n_ctx, n_ctx_train) if n_ctx_train > 0 else config.n_ctx
+        if n_ctx >= CTX_PAD:
+            # llama.cpp rounds the context UP to whole 256-cell blocks; round down first so a
+            # ceiling (an admin's max_context, the user's setting) is never exceeded.
+            n_ctx -= n_ctx % CTX_PAD
         cparams = llama_cpp.llama_context_default_params()
         _assign(
             cparams,
@@ -266,8 +273,9 @@ class LlamaEngine:
         n_ctx = info.n_ctx
         if len(tokens) >= n_ctx - 1:
             raise ContextOverflow(
-                f"This conversation ({len(tokens):,} tokens) no longer fits the model's "
-                f"{n_ctx:,}-token context. Start a new chat, or load the model with a larger context.",
+                f"This conversation ({len(tokens):,} tokens) is longer than the model's "
+                f"{n_ctx:,}-token context. Shorten your message, start a new chat, or raise the "
+                "context size in Load settings.",
                 len(tokens), n_ctx)
         return self._generate(ctx, info, cache, tokens, request, cancel, t_start)
 

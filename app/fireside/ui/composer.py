@@ -95,6 +95,7 @@ class Composer(QFrame):
         self._mode = Mode.NO_MODEL
 
         self.text_edit = PromptEdit()
+        self.text_edit.setToolTip(wording.COMPOSER_TOOLTIP)
         self.text_edit.submitted.connect(self._submit)
         self.text_edit.textChanged.connect(self._update_send_enabled)
 

@@ -81,6 +81,10 @@ class MessageWidget(QWidget):
         self._rendered: str | None = None
 
         self.error_label = plain_label("errorText")
+        # A finished reply with no answer text (stopped while thinking, or output the parser
+        # could not place) still says what happened instead of showing an empty bubble.
+        self.empty_label = plain_label("emptyAnswer")
+        self.empty_label.hide()
         self.error_label.setAccessibleName("Error")
 
         self.footer_label = QLabel()
@@ -129,6 +133,7 @@ class MessageWidget(QWidget):
         inner.addWidget(self.reasoning_toggle, 0, Qt.AlignmentFlag.AlignLeft)
         inner.addWidget(self.reasoning_view)
         inner.addWidget(self.answer_label)
+        inner.addWidget(self.empty_label)
         inner.addWidget(self.markdown_label)
         inner.addWidget(self.error_label)
         footer = QHBoxLayout()
@@ -177,6 +182,10 @@ class MessageWidget(QWidget):
         self._render_reasoning(reasoning, bool(text), streaming, seconds)
         self.error_label.setText(error)
         self.error_label.setVisible(bool(error))
+        empty = self.role == "assistant" and not streaming and not text and not error
+        if empty:
+            self.empty_label.setText(wording.NO_ANSWER_THINKING if reasoning else wording.NO_ANSWER)
+        self.empty_label.setVisible(empty)
         if self.role == "assistant":
             self._render_footer(text, streaming, stats)
         self.branch_bar.set_branch(

@@ -90,7 +90,8 @@ QFrame#bubble {{
 QFrame#bubble[role="user"] {{ background: {user_bubble}; border-color: {user_bubble}; }}
 QFrame#bubble[selected="true"] {{ border: 1px solid {selected}; }}
 QFrame#bubble QLabel {{ color: {text_hex}; background: transparent; }}
-QFrame#bubble QLabel#roleLabel, QFrame#bubble QLabel#footer {{ color: {muted}; }}
+QFrame#bubble QLabel#roleLabel, QFrame#bubble QLabel#footer,
+QFrame#bubble QLabel#emptyAnswer {{ color: {muted}; }}
 QFrame#bubble QLabel#reasoningText {{
     color: {muted}; background: {reasoning_bg}; border-left: 3px solid {border};
     border-radius: 4px; padding: 6px 8px;

@@ -61,7 +61,10 @@ def generation_crashed(exc: BaseException) -> str:
 
 
 # Composer
-PLACEHOLDER_READY = "Message the model — Enter to send, Shift+Enter for a new line"
+NO_ANSWER = "No answer: the model stopped before it wrote one."
+NO_ANSWER_THINKING = "No answer yet: the model stopped while it was still thinking."
+PLACEHOLDER_READY = "Message the model (Enter to send)"
+COMPOSER_TOOLTIP = "Enter sends your message; Shift+Enter starts a new line."
 PLACEHOLDER_NO_MODEL = "Open a model to start chatting"
 PLACEHOLDER_LOADING = "Loading the model…"
 SEND = "Send"
