@@ -23,6 +23,9 @@ def fireside_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     # A test's own policy goes here; FIRESIDE_POLICY_FILE is read after the machine's policy
     # (see core/policy.py), so the suite refuses to run where a machine policy exists.
     monkeypatch.setenv("FIRESIDE_POLICY_FILE", str(tmp_path / "policy.json"))
+    # The machine-wide model folder too: tests must never write to /usr/local/share/Fireside.
+    monkeypatch.setenv("FIRESIDE_SHARED_MODELS_DIR", str(tmp_path / "shared-models"))
+    monkeypatch.delenv("FIRESIDE_MODELS", raising=False)
     return home
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -33,7 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     chat = sub.add_parser("chat", help="one reply in the terminal")
-    chat.add_argument("--model", required=True, help="path to a GGUF model file")
+    chat.add_argument("--model", default="", help="a GGUF file: a path, or the name of an installed "
+                      "model (default: your organisation's default model, if it sets one)")
     chat.add_argument("--effort", default=None, help="reasoning effort: low, medium or high")
     chat.add_argument("--system", default="", help="system prompt (instructions for the model)")
     chat.add_argument("--max-tokens", type=int, default=None, help="stop after N new tokens")
@@ -96,7 +98,8 @@ def _chat(args: argparse.Namespace) -> int:
     from .core.settings import effective_settings, load_settings
 
     policy = load_policy()
-    settings = effective_settings(load_settings(app_paths().settings_file), policy)
+    paths = app_paths()
+    settings = effective_settings(load_settings(paths.settings_file), policy)
     try:
         effort = Effort.parse(args.effort) if args.effort is not None else settings.effort_enum
     except ValueError as e:
@@ -114,10 +117,22 @@ def _chat(args: argparse.Namespace) -> int:
     prompt = args.prompt if args.prompt is not None else sys.stdin.read()
     if not prompt.strip():
         raise BadInput("Nothing to send: give a prompt or pipe one in.")
+    from .core.model_access import load_refusal
+    from .core.model_dirs import NotFound, model_dirs, resolve_model
+
+    dirs = model_dirs(paths, policy)
+    given = args.model
+    try:
+        args.model = str(resolve_model(given, dirs, policy))
+    except NotFound as e:
+        raise BadInput(str(e)) from None
     try:
         gguf = read_gguf(args.model)
     except GGUFError as e:
-        raise BadInput(str(e)) from None
+        found = "" if os.path.abspath(given) == args.model else f" (found at {args.model})"
+        raise BadInput(f"{e}{found}") from None
+    if refusal := load_refusal(args.model, policy, dirs, paths.cache):
+        raise BadInput(refusal)
 
     sampling = None  # the right defaults for the model
     if args.temperature is not None or args.seed is not None:

@@ -34,6 +34,10 @@ def add_parser(sub: Any) -> None:
     imp = msub.add_parser("import", help="add a GGUF that is already on disk")
     imp.add_argument("path")
     imp.add_argument("--copy", action="store_true", help="copy instead of linking in place")
+    imp.add_argument("--shared", action="store_true",
+                     help="administrators: copy into the folder every user on this computer sees")
+    imp.add_argument("--sha256", help="with --shared: the file's expected SHA-256")
+    imp.add_argument("--sums", help="with --shared: a SHA256SUMS file that lists the file")
     for name, text in (("remove", "delete an installed model"),
                        ("verify", "re-check a model's header and SHA-256"),
                        ("info", "metadata and fit plan for a model")):
@@ -41,6 +45,9 @@ def add_parser(sub: Any) -> None:
         p.add_argument("model", help="file name, path relative to the models folder, or a path")
         if name == "info":
             p.add_argument("--json", action="store_true")
+        if name == "remove":
+            p.add_argument("--shared", action="store_true",
+                           help="administrators: remove a model from the shared folder")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -60,12 +67,23 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _list(args: argparse.Namespace, models: Path) -> int:
-    from .core.models import list_installed
+def _dirs(models: Path) -> list[Any]:
+    from .core.model_dirs import model_dirs
+    from .core.paths import app_paths
+    from .core.policy import load_policy
 
-    installed = list_installed(models)
+    return model_dirs(app_paths(), load_policy())
+
+
+def _list(args: argparse.Namespace, models: Path) -> int:
+    from .core.models import list_all
+
+    dirs = _dirs(models)
+    installed = list_all(dirs)
     rows: list[dict[str, Any]] = [{"name": m.name, "path": str(m.path), "size": m.size,
-                                   "linked": m.linked, "source": m.source} for m in installed]
+                                   "linked": m.linked, "source": m.source, "shared": m.shared,
+                                   "folder": m.folder.origin if m.folder else ""}
+                                  for m in installed]
     partial = sorted((models / ".partial").glob("*.json")) if (models / ".partial").is_dir() else []
     catalog: list[dict[str, Any]] = []
     if args.catalog:
@@ -81,13 +99,20 @@ def _list(args: argparse.Namespace, models: Path) -> int:
                             "confirmed": e.confirmed})
     if args.json:
         print(json.dumps({"models_dir": str(models), "installed": rows, "catalog": catalog,
-                          "partial": [p.stem for p in partial]}))
+                          "partial": [p.stem for p in partial],
+                          "search_order": [{"path": str(d.path), "kind": d.kind, "origin": d.origin}
+                                           for d in dirs]}))
         return 0
     print(f"Models folder: {models}")
+    for d in dirs:
+        if d.kind != "user" and d.path.is_dir():
+            print(f"Also looking in: {d.path} ({d.origin})")
     if not rows:
         print("No models installed yet. Try: fireside models pull gpt-oss-20b")
     for r in rows:
         origin = r["source"].get("repo_id") or ("linked" if r["linked"] else "imported")
+        if r["shared"]:
+            origin = f"{origin}, {r['folder']} (read-only)"
         print(f"  {r['name']:<40} {human_bytes(r['size']):>9}  {origin}")
     for p in partial:
         print(f"  (paused download: {p.stem}; `fireside models pull` resumes it)")
@@ -166,7 +191,7 @@ def _pull(args: argparse.Namespace, models: Path) -> int:
         print(f"fireside: the Hub's SHA-256 for {repo} {filename} does not match the one your "
               "organisation's policy pins (allowed_models); not downloading.", file=sys.stderr)
         return 1
-    existing = already_installed(models, remote)
+    existing = next((p for d in _dirs(models) if (p := already_installed(d.path, remote))), None)
     if existing is not None:
         print(f"Already downloaded: {existing}", file=sys.stderr)
         print(existing)
@@ -186,6 +211,10 @@ def _import(args: argparse.Namespace, models: Path) -> int:
     from .core.models import ModelError, import_model
 
     source = Path(args.path).expanduser()
+    if args.shared:
+        return _import_shared(args, source)
+    if args.sha256 or args.sums:
+        raise _Bad("--sha256 and --sums go with --shared (a user's own import is checked by its header).")
     try:
         model, info = import_model(models, source, copy=args.copy)
     except ModelError as e:
@@ -195,21 +224,66 @@ def _import(args: argparse.Namespace, models: Path) -> int:
     return 0
 
 
-def _installed(models: Path, name: str) -> Any:
-    from .core.models import ModelError, find_installed
+def _import_shared(args: argparse.Namespace, source: Path) -> int:
+    from .core.model_dirs import site_models_dir
+    from .core.models import ChecksumMismatch, ModelError, expected_from_sums, import_shared
 
+    if bool(args.sha256) == bool(args.sums):
+        raise _Bad("--shared needs the file's expected checksum: give --sha256 HEX or --sums SHA256SUMS.")
+    if args.copy:
+        raise _Bad("--shared always copies; leave out --copy.")
+    if not source.is_file():
+        raise _Bad(f"{source} is not a file.")
     try:
-        return find_installed(models, name)
+        expected = args.sha256 or expected_from_sums(Path(args.sums).expanduser(), source.name)
+        model = import_shared(site_models_dir(), source, expected, on_progress=_copy_progress())
+    except ChecksumMismatch:
+        raise  # the file, not the command, is wrong: exit 1
     except ModelError as e:
         raise _Bad(str(e)) from None
+    print(f"Verified the SHA-256 and copied {source.name} to {model.path}. Every user on this "
+          "computer can now use it without downloading.")
+    return 0
+
+
+def _copy_progress() -> Any:
+    """Copying and hashing 12 GB takes a while: a percentage every 5% says it is still going."""
+    shown = [-5]
+
+    def report(done: int, total: int) -> None:
+        pct = 100 * done // max(total, 1)
+        if pct >= shown[0] + 5:
+            shown[0] = pct
+            print(f"Copying and checking: {pct}% of {human_bytes(total)}", file=sys.stderr, flush=True)
+    return report
+
+
+def _installed(models: Path, name: str, *, shared: bool = False) -> Any:
+    from .core.models import ModelError, find_installed, list_all
+
+    try:
+        found = find_installed(models, name, list_all(_dirs(models)))
+    except ModelError as e:
+        raise _Bad(str(e)) from None
+    if shared and not found.shared:
+        raise _Bad(f"{found.name} is in your own models folder, not the shared one; leave out --shared.")
+    return found
 
 
 def _remove(args: argparse.Namespace, models: Path) -> int:
-    from .core.models import remove_model
+    from .core.models import ModelError, remove_model
 
-    model = _installed(models, args.model)
+    model = _installed(models, args.model, shared=args.shared)
+    if model.shared and not args.shared:
+        raise _Bad(f"{model.name} is shared with every user on this computer ({model.folder.path}); "
+                   "Fireside does not delete it for one user. An administrator can remove it with "
+                   f"`sudo fireside models remove --shared {model.name}`.")
     linked = model.linked  # ask before the link is gone
-    remove_model(models, model)
+    try:
+        remove_model(model.folder.path if model.folder else models, model)
+    except PermissionError:
+        raise ModelError(f"Removing {model.name} needs administrator rights: run the command with "
+                         "sudo (or as Administrator).") from None
     print(f"Removed {model.name}" + (" (the link only; your file is untouched)" if linked else ""))
     return 0
 

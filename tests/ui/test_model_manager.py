@@ -180,3 +180,18 @@ def test_policy_that_forbids_downloads_refuses_without_asking_the_hub(make_dialo
     dialog.list_repo_files()
     assert "organisation" in dialog.status.text()
     assert hub.log == []
+
+
+def test_shared_models_are_listed_read_only(make_dialog, tiny_gptoss_path: Path):
+    shared = Path(os.environ["FIRESIDE_SHARED_MODELS_DIR"])
+    shared.mkdir(parents=True)
+    (shared / "team.gguf").write_bytes(tiny_gptoss_path.read_bytes())
+    dialog = make_dialog()
+    [row] = [i for i in range(dialog.installed.count()) if "team.gguf" in dialog.installed.item(i).text()]
+    assert "shared on this computer, read-only" in dialog.installed.item(row).text()
+    assert not dialog.remove_button.isEnabled()  # nothing selected yet
+    dialog.installed.setCurrentRow(row)
+    assert not dialog.remove_button.isEnabled()
+    assert "only an administrator" in dialog.remove_button.toolTip()
+    dialog._remove_selected()  # even if asked, a user never deletes a shared file
+    assert (shared / "team.gguf").is_file()

@@ -82,3 +82,37 @@ def test_a_locked_value_is_not_written_over_the_users_own_choice(qtbot, make_win
     saved = load_settings(paths.settings_file)
     assert (saved.effort, saved.offline, saved.text_scale) == ("high", False, 125)
     assert window.settings.effort == "low" and window.settings.text_scale == 125
+
+
+def test_a_model_off_the_allowed_list_is_refused_before_the_engine_sees_it(qtbot, make_window,
+                                                                           tiny_gptoss_path: Path,
+                                                                           tmp_path: Path):
+    stray = tmp_path / "stray.gguf"
+    stray.write_bytes(tiny_gptoss_path.read_bytes())
+    _policy({"allowed_models": [{"repo": "ggml-org/gpt-oss-20b-GGUF", "file": "gpt-oss-20b-mxfp4.gguf",
+                                 "sha256": ""}]})
+    engine = ScriptedEngine()
+    window = make_window(engine)
+    with qtbot.waitSignal(window.modelLoadFailed, timeout=5000) as blocker:
+        window.load_model(str(stray))
+    assert "not on your organisation's list of allowed models" in blocker.args[0]
+    assert "gpt-oss-20b-mxfp4.gguf" in window.error_banner.text_label.text()
+    assert window.model_info is None and engine.info is None
+
+
+def test_the_organisations_default_model_opens_at_start_up(qtbot, tiny_gptoss_path: Path, paths):
+    from fireside.ui.main_window import MainWindow
+
+    shared = Path(os.environ["FIRESIDE_SHARED_MODELS_DIR"])
+    shared.mkdir(parents=True)
+    (shared / "team.gguf").write_bytes(tiny_gptoss_path.read_bytes())
+    _policy({"default_model": "team.gguf", "allowed_models": []})  # by name, from the shared folder
+    engine = ScriptedEngine()
+    window = MainWindow(lambda: engine, settings_path=paths.settings_file, paths=paths, auto_load_last=True)
+    qtbot.addWidget(window)
+    try:
+        qtbot.waitUntil(lambda: window.model_info is not None, timeout=5000)
+        assert window.model_info.path == str(shared / "team.gguf")
+    finally:
+        window.close()
+        window.shutdown()

@@ -49,33 +49,36 @@ def _keyring() -> dict[str, Any]:
         return {"backend": "unavailable", "usable": False, "status": f"keyring failed: {e}"}
 
 
-def _fit_plans(models: Any) -> list[dict[str, Any]]:
-    """The planner's verdict for each installed model on this machine (headers only, no loads)."""
+def _fit_plans(dirs: Any) -> list[dict[str, Any]]:
+    """The planner's verdict for each model Fireside can find (headers only, no loads)."""
     from .gguf_info import GGUFError, read_gguf
     from .hardware import detect_machine, plan_fit, profile_from_gguf
-    from .models import list_installed
+    from .models import list_all
 
     out: list[dict[str, Any]] = []
     machine = None
-    for m in list_installed(models):
+    for m in list_all(dirs):
         try:
             g = read_gguf(m.path)
         except GGUFError:
             continue
         machine = machine or detect_machine()
         plan = plan_fit(profile_from_gguf(g), machine)
-        out.append({"model": m.name, "badge": plan.badge, "n_ctx": plan.n_ctx,
+        out.append({"model": m.name, "path": str(m.path), "shared": m.shared,
+                    "badge": plan.badge, "n_ctx": plan.n_ctx,
                     "n_gpu_layers": plan.n_gpu_layers, "n_cpu_moe": plan.n_cpu_moe,
                     "reason": plan.reason})
     return out
 
 
 def report() -> dict[str, Any]:
+    from .model_dirs import model_dirs
     from .policy import load_policy
     from .settings import effective_settings
 
     paths = app_paths()
     policy = load_policy()
+    dirs = model_dirs(paths, policy)
     settings = effective_settings(load_settings(paths.settings_file), policy)
     return {
         "fireside": __version__,
@@ -92,7 +95,10 @@ def report() -> dict[str, Any]:
         "network": "offline: Fireside makes no network calls unless you start a download",
         "policy": policy.as_json(),
         "keyring": _keyring(),
-        "fit": _fit_plans(paths.models),
+        # where models are looked for, first match wins (docs/ADMIN.md)
+        "model_search_order": [{"path": str(d.path), "kind": d.kind, "origin": d.origin,
+                                "exists": d.path.is_dir()} for d in dirs],
+        "fit": _fit_plans(dirs),
     }
 
 
@@ -114,6 +120,9 @@ def format_text(r: dict[str, Any]) -> str:
         lines.append(f"Devices: {', '.join(llama['devices']) or 'none'}")
     lines.append("Paths:")
     lines += [f"  {k:<7} {v}" for k, v in r["paths"].items()]
+    lines.append("Models are looked for in (first match wins):")
+    lines += [f"  {d['path']}  ({d['origin']}{'' if d['exists'] else ', not there yet'})"
+              for d in r["model_search_order"]]
     lines.append(f"Last model: {r['settings']['last_model'] or '(none yet)'}")
     lines.append(f"Network: {r['network']}")
     lines.append(f"Keyring: {r['keyring']['backend']} ({r['keyring']['status']})")

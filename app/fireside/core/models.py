@@ -15,12 +15,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .gguf_info import GGUFError, GGUFInfo, read_gguf
 from .hub import RemoteFile
+from .model_dirs import ModelDir
 
 MANIFEST = "manifest.json"
 
@@ -29,11 +30,21 @@ class ModelError(Exception):
     """Something the user asked for cannot be done; the message says why and what to do."""
 
 
+class ChecksumMismatch(ModelError):
+    """The file's content is not what the given SHA-256 says: damaged, or not the expected file."""
+
+
 @dataclass(frozen=True)
 class InstalledModel:
     path: Path  # inside the models folder (may be a symlink for linked imports)
     size: int
     source: dict[str, Any]  # repo_id/filename/revision/sha256 for downloads, {"imported": ...}
+    folder: ModelDir | None = None  # set by list_all: where it was found
+
+    @property
+    def shared(self) -> bool:
+        """In a folder users only read (the organisation's, or FIRESIDE_MODELS)."""
+        return self.folder is not None and not self.folder.writable
 
     @property
     def name(self) -> str:
@@ -100,11 +111,24 @@ def list_installed(models: Path) -> list[InstalledModel]:
     return out
 
 
-def find_installed(models: Path, name_or_path: str) -> InstalledModel:
-    candidates = list_installed(models)
+def list_all(dirs: list[ModelDir]) -> list[InstalledModel]:
+    """Every model in every folder, in resolution order; a name found twice keeps its first."""
+    out: list[InstalledModel] = []
+    for d in dirs:
+        try:
+            out += [replace(m, folder=d) for m in list_installed(d.path)]
+        except OSError:
+            continue  # an unreachable share is not the user's problem to see here
+    return out
+
+
+def find_installed(models: Path, name_or_path: str,
+                   candidates: list[InstalledModel] | None = None) -> InstalledModel:
+    candidates = list_installed(models) if candidates is None else candidates
     target = Path(name_or_path).expanduser()
     for m in candidates:
-        if name_or_path in (m.name, _key(models, m.path)) or (target.exists() and m.path == target):
+        root = m.folder.path if m.folder is not None else models
+        if name_or_path in (m.name, _key(root, m.path)) or (target.exists() and m.path == target):
             return m
     raise ModelError(f"No installed model called {name_or_path!r}. "
                      "`fireside models list` shows what is installed.")
@@ -168,3 +192,78 @@ def verify_model(model: InstalledModel,
         raise ModelError(f"{model.name} is damaged: its SHA-256 no longer matches the Hub's. "
                          "Remove it and download it again.")
     return f"{model.name}: the header is valid and the SHA-256 matches the Hub's."
+
+
+# -- the machine-wide folder an administrator fills -------------------------------------------
+def expected_from_sums(sums_file: Path, name: str) -> str:
+    """The SHA-256 a `sha256sum`-style file lists for `name` ("HEX  name" or "HEX *name")."""
+    try:
+        lines = sums_file.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ModelError(f"Could not read {sums_file}: {e}") from None
+    for line in lines:
+        parts = line.strip().split(maxsplit=1)
+        if len(parts) == 2 and Path(parts[1].lstrip("*").strip()).name == name:
+            return _checked_hex(parts[0], str(sums_file))
+    raise ModelError(f"{sums_file} lists no SHA-256 for {name}.")
+
+
+def _checked_hex(text: str, where: str) -> str:
+    h = text.strip().lower()
+    if len(h) != 64 or any(c not in "0123456789abcdef" for c in h):
+        raise ModelError(f"{where} does not give a SHA-256 (64 hexadecimal characters): {text!r}")
+    return h
+
+
+def import_shared(shared: Path, source: Path, sha256: str,
+                  on_progress: Callable[[int, int], None] | None = None) -> InstalledModel:
+    """Copy a GGUF into the machine-wide folder, hashing while copying; keep it only if it matches.
+
+    The file ends up world-readable and owned by whoever ran this (an administrator), so users
+    can load it but not change or delete it.
+    """
+    expected = _checked_hex(sha256, "The given checksum")
+    try:
+        info = read_gguf(source)
+    except GGUFError as e:
+        raise ModelError(f"Not imported: {e}") from None
+    dest = shared / source.name
+    try:
+        shared.mkdir(parents=True, exist_ok=True)
+        os.chmod(shared, 0o755)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{source.name}.", suffix=".importing", dir=shared)
+    except PermissionError:
+        raise ModelError(f"Importing into the shared folder {shared} needs administrator rights: "
+                         "run the command with sudo (or as Administrator).") from None
+    except OSError as e:
+        raise ModelError(f"Could not write to {shared}: {e.strerror}.") from None
+    tmp = Path(tmp_name)
+    h, done = hashlib.sha256(), 0
+    try:
+        with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+            while chunk := src.read(8 << 20):
+                h.update(chunk)
+                out.write(chunk)
+                done += len(chunk)
+                if on_progress:
+                    on_progress(done, info.file_size)
+            out.flush()
+            os.fsync(out.fileno())
+        if h.hexdigest() != expected:
+            raise ChecksumMismatch(f"{source.name} does not match the expected SHA-256, so it was not "
+                             f"imported (expected {expected}, the file has {h.hexdigest()}). "
+                             "Download it again or check the checksum you were given.")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ModelError(f"Could not copy {source.name} into {shared}: {e.strerror}. "
+                         "Nothing was changed there.") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    data = _read_manifest(shared)
+    data[_key(shared, dest)] = {"imported": str(source.resolve()), "sha256": expected, "shared": True}
+    _write_manifest(shared, data)
+    os.chmod(shared / MANIFEST, 0o644)
+    return InstalledModel(dest, info.file_size, data[_key(shared, dest)])

@@ -33,8 +33,28 @@ class Paths:
 
 
 def app_paths(env: dict[str, str] | None = None) -> Paths:
-    """Resolve paths now (not at import), so tests and portable installs can set FIRESIDE_HOME."""
-    env = os.environ if env is None else env  # type: ignore[assignment]
+    """Resolve paths now (not at import), so tests and portable installs can set FIRESIDE_HOME.
+
+    An organisation's policy may move the models folder (`user_model_dir`, e.g. to a larger
+    disk); it wins over FIRESIDE_HOME for that one folder.
+    """
+    from dataclasses import replace
+
+    from .policy import load_policy
+
+    paths = _default_paths(os.environ if env is None else env)
+    pinned = load_policy().get("user_model_dir")
+    if pinned:
+        paths = replace(paths, models=expand(pinned))
+    return paths
+
+
+def expand(text: str) -> Path:
+    """~, $USER and %USERNAME% in policy paths, so one policy file serves every user."""
+    return Path(os.path.expandvars(os.path.expanduser(text)))
+
+
+def _default_paths(env: dict[str, str] | os._Environ[str]) -> Paths:
     home = env.get("FIRESIDE_HOME", "").strip()
     if home:
         root = Path(home).expanduser().resolve()

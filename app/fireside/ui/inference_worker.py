@@ -89,9 +89,13 @@ class InferenceWorker(QObject):
         *,
         flush_interval: float = FLUSH_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
+        load_gate: Callable[[str], str] | None = None,
     ) -> None:
         super().__init__()
         self._factory = engine_factory
+        # Says why a file may not load (the organisation's allow-list), or "". It may hash the
+        # file, which is why it runs here on the worker thread.
+        self._load_gate = load_gate
         self._engine: Engine | None = None
         self._flush_interval = flush_interval
         self._clock = clock
@@ -138,6 +142,9 @@ class InferenceWorker(QObject):
 
     @Slot(str, object)
     def _load(self, path: str, config: LoadConfig | None) -> None:
+        if self._load_gate is not None and (refusal := self._load_gate(path)):
+            self.loadFailed.emit(refusal)
+            return
         try:
             info = self._ensure_engine().load(path, config)
         except EngineError as exc:
@@ -224,11 +231,12 @@ class InferenceWorker(QObject):
         return stats
 
 
-def start_worker(engine_factory: Callable[[], Engine]) -> tuple[InferenceWorker, QThread]:
+def start_worker(engine_factory: Callable[[], Engine],
+                 load_gate: Callable[[str], str] | None = None) -> tuple[InferenceWorker, QThread]:
     """Create the worker, move it to a fresh thread and start that thread."""
     thread = QThread()
     thread.setObjectName("fireside-inference")
-    worker = InferenceWorker(engine_factory)
+    worker = InferenceWorker(engine_factory, load_gate=load_gate)
     worker.moveToThread(thread)
     thread.start()
     return worker, thread

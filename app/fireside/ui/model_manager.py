@@ -38,7 +38,8 @@ from fireside.core.catalog import CATALOG, CatalogEntry
 from fireside.core.downloads import Progress
 from fireside.core.hardware import GPT_OSS_20B, Machine, Plan, plan_fit
 from fireside.core.hub import endpoint_from_env
-from fireside.core.models import ModelError, import_model, list_installed, remove_model
+from fireside.core.model_dirs import model_dirs
+from fireside.core.models import ModelError, import_model, list_all, remove_model
 from fireside.core.paths import Paths
 from fireside.core.policy import load_policy
 from fireside.core.secrets import TokenStore
@@ -55,6 +56,9 @@ FIT_COLUMN, FILE_COLUMN = 1, 5
 OFFLINE_NOTE = ("Offline mode is on: Fireside makes no network calls. Installed models keep "
                 "working; to download, turn offline mode off under Advanced settings.")
 CHECKING = "Checking this computer…"
+SHARED_ROLE = Qt.ItemDataRole.UserRole + 2  # True for a model in a read-only shared folder
+SHARED_REMOVE_NOTE = ("This model is shared with everyone on this computer, so only an administrator "
+                      "can remove it.")
 
 
 def _eta(seconds: float | None) -> str:
@@ -102,7 +106,9 @@ class ModelManagerDialog(QDialog):
         # The main window owns the live Settings; standing alone, the dialog uses the file.
         self._get_settings = settings or (lambda: load_settings(paths.settings_file))
         self._save_settings = save or (lambda s: save_settings(s, paths.settings_file))
-        self._policy_refusal = load_policy().download_refusal()  # the organisation's, if any
+        policy = load_policy()
+        self._policy_refusal = policy.download_refusal()  # the organisation's, if any
+        self._dirs = model_dirs(paths, policy)  # the user's folder plus read-only shared ones
         self._offline = self._get_settings().offline or bool(self._policy_refusal)
         # Detecting the GPU loads llama.cpp and planning reads GGUF headers: both off the GUI
         # thread. Until the machine is known the badges say so.
@@ -199,6 +205,7 @@ class ModelManagerDialog(QDialog):
         self.details_label.setAccessibleName("Model details")
         layout.addWidget(self.details_label)
         self.installed.currentItemChanged.connect(lambda *_: self._show_details())
+        self.installed.currentItemChanged.connect(lambda *_: self._update_remove())
         row = QHBoxLayout()
         self.use_button = QPushButton("Use this model")
         self.use_button.setToolTip("Load it with the setup shown in its badge; change that "
@@ -319,11 +326,14 @@ class ModelManagerDialog(QDialog):
     def refresh_installed(self) -> None:
         self.installed.clear()
         self._installed_items: dict[str, tuple[QListWidgetItem, str]] = {}
-        for m in list_installed(self._paths.models):
+        for m in list_all(self._dirs):
             origin = m.source.get("repo_id") or ("linked" if m.linked else "imported")
+            if m.shared and m.folder is not None:
+                origin = f"{m.folder.origin}, read-only"
             base = f"{m.name}  ·  {human_bytes(m.size)}  ·  {origin}"
             item = QListWidgetItem(f"{base}  ·  checking fit…")
             item.setData(Qt.ItemDataRole.UserRole, str(m.path))
+            item.setData(SHARED_ROLE, m.shared)
             self.installed.addItem(item)
             self._installed_items[str(m.path)] = (item, base)
         self._planner.request(list(self._installed_items),
@@ -334,6 +344,7 @@ class ModelManagerDialog(QDialog):
                                    "in the list above and press Download to resume")
             item.setFlags(Qt.ItemFlag.NoItemFlags)
             self.installed.addItem(item)
+        self._update_remove()
 
     @Slot(object)
     def _fill_badges(self, machine: Machine) -> None:
@@ -403,13 +414,23 @@ class ModelManagerDialog(QDialog):
         if path:
             self.modelChosen.emit(path)
 
+    def _update_remove(self) -> None:
+        item = self.installed.currentItem()
+        shared = bool(item is not None and item.data(SHARED_ROLE))
+        self.remove_button.setEnabled(item is not None and not shared)
+        self.remove_button.setToolTip(SHARED_REMOVE_NOTE if shared else "")
+
     def _remove_selected(self) -> None:
         path = self._selected_installed()
-        match = next((m for m in list_installed(self._paths.models) if str(m.path) == path), None)
-        if match is not None:
-            remove_model(self._paths.models, match)
-            self.status.setText(f"Removed {match.name}.")
-            self.refresh_installed()
+        match = next((m for m in list_all(self._dirs) if str(m.path) == path), None)
+        if match is None or match.folder is None:
+            return
+        if match.shared:
+            self.status.setText(SHARED_REMOVE_NOTE)
+            return
+        remove_model(match.folder.path, match)
+        self.status.setText(f"Removed {match.name}.")
+        self.refresh_installed()
 
     def choose_import(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Import a GGUF model", str(Path.home()),
