@@ -23,10 +23,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Generator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,18 +36,6 @@ HOME = Path("/tmp/fs-shots")
 BIG = 200 * 1000 * 1000
 THROTTLE = 3_000_000  # bytes per second: slow enough to watch, fast enough to show a speed
 STEP_TIMEOUT_S = 90
-
-Step = Generator[Callable[[], bool], None, None]
-
-
-def _shot(widget, path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Grab the X screen (what a person would see) and crop it to `widget`'s frame."""
-    g = widget.frameGeometry()
-    subprocess.run(["import", "-window", "root", "-crop",
-                    f"{g.width()}x{g.height()}+{g.x()}+{g.y()}", "+repage", str(path)],
-                   check=True)
-    print(f"saved {path}", flush=True)
-
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -66,6 +52,7 @@ def main() -> int:
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QToolBar
+    from shots import Step, run_steps, shot
     from tests.helpers.hf_server import HubServer
     from tests.helpers.tiny_gptoss import cached_tiny_gptoss
 
@@ -104,14 +91,14 @@ def main() -> int:
             dlg.move(0, 0)
             yield lambda: (dlg.table.item(0, 1).text() != CHECKING
                            and "checking" not in dlg.installed.item(0).text())
-            _shot(dlg, args.out / "1-catalog.png")
+            shot(dlg, args.out / "1-catalog.png")
 
             hub.faults.bytes_per_second = THROTTLE
             dlg.table.selectRow(0)
             dlg.download_button.click()
             started = time.monotonic()
             yield lambda: time.monotonic() - started > 6 and "left" in dlg.status.text()
-            _shot(dlg, args.out / "2-downloading.png")
+            shot(dlg, args.out / "2-downloading.png")
             dlg.cancel_button.click()
             yield lambda: dlg.download_button.isEnabled()
 
@@ -120,7 +107,7 @@ def main() -> int:
             dlg.table.selectRow(1)
             dlg.download_button.click()
             yield lambda: dlg.download_button.text() == "Try again"
-            _shot(dlg, args.out / "3-verify-failed.png")
+            shot(dlg, args.out / "3-verify-failed.png")
 
             hub.faults.corrupt = False
             dlg.download_button.click()
@@ -128,14 +115,14 @@ def main() -> int:
             yield lambda: all("checking" not in dlg.installed.item(i).text()
                               for i in range(dlg.installed.count()))
             dlg.installed.setCurrentRow(0)
-            _shot(dlg, args.out / "4-installed.png")
+            shot(dlg, args.out / "4-installed.png")
 
             QTimer.singleShot(0, dlg.advanced_button.click)
             yield lambda: top(LoadSettingsDialog) is not None
             adv: LoadSettingsDialog = top(LoadSettingsDialog)
             adv.move(40, 40)
             yield lambda: adv.plan_reason.isVisible()
-            _shot(adv, args.out / "5-advanced.png")
+            shot(adv, args.out / "5-advanced.png")
             adv.reject()
             yield lambda: top(LoadSettingsDialog) is None
 
@@ -143,36 +130,15 @@ def main() -> int:
             dlg.use_button.click()
             yield lambda: window.model_info is not None or window.error_banner.isVisible()
             yield lambda: top(ModelManagerDialog) is None
-            _shot(window, args.out / "6-loaded.png")
+            shot(window, args.out / "6-loaded.png")
 
-        run = scenario()
-        state: dict[str, object] = {"wait": next(run), "since": time.monotonic(), "rc": 0}
-
-        def tick() -> None:
-            try:
-                if state["wait"]():  # type: ignore[operator]
-                    state["wait"], state["since"] = next(run), time.monotonic()
-                elif time.monotonic() - state["since"] > STEP_TIMEOUT_S:  # type: ignore[operator]
-                    frame = run.gi_frame
-                    print(f"step timed out at line {frame.f_lineno if frame else '?'}",
-                          file=sys.stderr)
-                    state["rc"] = 1
-                    app.exit(1)
-                    return
-            except StopIteration:
-                window.close()
-                app.exit(0)
-                return
-            QTimer.singleShot(100, tick)
-
-        QTimer.singleShot(500, tick)
         app.aboutToQuit.connect(window.shutdown)
-        rc = app.exec()
+        rc = run_steps(app, scenario(), window.close, STEP_TIMEOUT_S)
         window.shutdown()
         for w in QApplication.topLevelWidgets():
             if isinstance(w, ModelManagerDialog):
                 w.shutdown()
-        return rc or int(state["rc"])  # type: ignore[arg-type]
+        return rc
 
 
 if __name__ == "__main__":

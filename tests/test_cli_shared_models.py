@@ -186,3 +186,16 @@ def test_doctor_reports_the_model_search_order(tmp_path: Path, shared: Path):
                      ("shared", str(tmp_path / "nas")), ("shared", str(tmp_path / "home" / "team-models")),
                      ("shared", str(shared)), ("user", os.environ["FIRESIDE_HOME"] + "/models")]
     assert report["policy"]["values"]["shared_model_dirs"]["source"] == os.environ["FIRESIDE_POLICY_FILE"]
+
+
+def test_a_model_in_a_policy_shared_folder_is_found_by_name(model_file: Path, tmp_path: Path):
+    nas = tmp_path / "nas"
+    nas.mkdir()
+    (nas / "team.gguf").write_bytes(model_file.read_bytes())
+    assert "No model called 'team.gguf'" in _one_line(fireside("chat", "--model", "team.gguf", "hi"))
+    _policy({"shared_model_dirs": [str(nas)]})
+    r = fireside("chat", "--model", "team.gguf", "--print-prompt", "hi")
+    assert r.returncode == 0 and "<|start|>user<|message|>hi" in r.stdout
+    listed = json.loads(fireside("models", "list", "--json").stdout)
+    assert [(m["name"], m["shared"], m["folder"]) for m in listed["installed"]] == [
+        ("team.gguf", True, "shared by your organisation")]

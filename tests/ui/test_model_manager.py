@@ -171,7 +171,7 @@ def test_policy_that_forbids_downloads_refuses_without_asking_the_hub(make_dialo
     Path(os.environ["FIRESIDE_POLICY_FILE"]).write_text('{"allow_model_downloads": false}',
                                                        encoding="utf-8")
     dialog = make_dialog()
-    assert not dialog.download_button.isEnabled()
+    assert not dialog.download_button.isEnabled() and not dialog.list_button.isEnabled()
     assert "allow_model_downloads" in dialog.offline_label.text()
     assert not dialog.offline_label.isHidden()
     dialog.start_download()

@@ -28,6 +28,7 @@ def test_locked_offline_and_context_are_disabled_and_explained(qtbot):
     assert dialog.offline_check.toolTip().startswith(wording.MANAGED)
     assert wording.MANAGED in dialog.offline_check.text()
     assert dialog.ctx_spin.maximum() == 4096 and wording.MANAGED in dialog.ctx_spin.toolTip()
+    assert "your organisation allows at most 4,096" in dialog.ctx_spin.suffix()
 
 
 def test_without_a_policy_nothing_is_locked(qtbot):
@@ -43,6 +44,8 @@ def test_effort_picker_offers_only_allowed_efforts(qtbot, make_window):
     combo = window.composer.effort_combo
     enabled = {combo.itemData(i): combo.model().item(i).isEnabled() for i in range(combo.count())}
     assert enabled == {"low": True, "medium": True, "high": False}
+    texts = [combo.model().item(i).text() for i in range(combo.count())]
+    assert texts == ["Low", "Medium", "High (turned off by your organisation)"]
     assert combo.isEnabled() and combo.toolTip().startswith(wording.MANAGED)
     assert window.error_banner.isHidden()
 

@@ -27,6 +27,7 @@ from . import wording
 from .style import repolish
 
 MAX_VISIBLE_LINES = 8
+BASE_TEXT_ROLE = Qt.ItemDataRole.UserRole + 1  # an effort's own name, before any policy note
 
 
 class Mode(Enum):
@@ -177,7 +178,13 @@ class Composer(QFrame):
         items = self.effort_combo.model()
         for i in range(self.effort_combo.count()):
             item = items.item(i)  # type: ignore[attr-defined]
-            item.setEnabled(allowed is None or self.effort_combo.itemData(i) in allowed)
+            base = item.data(BASE_TEXT_ROLE) or item.text()
+            item.setData(base, BASE_TEXT_ROLE)
+            ok = allowed is None or self.effort_combo.itemData(i) in allowed
+            item.setEnabled(ok)
+            # greyed out alone would look broken: say who turned it off, in the list itself
+            item.setText(base if ok else wording.EFFORT_NOT_ALLOWED.format(effort=base))
+            item.setToolTip("" if ok else reason or wording.MANAGED)
         if allowed and self.effort().value not in allowed:
             self.set_effort(Effort(allowed[0]))
         self.set_effort_supported(self._effort_supported)

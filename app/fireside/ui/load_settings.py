@@ -159,6 +159,7 @@ class LoadSettingsDialog(QDialog):
             ceiling = policy.get("max_context")
             self.ctx_spin.setRange(0, ceiling)
             self.ctx_spin.setSpecialValueText(f"Automatic (at most {ceiling:,}: {wording.MANAGED})")
+            self.ctx_spin.setSuffix(f" tokens (your organisation allows at most {ceiling:,})")
             self.ctx_spin.setToolTip(f"At most {ceiling:,} tokens. {reason}")
 
     def _load(self, s: Settings) -> None:

@@ -319,6 +319,7 @@ class ModelManagerDialog(QDialog):
 
     def _set_busy(self, busy: bool) -> None:
         self.download_button.setEnabled(not busy and not self._offline)
+        self.list_button.setEnabled(not self._offline)  # listing a repo asks the Hub too
         self.pause_button.setEnabled(busy)
         self.cancel_button.setEnabled(busy)
 

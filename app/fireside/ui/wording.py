@@ -77,6 +77,7 @@ EFFORT_TOOLTIP = (
     "Applies to your next message."
 )
 MANAGED = "Managed by your organisation"
+EFFORT_NOT_ALLOWED = "{effort} (turned off by your organisation)"
 POLICY_PROBLEM_TITLE = "Your organisation's Fireside policy has a problem"
 EFFORT_UNSUPPORTED = (
     "Reasoning effort only applies to gpt-oss models. The model you loaded doesn't use it."
