@@ -75,12 +75,15 @@ def make_dialog(qtbot, paths: Paths):  # type: ignore[no-untyped-def]
     gpu16 = Machine(32 << 30, "CUDA", 15 << 30)  # a 16 GB card with 15 GiB free
     dialogs: list[ModelManagerDialog] = []
 
-    def make(machine: Machine | None = gpu16,
-             tokens: TokenStore | None = None) -> ModelManagerDialog:
+    def make(machine: Machine | None = gpu16, tokens: TokenStore | None = None,
+             wait_listed: bool = True) -> ModelManagerDialog:
         dialog = ModelManagerDialog(paths, machine=machine,
                                     tokens=tokens or TokenStore(fail.Keyring()))
         qtbot.addWidget(dialog)
         dialogs.append(dialog)
+        if wait_listed:
+            with qtbot.waitSignal(dialog.installedListed, timeout=10_000):
+                pass  # the folders are scanned off the GUI thread; a person sees the list a moment later
         return dialog
 
     yield make

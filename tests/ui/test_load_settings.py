@@ -128,13 +128,21 @@ def test_installed_models_get_badges_off_the_gui_thread(qtbot, make_dialog, inst
         threads.append(threading.current_thread().name)
         return real(path)
 
+    real_list = fit_jobs.list_all
+
+    def spy_list(dirs):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return real_list(dirs)
+
     monkeypatch.setattr(fit_jobs, "read_gguf", spy)
-    dialog = make_dialog(LAPTOP)
+    monkeypatch.setattr(fit_jobs, "list_all", spy_list)  # the folder scan too
+    dialog = make_dialog(LAPTOP, wait_listed=False)
+    assert dialog.installed.count() == 0  # nothing scanned on the GUI thread
     with qtbot.waitSignal(dialog.installedPlanned, timeout=10_000) as planned:
         pass
     assert planned.args[0] == str(installed)
     assert dialog.installed.item(0).text().endswith(BADGE_CPU)
-    assert threads and threading.main_thread().name not in threads
+    assert len(threads) == 2 and threading.main_thread().name not in threads
     # the header read off the GUI thread also gives the model's details
     dialog.installed.setCurrentRow(0)
     details = dialog.details_label.text()
@@ -151,7 +159,7 @@ def test_catalog_badges_wait_for_machine_detection_on_a_worker(qtbot, make_dialo
         return GPU16
 
     monkeypatch.setattr(fit_jobs, "detect_machine", fake_detect)
-    dialog = make_dialog(machine=None)
+    dialog = make_dialog(machine=None, wait_listed=False)
     assert dialog.table.item(0, 1).text() == CHECKING
     qtbot.waitUntil(lambda: dialog.table.item(0, 1).text() == BADGE_GPU, timeout=10_000)
     assert seen and threading.main_thread().name not in seen
@@ -183,6 +191,7 @@ def test_toolbar_opens_the_manager_and_use_loads_with_the_planner(
     (models,) = [a for a in toolbar.actions() if "Models" in a.text()]
     models.trigger()
     (dialog,) = opened
+    qtbot.waitUntil(lambda: dialog.installed.count() == 1, timeout=5000)
     dialog.installed.setCurrentRow(0)
     with qtbot.waitSignal(window.modelLoaded, timeout=5000):
         dialog.use_button.click()

@@ -52,7 +52,8 @@ def test_download_verifies_and_lists_the_model(qtbot, make_dialog, hub):
     (path,) = _download(qtbot, dialog)
     assert Path(path).read_bytes()[:4] == b"GGUF"
     assert "Downloaded and verified" in dialog.status.text()
-    assert dialog.installed.count() == 1 and REPO in dialog.installed.item(0).text()
+    qtbot.waitUntil(lambda: dialog.installed.count() == 1, timeout=5000)
+    assert REPO in dialog.installed.item(0).text()
     with qtbot.waitSignal(dialog.modelChosen, timeout=1000) as chosen:
         dialog.installed.setCurrentRow(0)
         dialog.use_button.click()
@@ -110,13 +111,14 @@ def test_token_prompt_keeps_the_token_in_memory_without_a_keyring(
             assert "hf_dialog_secret" not in f.read_text(errors="ignore")
 
 
-def test_importing_a_corrupt_file_adds_nothing(make_dialog, tiny_gptoss_path: Path, tmp_path: Path):
+def test_importing_a_corrupt_file_adds_nothing(qtbot, make_dialog, tiny_gptoss_path: Path, tmp_path: Path):
     dialog = make_dialog()
     bad = tmp_path / "bad.gguf"
     bad.write_bytes(b"GGUF" + b"\0" * 100)
     assert not dialog.import_file(bad)
     assert "Not imported" in dialog.status.text() and dialog.installed.count() == 0
-    assert dialog.import_file(tiny_gptoss_path)
+    with qtbot.waitSignal(dialog.installedListed, timeout=5000):
+        assert dialog.import_file(tiny_gptoss_path)
     assert dialog.installed.count() == 1 and "linked" in dialog.installed.item(0).text()
 
 

@@ -119,3 +119,20 @@ def test_the_organisations_default_model_opens_at_start_up(qtbot, tiny_gptoss_pa
     finally:
         window.close()
         window.shutdown()
+
+
+def test_a_missing_default_model_is_explained_not_fatal(qtbot, paths):
+    from fireside.ui.main_window import MainWindow
+
+    _policy({"default_model": "gpt-oss-20b-mxfp4.gguf"})
+    engine = ScriptedEngine()
+    window = MainWindow(lambda: engine, settings_path=paths.settings_file, paths=paths, auto_load_last=True)
+    qtbot.addWidget(window)
+    try:
+        qtbot.waitUntil(lambda: not window.error_banner.isHidden(), timeout=5000)
+        assert "No model called 'gpt-oss-20b-mxfp4.gguf'" in window.error_banner.text_label.text()
+        assert window.model_info is None and engine.loads == []
+        assert window.stack.currentWidget() is window.welcome  # still usable: open or download one
+    finally:
+        window.close()
+        window.shutdown()

@@ -17,8 +17,30 @@ from pathlib import Path
 from typing import Any
 
 from .model_dirs import ModelDir, NotFound, dir_of, resolve_model
+from .paths import expand
 
 HASH_CACHE = "allowed-hashes.json"
+
+
+class LoadRefused(Exception):
+    """The file cannot be found or may not be loaded; the message is for the user."""
+
+
+def prepare_load(name: str, policy: Any, dirs: list[ModelDir], cache_dir: Path) -> str:
+    """The file to load for `name` (a path or an installed model's name), or LoadRefused.
+
+    Walks folders and may hash the file: call it from a worker thread, never the GUI thread.
+    """
+    path = expand(name) if name else Path()
+    if not path.is_absolute():
+        try:
+            path = resolve_model(name, dirs, policy)
+        except NotFound as e:
+            raise LoadRefused(str(e)) from None
+    # a path that is not there is the engine's to report, with the rest of its file checks
+    if path.is_file() and (refusal := load_refusal(path, policy, dirs, cache_dir)):
+        raise LoadRefused(refusal)
+    return str(path)
 
 
 def _manifest_entry(path: Path, dirs: list[ModelDir]) -> dict[str, Any]:

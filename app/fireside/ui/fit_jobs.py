@@ -1,7 +1,8 @@
-"""Fit plans computed off the GUI thread: machine detection, GGUF headers, plan_fit.
+"""Fit plans computed off the GUI thread: model folder scans, machine detection, GGUF headers.
 
-Detecting the machine loads llama.cpp's device list and planning an installed model reads its
-GGUF header; neither belongs on the GUI thread. `FitPlanner.request(paths)` hands an immutable
+Listing the model folders walks directories (a shared one may be on a slow network drive),
+detecting the machine loads llama.cpp's device list and planning an installed model reads its
+GGUF header; none of it belongs on the GUI thread. `FitPlanner.request(paths)` hands an immutable
 snapshot (the paths, the machine, the context ceiling) and a job number to a QRunnable; results
 come back as queued signals and any result from an older request is dropped. `shutdown()` drains
 the pool, so nothing emits into a deleted object.
@@ -10,21 +11,32 @@ the pool, so nothing emits into a deleted object.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
 from fireside.core.gguf_info import GGUFError, read_gguf
 from fireside.core.hardware import Machine, detect_machine, plan_fit, profile_from_gguf
+from fireside.core.model_dirs import ModelDir
+from fireside.core.models import list_all
 
 
 class _Job(QRunnable):
     def __init__(self, owner: FitPlanner, job: int, paths: tuple[str, ...],
-                 machine: Machine | None, max_ctx: int | None) -> None:
+                 machine: Machine | None, max_ctx: int | None,
+                 scan: tuple[tuple[ModelDir, ...], Path] | None = None) -> None:
         super().__init__()
         self._owner, self._job, self._paths = owner, job, paths
-        self._machine, self._max_ctx = machine, max_ctx
+        self._machine, self._max_ctx, self._scan = machine, max_ctx, scan
 
     def run(self) -> None:
+        if self._scan is not None:
+            dirs, user_dir = self._scan
+            models = list_all(list(dirs))
+            partial = user_dir / ".partial"
+            paused = [m.stem for m in sorted(partial.glob("*.json"))] if partial.is_dir() else []
+            self._owner._listed.emit(self._job, models, paused)
+            self._paths = tuple(str(m.path) for m in models)
         machine = self._machine or detect_machine()
         self._owner._machineFound.emit(self._job, machine)
         for path in self._paths:
@@ -48,7 +60,9 @@ class FitPlanner(QObject):
     planned = Signal(str, object)  # path, Plan
     planFailed = Signal(str, str)  # path, message for a person
     described = Signal(str, str)  # path, the file's metadata in words (GGUFInfo.summary)
+    listed = Signal(object, object)  # list[InstalledModel] in search order, paused download names
 
+    _listed = Signal(int, object, object)
     _machineFound = Signal(int, object)
     _result = Signal(int, str, object, str)
     _described = Signal(int, str, str)
@@ -59,6 +73,7 @@ class FitPlanner(QObject):
         self._job = 0
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
+        self._listed.connect(self._on_listed)
         self._machineFound.connect(self._on_machine)
         self._result.connect(self._on_result)
         self._described.connect(self._on_described)
@@ -73,9 +88,20 @@ class FitPlanner(QObject):
         self._pool.start(_Job(self, self._job, tuple(paths), self._machine, max_ctx))
         return self._job
 
+    def scan(self, dirs: Sequence[ModelDir], user_dir: Path, *, max_ctx: int | None = None) -> int:
+        """List every model folder, then plan what was found: `listed`, then `planned` per file."""
+        self._job += 1
+        self._pool.start(_Job(self, self._job, (), self._machine, max_ctx, (tuple(dirs), user_dir)))
+        return self._job
+
     def shutdown(self) -> None:
         self._job += 1  # whatever is still queued for the GUI thread is now stale
         self._pool.waitForDone()
+
+    @Slot(int, object, object)
+    def _on_listed(self, job: int, models: object, paused: object) -> None:
+        if job == self._job:
+            self.listed.emit(models, paused)
 
     @Slot(int, object)
     def _on_machine(self, job: int, machine: Machine) -> None:

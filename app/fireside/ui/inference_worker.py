@@ -23,6 +23,7 @@ from fireside.core.context_fit import Overflow, fit_to_context
 from fireside.core.conversation import ChatRequest
 from fireside.core.engine import ContextOverflow, Engine, EngineError, LoadConfig
 from fireside.core.events import AnswerDelta, Done, ReasoningDelta, ReplyStats
+from fireside.core.model_access import LoadRefused
 
 from . import wording
 
@@ -89,13 +90,13 @@ class InferenceWorker(QObject):
         *,
         flush_interval: float = FLUSH_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
-        load_gate: Callable[[str], str] | None = None,
+        prepare_load: Callable[[str], str] | None = None,
     ) -> None:
         super().__init__()
         self._factory = engine_factory
-        # Says why a file may not load (the organisation's allow-list), or "". It may hash the
-        # file, which is why it runs here on the worker thread.
-        self._load_gate = load_gate
+        # Turns a model name into its file and applies the organisation's allow-list (raising
+        # LoadRefused). It walks folders and may hash the file, so it runs here, off the GUI.
+        self._prepare_load = prepare_load
         self._engine: Engine | None = None
         self._flush_interval = flush_interval
         self._clock = clock
@@ -142,8 +143,11 @@ class InferenceWorker(QObject):
 
     @Slot(str, object)
     def _load(self, path: str, config: LoadConfig | None) -> None:
-        if self._load_gate is not None and (refusal := self._load_gate(path)):
-            self.loadFailed.emit(refusal)
+        try:
+            if self._prepare_load is not None:
+                path = self._prepare_load(path)
+        except LoadRefused as exc:
+            self.loadFailed.emit(str(exc))
             return
         try:
             info = self._ensure_engine().load(path, config)
@@ -232,11 +236,11 @@ class InferenceWorker(QObject):
 
 
 def start_worker(engine_factory: Callable[[], Engine],
-                 load_gate: Callable[[str], str] | None = None) -> tuple[InferenceWorker, QThread]:
+                 prepare_load: Callable[[str], str] | None = None) -> tuple[InferenceWorker, QThread]:
     """Create the worker, move it to a fresh thread and start that thread."""
     thread = QThread()
     thread.setObjectName("fireside-inference")
-    worker = InferenceWorker(engine_factory, load_gate=load_gate)
+    worker = InferenceWorker(engine_factory, prepare_load=prepare_load)
     worker.moveToThread(thread)
     thread.start()
     return worker, thread

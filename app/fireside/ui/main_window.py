@@ -8,6 +8,7 @@ never calls it, and it stops that thread in the agreed order before the window g
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,8 +27,8 @@ from PySide6.QtWidgets import (
 from fireside.core.conversation import ChatRequest, Effort, Sampling
 from fireside.core.engine import Engine, LoadConfig, ModelInfo
 from fireside.core.events import ReplyStats
-from fireside.core.model_access import load_refusal
-from fireside.core.model_dirs import NotFound, model_dirs, resolve_model
+from fireside.core.model_access import prepare_load
+from fireside.core.model_dirs import model_dirs
 from fireside.core.paths import Paths, app_paths
 from fireside.core.policy import load_policy
 from fireside.core.settings import (
@@ -105,7 +106,7 @@ class MainWindow(QMainWindow):
         self.reasoning_panel.hide()  # nothing to show yet; the welcome page gets the room
         self.actions_.panel.toggled.connect(self._on_panel_toggled)
 
-        self.worker, self._thread = start_worker(engine_factory, self._load_refusal)
+        self.worker, self._thread = start_worker(engine_factory, self._prepare_load)
         self.worker.loaded.connect(self._on_loaded)
         self.worker.loadFailed.connect(self._on_load_failed)
         self.worker.unloaded.connect(self._on_unloaded)
@@ -118,11 +119,9 @@ class MainWindow(QMainWindow):
         self.overflow = install_overflow_handler(self)  # a chat too long for the context: ask
 
         last = self._settings.last_model  # or the organisation's default model, by path or name
-        if auto_load_last and last:
-            try:
-                self.load_model(str(resolve_model(last, model_dirs(self._paths, self._policy))))
-            except NotFound:
-                pass  # moved or deleted since: the welcome page offers to open or download one
+        # A file the user opened before and has since deleted: the welcome page, not an error.
+        if auto_load_last and last and not (os.path.isabs(last) and not os.path.isfile(last)):
+            self.load_model(last)  # a name is looked up on the worker thread
 
     def _build_widgets(self) -> None:
         self.chat_model = ChatModel(self)
@@ -163,9 +162,10 @@ class MainWindow(QMainWindow):
         self.status_label.setContentsMargins(8, 0, 0, 0)
         self.statusBar().addWidget(self.status_label, 1)
 
-    def _load_refusal(self, path: str) -> str:
-        """Runs on the worker thread: the organisation's allow-list may need the file's hash."""
-        return load_refusal(path, self._policy, model_dirs(self._paths, self._policy), self._paths.cache)
+    def _prepare_load(self, name: str) -> str:
+        """Runs on the worker thread: finding a model by name walks folders, and the
+        organisation's allow-list may need the file's hash."""
+        return prepare_load(name, self._policy, model_dirs(self._paths, self._policy), self._paths.cache)
 
     # Public API
 

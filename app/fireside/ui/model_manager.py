@@ -39,7 +39,7 @@ from fireside.core.downloads import Progress
 from fireside.core.hardware import GPT_OSS_20B, Machine, Plan, plan_fit
 from fireside.core.hub import endpoint_from_env
 from fireside.core.model_dirs import model_dirs
-from fireside.core.models import ModelError, import_model, list_all, remove_model
+from fireside.core.models import InstalledModel, ModelError, import_model, remove_model
 from fireside.core.paths import Paths
 from fireside.core.policy import load_policy
 from fireside.core.secrets import TokenStore
@@ -92,6 +92,7 @@ class ModelManagerDialog(QDialog):
     filesListed = Signal(str, list)
 
     installedPlanned = Signal(str, object)  # path, Plan: an installed model's badge is shown
+    installedListed = Signal()  # the model folders were scanned and the list shows what is there
     advancedSaved = Signal(object)  # Settings, after the advanced panel saved them
 
     def __init__(self, paths: Paths, parent: QWidget | None = None, *,
@@ -117,6 +118,9 @@ class ModelManagerDialog(QDialog):
         self._planner.planned.connect(self._on_installed_planned)
         self._planner.planFailed.connect(self._on_installed_plan_failed)
         self._planner.described.connect(self._on_installed_described)
+        self._planner.listed.connect(self._on_listed)
+        self._installed_items: dict[str, tuple[QListWidgetItem, str]] = {}  # path -> (item, text)
+        self._listed_models: dict[str, InstalledModel] = {}
         self._service = DownloadService(paths)
         w = self._service.worker
         queued = Qt.ConnectionType.QueuedConnection  # run the handlers on the GUI thread, always
@@ -325,9 +329,16 @@ class ModelManagerDialog(QDialog):
 
     # -- installed ----------------------------------------------------------------------------
     def refresh_installed(self) -> None:
+        """Scan the model folders off the GUI thread; the list updates when `installedListed`."""
+        self._planner.scan(self._dirs, self._paths.models, max_ctx=self._get_settings().n_ctx or None)
+
+    @Slot(object, object)
+    def _on_listed(self, models: list[InstalledModel], paused: list[str]) -> None:
+        selected = self._selected_installed()
         self.installed.clear()
-        self._installed_items: dict[str, tuple[QListWidgetItem, str]] = {}
-        for m in list_all(self._dirs):
+        self._installed_items = {}
+        self._listed_models = {str(m.path): m for m in models}
+        for m in models:
             origin = m.source.get("repo_id") or ("linked" if m.linked else "imported")
             if m.shared and m.folder is not None:
                 origin = f"{m.folder.origin}, read-only"
@@ -337,15 +348,15 @@ class ModelManagerDialog(QDialog):
             item.setData(SHARED_ROLE, m.shared)
             self.installed.addItem(item)
             self._installed_items[str(m.path)] = (item, base)
-        self._planner.request(list(self._installed_items),
-                              max_ctx=self._get_settings().n_ctx or None)
-        partial = self._paths.models / ".partial"
-        for meta in sorted(partial.glob("*.json")) if partial.is_dir() else []:
-            item = QListWidgetItem(f"{meta.stem.split('--')[-1]}  ·  paused download: pick it "
+            if str(m.path) == selected:
+                self.installed.setCurrentItem(item)
+        for stem in paused:
+            item = QListWidgetItem(f"{stem.split('--')[-1]}  ·  paused download: pick it "
                                    "in the list above and press Download to resume")
             item.setFlags(Qt.ItemFlag.NoItemFlags)
             self.installed.addItem(item)
         self._update_remove()
+        self.installedListed.emit()
 
     @Slot(object)
     def _fill_badges(self, machine: Machine) -> None:
@@ -423,7 +434,7 @@ class ModelManagerDialog(QDialog):
 
     def _remove_selected(self) -> None:
         path = self._selected_installed()
-        match = next((m for m in list_all(self._dirs) if str(m.path) == path), None)
+        match = self._listed_models.get(path or "")  # as of the last scan: no disk walk here
         if match is None or match.folder is None:
             return
         if match.shared:
