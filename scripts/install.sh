@@ -22,7 +22,7 @@ esac
 CMAKE_FLAGS="${FIRESIDE_CMAKE_ARGS:-$DEFAULT_ARGS}"
 PY="${PYTHON:-python3}"
 
-scripts/system-deps.sh
+scripts/system-deps.sh "${1:-}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 VPY=.venv/bin/python
 "$VPY" -m pip install --quiet --upgrade pip wheel
@@ -40,7 +40,8 @@ fi
 "$VPY" -m pip install --quiet --force-reinstall --no-deps "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl
 
 if [ "${1:-}" = "--test" ]; then
-  "$VPY" -m pip install --quiet -e ".[test]"
+  # The installer tests build the .deb with PyInstaller, so the packaging tools come along.
+  "$VPY" -m pip install --quiet -e ".[test,package]"
 else
   "$VPY" -m pip install --quiet -e .
 fi

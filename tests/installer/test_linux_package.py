@@ -1,0 +1,232 @@
+"""Build the Linux bundle, .tar.gz and .deb once, then use them the way an admin would.
+
+The .deb is installed into the real system with `dpkg -i` (as root), not into a throwaway
+`dpkg --root`: the package's launcher is an absolute symlink to /opt/fireside, its maintainer
+scripts run against the real /usr/share, and its dependencies are resolved against the real
+dpkg database. A throwaway root would need --force-depends and chrootless scripts, i.e. test
+a different installation than the one admins run. The package is purged again at the end, and
+the test refuses to start where a `fireside` package is already installed, so it never replaces
+someone's real installation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+import pytest
+
+import fireside
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD_SCRIPT = ROOT / "installer" / "linux" / "build.sh"
+INSTALL_DIR = Path("/opt/fireside")
+LAUNCHER = Path("/usr/bin/fireside")
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    bundle: Path
+    deb: Path
+    tarball: Path
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    """The user's environment as a frozen app sees it: no venv, no Python path from pytest."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("PYTHON") and k not in ("VIRTUAL_ENV", "LD_LIBRARY_PATH")}
+    env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    env.update(extra)
+    return env
+
+
+def _run(cmd: list[str | Path], timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
+                          env=_clean_env(**extra))
+
+
+def _package_installed() -> bool:
+    r = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "fireside"], capture_output=True, text=True)
+    return r.returncode == 0 and "installed" in r.stdout and "not-installed" not in r.stdout
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Artifacts:
+    if os.geteuid() != 0:
+        pytest.fail("The Linux package test installs the .deb with dpkg and needs root. Run the "
+                    "suite as root (CI does), e.g. sudo .venv/bin/python -m pytest tests/installer.")
+    for tool in ("dpkg", "dpkg-deb", "tar"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"The Linux package test needs {tool}; this is not a Debian-style system.")
+    result = subprocess.run([str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    assert result.returncode == 0, f"build.sh failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    dist = ROOT / "dist"
+    debs = sorted(dist.glob(f"fireside_{fireside.__version__}_*.deb"))
+    tarballs = sorted(dist.glob(f"fireside-{fireside.__version__}-linux-*.tar.gz"))
+    assert len(debs) == 1 and len(tarballs) == 1, sorted(p.name for p in dist.iterdir())
+    return Artifacts(dist / "fireside", debs[0], tarballs[0])
+
+
+def _assert_doctor(launcher: Path | str, home: Path) -> dict:
+    r = _run([launcher, "doctor", "--json"])
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout)
+    assert report["fireside"] == fireside.__version__
+    llama = report["llama"]
+    assert "error" not in llama, llama
+    assert llama["llama_cpp_python"] == "0.3.36"
+    assert "CPU" in llama["devices"]
+    assert report["paths"]["data"] == str(home.resolve() / "data")
+    assert report["policy"]["sources_checked"][0] == "/etc/fireside/policy.json"
+    assert report["policy"]["problems"] == []
+    return report
+
+
+def _assert_chat(launcher: Path | str, model: Path, *, save: bool = False) -> None:
+    cmd: list[str | Path] = [launcher, "chat", "--model", model, "--max-tokens", "8", "--json"]
+    r = _run([*cmd, *([] if save else ["--no-save"]), "hi"])
+    assert r.returncode == 0, r.stderr
+    events = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    assert events and events[-1]["type"] == "done", events
+    stats = events[-1]["stats"]
+    assert 0 < stats["reasoning_tokens"] + stats["answer_tokens"] <= 8
+    assert stats["prompt_tokens"] > 0
+
+
+def test_deb_metadata_contents_and_desktop_entry(artifacts: Artifacts, tmp_path: Path) -> None:
+    fields = _run(["dpkg-deb", "-f", artifacts.deb, "Package", "Version", "Depends"]).stdout
+    assert "Package: fireside" in fields and f"Version: {fireside.__version__}" in fields
+    assert "libxcb-cursor0" in fields  # the Qt xcb libraries come from the system
+    listing = _run(["dpkg-deb", "-c", artifacts.deb]).stdout
+    lines = listing.splitlines()
+    assert all(" root/root " in line for line in lines), "every file must be owned by root"
+    names = {line.split()[5].removeprefix(".") for line in lines}
+    for path in ("/opt/fireside/fireside", "/opt/fireside/_internal/llama_cpp/lib/libllama.so.0",
+                 "/usr/share/applications/fireside.desktop",
+                 "/usr/share/icons/hicolor/256x256/apps/fireside.png",
+                 "/usr/share/icons/hicolor/512x512/apps/fireside.png",
+                 "/usr/share/icons/hicolor/scalable/apps/fireside.svg",
+                 "/usr/share/doc/fireside/policy.example.json"):
+        assert path in names, path
+    assert any(line.startswith("lrwxrwxrwx") and "./usr/bin/fireside -> /opt/fireside/fireside" in line
+               for line in lines)
+    assert not any(n.startswith("/etc/") for n in names), "the package must not ship a live policy"
+    # Qt trimmed to what Fireside uses: no translations, no Qt modules it never imports.
+    assert not any("/Qt/translations/" in n for n in names)
+    for unused in ("QtNetwork", "QtQml", "QtQuick", "QtWebEngineCore", "QtSql"):
+        assert f"/opt/fireside/_internal/PySide6/{unused}.abi3.so" not in names, unused
+    control = tmp_path / "control"
+    assert _run(["dpkg-deb", "-e", artifacts.deb, control]).returncode == 0
+    assert not (control / "conffiles").exists()
+    for script in ("postinst", "postrm"):
+        text = (control / script).read_text()
+        assert "rm " not in text and "rm\t" not in text, f"{script} must not delete anything"
+    if shutil.which("desktop-file-validate") is None:
+        pytest.fail("desktop-file-validate is missing: scripts/system-deps.sh --test installs it "
+                    "(apt package desktop-file-utils).")
+    unpacked = tmp_path / "unpacked"
+    assert _run(["dpkg-deb", "-x", artifacts.deb, unpacked]).returncode == 0
+    r = _run(["desktop-file-validate", unpacked / "usr/share/applications/fireside.desktop"])
+    assert r.returncode == 0 and not r.stdout.strip(), r.stdout
+
+
+def test_tarball_is_normalised_and_its_launcher_runs(
+    artifacts: Artifacts, tmp_path: Path, fireside_home: Path, tiny_gptoss_path: Path
+) -> None:
+    with tarfile.open(artifacts.tarball) as tar:
+        members = tar.getmembers()
+        tar.extractall(tmp_path, filter="tar")
+    names = [m.name for m in members]
+    assert names == sorted(names, key=lambda n: n.split("/"))  # tar --sort=name, depth first
+    assert {(m.uid, m.gid) for m in members} == {(0, 0)}
+    assert len({m.mtime for m in members}) == 1  # one fixed time: the commit's
+    launcher = tmp_path / "fireside" / "fireside"
+    assert os.access(launcher, os.X_OK)
+    _assert_doctor(launcher, fireside_home)
+    _assert_chat(launcher, tiny_gptoss_path)
+
+
+@pytest.fixture
+def shared_model(tiny_gptoss_path: Path) -> Iterator[Path]:
+    """A model in the machine-wide model folder, as an admin would pre-seed it."""
+    shared = Path(platformdirs.site_data_dir("Fireside", appauthor=False)) / "models"
+    made = [p for p in (shared.parent, shared) if not p.exists()]
+    shared.mkdir(parents=True, exist_ok=True)
+    model = shared / f"installer-test-{uuid.uuid4().hex[:8]}.gguf"
+    shutil.copyfile(tiny_gptoss_path, model)
+    yield model
+    model.unlink(missing_ok=True)
+    for p in reversed(made):
+        if p.exists() and not any(p.iterdir()):
+            p.rmdir()
+
+
+def test_deb_installs_runs_and_uninstalls_without_touching_data(
+    artifacts: Artifacts, fireside_home: Path, tiny_gptoss_path: Path, shared_model: Path, tmp_path: Path
+) -> None:
+    if _package_installed():
+        pytest.fail("A fireside package is already installed on this machine. This test installs "
+                    "and purges its own build; run it where none is installed (dpkg -P fireside).")
+    assert not INSTALL_DIR.exists(), f"{INSTALL_DIR} exists without a package; remove it first."
+    try:
+        r = subprocess.run(["dpkg", "-i", str(artifacts.deb)], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert _package_installed()
+        assert LAUNCHER.is_symlink() and (INSTALL_DIR / "fireside").is_file()
+
+        report = _assert_doctor(LAUNCHER, fireside_home)
+        assert report["llama"]["backend"] == "CPU"
+        # keyring finds its backends frozen: SecretService loads and only then wants D-Bus.
+        r = _run([LAUNCHER, "doctor", "--json"],
+                 PYTHON_KEYRING_BACKEND="keyring.backends.SecretService.Keyring")
+        keyring = json.loads(r.stdout)["keyring"]
+        assert "No module named" not in keyring["status"], keyring
+        assert "SecretService" in keyring["backend"] + keyring["status"], keyring
+
+        _assert_chat(LAUNCHER, shared_model)
+        _assert_chat(LAUNCHER, tiny_gptoss_path, save=True)  # creates the user's conversation db
+        db = fireside_home / "data" / "conversations.sqlite3"
+        assert db.is_file()
+
+        # The window: started through the launcher, it loads the model and keeps running.
+        gui_log = tmp_path / "gui.log"
+        with gui_log.open("w") as log:
+            gui = subprocess.Popen([str(LAUNCHER), "--model", str(shared_model)], env=_clean_env(),
+                                   stdout=subprocess.DEVNULL, stderr=log)
+            try:
+                time.sleep(8)
+                exited = gui.poll()
+            finally:
+                gui.terminate()
+                gui.wait(timeout=20)
+        assert exited is None, f"the window exited ({exited}): {gui_log.read_text()[-2000:]}"
+
+        r = subprocess.run(["dpkg", "-r", "fireside"], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert not LAUNCHER.exists() and not (INSTALL_DIR / "fireside").exists()
+        r = subprocess.run(["dpkg", "-P", "fireside"], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert not _package_installed()
+        assert not INSTALL_DIR.exists()
+    finally:
+        if _package_installed() or INSTALL_DIR.exists():
+            subprocess.run(["dpkg", "-P", "fireside"], capture_output=True, timeout=300)
+
+    # What belongs to people and the organisation is all still there.
+    assert shared_model.read_bytes() == tiny_gptoss_path.read_bytes()
+    with sqlite3.connect(db) as con:
+        tables = {row[0] for row in con.execute("select name from sqlite_master where type='table'")}
+    assert tables, "the conversation database must survive uninstall intact"
+    assert (fireside_home / "config").is_dir()
