@@ -11,6 +11,7 @@ someone's real installation.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -43,18 +44,23 @@ class Artifacts:
     tarball: Path
 
 
-def _clean_env(**extra: str) -> dict[str, str]:
-    """The user's environment as a frozen app sees it: no venv, no Python path from pytest."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("PYTHON") and k not in ("VIRTUAL_ENV", "LD_LIBRARY_PATH")}
+def _clean_env(real_shared: bool = False, **extra: str) -> dict[str, str]:
+    """The user's environment as a frozen app sees it: no venv, no Python path from pytest.
+
+    real_shared: no FIRESIDE_SHARED_MODELS_DIR either (the test suite points it at a temporary
+    folder), so the app uses the real machine-wide folder, as on a user's machine.
+    """
+    drop = ("VIRTUAL_ENV", "LD_LIBRARY_PATH") + (("FIRESIDE_SHARED_MODELS_DIR",) if real_shared else ())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON") and k not in drop}
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     env.update(extra)
     return env
 
 
-def _run(cmd: list[str | Path], timeout: float = 120, **extra: str) -> subprocess.CompletedProcess[str]:
+def _run(cmd: list[str | Path], timeout: float = 120, real_shared: bool = False,
+         **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
-                          env=_clean_env(**extra))
+                          env=_clean_env(real_shared, **extra))
 
 
 def _package_installed() -> bool:
@@ -94,9 +100,9 @@ def _assert_doctor(launcher: Path | str, home: Path) -> dict:
     return report
 
 
-def _assert_chat(launcher: Path | str, model: Path, *, save: bool = False) -> None:
+def _assert_chat(launcher: Path | str, model: Path, *, save: bool = False, real_shared: bool = False) -> None:
     cmd: list[str | Path] = [launcher, "chat", "--model", model, "--max-tokens", "8", "--json"]
-    r = _run([*cmd, *([] if save else ["--no-save"]), "hi"])
+    r = _run([*cmd, *([] if save else ["--no-save"]), "hi"], real_shared=real_shared)
     assert r.returncode == 0, r.stderr
     events = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
     assert events and events[-1]["type"] == "done", events
@@ -159,18 +165,22 @@ def test_tarball_is_normalised_and_its_launcher_runs(
 
 
 @pytest.fixture
-def shared_model(tiny_gptoss_path: Path) -> Iterator[Path]:
-    """A model in the machine-wide model folder, as an admin would pre-seed it."""
+def shared_model(tmp_path: Path, tiny_gptoss_path: Path) -> Iterator[Path]:
+    """Where the admin's pre-seeded model lands in the real machine-wide folder (the test imports
+    it through the installed launcher); removed again afterwards, with its manifest entry."""
     shared = Path(platformdirs.site_data_dir("Fireside", appauthor=False)) / "models"
-    made = [p for p in (shared.parent, shared) if not p.exists()]
-    shared.mkdir(parents=True, exist_ok=True)
+    made = next((p for p in (shared.parent, shared) if not p.exists()), None)
     model = shared / f"installer-test-{uuid.uuid4().hex[:8]}.gguf"
-    shutil.copyfile(tiny_gptoss_path, model)
     yield model
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
+        return
     model.unlink(missing_ok=True)
-    for p in reversed(made):
-        if p.exists() and not any(p.iterdir()):
-            p.rmdir()
+    manifest = shared / "manifest.json"
+    if manifest.is_file():
+        data = json.loads(manifest.read_text())
+        data.pop(model.name, None)
+        manifest.write_text(json.dumps(data))
 
 
 def test_deb_installs_runs_and_uninstalls_without_touching_data(
@@ -195,7 +205,14 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         assert "No module named" not in keyring["status"], keyring
         assert "SecretService" in keyring["backend"] + keyring["status"], keyring
 
-        _assert_chat(LAUNCHER, shared_model)
+        # The admin pre-seeds a model, checked against its SHA-256; users find it by name.
+        seed = tmp_path / shared_model.name
+        shutil.copyfile(tiny_gptoss_path, seed)
+        digest = hashlib.sha256(seed.read_bytes()).hexdigest()
+        r = _run([LAUNCHER, "models", "import", "--shared", seed, "--sha256", digest], real_shared=True)
+        assert r.returncode == 0, r.stderr
+        assert shared_model.stat().st_mode & 0o777 == 0o644
+        _assert_chat(LAUNCHER, Path(shared_model.name), real_shared=True)
         _assert_chat(LAUNCHER, tiny_gptoss_path, save=True)  # creates the user's conversation db
         db = fireside_home / "data" / "conversations.sqlite3"
         assert db.is_file()
@@ -203,7 +220,7 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         # The window: started through the launcher, it loads the model and keeps running.
         gui_log = tmp_path / "gui.log"
         with gui_log.open("w") as log:
-            gui = subprocess.Popen([str(LAUNCHER), "--model", str(shared_model)], env=_clean_env(),
+            gui = subprocess.Popen([str(LAUNCHER), "--model", str(shared_model)], env=_clean_env(True),
                                    stdout=subprocess.DEVNULL, stderr=log)
             try:
                 time.sleep(8)
