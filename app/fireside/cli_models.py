@@ -12,10 +12,12 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .core.downloads import Progress
 from .core.units import human_bytes
+
+if TYPE_CHECKING:  # the download stack (huggingface_hub, http) loads only for `models` commands
+    from .core.downloads import Progress
 
 
 class _Bad(Exception):

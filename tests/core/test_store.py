@@ -218,3 +218,51 @@ def test_recorder_replace_takes_the_whole_text_and_throttles(store: Store):
     ticks[0] = 2.0
     assert not rec.replace("Hello", "hm")  # nothing new: no write
     assert rec.flushes == 1
+
+
+def test_a_batch_is_one_transaction_that_commits_or_rolls_back_whole(store: Store, tmp_path: Path):
+    other = sqlite3.connect(store.path)
+    with store.batch():
+        cid = store.create_conversation()
+        store.set_state("open", str(cid))
+        store.add_message(cid, None, "user", "hello")
+        # nothing is visible to another connection until the batch commits
+        assert other.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+    assert other.execute("SELECT count(*) FROM messages").fetchone()[0] == 1
+
+    with pytest.raises(NotFound), store.batch():
+        store.add_message(cid, None, "user", "kept only if the batch commits")
+        store.add_message(cid, 999_999, "user", "no such parent")
+    assert [m.text for m in store.messages(cid)] == ["hello"]
+    other.close()
+
+
+def _sync_level(store: Store) -> int:
+    return store.query("PRAGMA synchronous")[0][0]
+
+
+def test_partial_updates_skip_the_disk_wait_but_the_connection_stays_durable(store: Store):
+    cid = store.create_conversation()
+    q = store.add_message(cid, None, "user", "hi")
+    mid = store.start_reply(cid, q)
+    assert _sync_level(store) == 2  # FULL again after the non-durable start_reply
+    store.update_partial(mid, "par", "", durable=False)
+    assert _sync_level(store) == 2
+    assert store.message(mid).text == "par"
+
+
+def test_the_recorder_makes_one_flush_in_several_seconds_durable(store: Store, monkeypatch):
+    cid = store.create_conversation()
+    mid = store.start_reply(cid, store.add_message(cid, None, "user", "hi"))
+    calls: list[bool] = []
+    real = store.update_partial
+    monkeypatch.setattr(store, "update_partial",
+                        lambda m, t, r, durable=True: (calls.append(durable), real(m, t, r, durable))[1])
+    now = [0.0]
+    rec = ReplyRecorder(store, mid, interval_s=0.5, clock=lambda: now[0])
+    for _ in range(24):  # 12 s of tokens, a flush every half second
+        now[0] += 0.5
+        rec.add(answer="x")
+    assert len(calls) == 24 and calls[0] is True
+    assert calls.count(True) == 3  # at 0.5 s, 5.5 s and 10.5 s
+    assert store.message(mid).text == "x" * 24

@@ -150,6 +150,9 @@ class GGUFInfo:
         return by_bytes.most_common(1)[0][0] if by_bytes else "unknown"
 
 
+_U64 = struct.Struct("<Q")
+
+
 class _Reader:
     """Bounded reads: every length is checked against what is left in the file."""
 
@@ -176,6 +179,28 @@ class _Reader:
         except UnicodeDecodeError:
             raise GGUFError("The file's metadata is damaged (text that is not valid UTF-8).") from None
 
+    def _strings(self, count: int) -> list[str]:
+        """A string array (a 200k-token vocabulary) in one tight loop: the same bounds checks as
+        string(), without a tell() and two calls per entry (Gemma's 262k tokens: 0.34 s -> 0.13 s)."""
+        read, size, pos = self.fh.read, self.size, self.fh.tell()
+        length = _U64.unpack
+        raw: list[bytes] = []
+        for _ in range(count):
+            if size - pos < 8:
+                raise GGUFError("The file ends too early: it looks truncated (an incomplete download?).")
+            (n,) = length(read(8))
+            if n > MAX_STRING:
+                raise GGUFError("The file's metadata is damaged (a text entry has an impossible length).")
+            pos += 8
+            if n > size - pos:
+                raise GGUFError("The file ends too early: it looks truncated (an incomplete download?).")
+            raw.append(read(n))
+            pos += n
+        try:
+            return [b.decode("utf-8") for b in raw]
+        except UnicodeDecodeError:
+            raise GGUFError("The file's metadata is damaged (text that is not valid UTF-8).") from None
+
     def value(self, vtype: int, depth: int = 0) -> Any:
         if vtype in _SCALARS:
             return self.unpack(_SCALARS[vtype])
@@ -190,6 +215,8 @@ class _Reader:
                 fmt = _SCALARS[item_type]
                 raw = self.read(count * struct.calcsize(fmt))
                 return list(struct.unpack(f"<{count}{fmt[1]}", raw))
+            if item_type == _STRING:
+                return self._strings(count)
             return [self.value(item_type, depth + 1) for _ in range(count)]
         raise GGUFError(f"The file's metadata is damaged (unknown value type {vtype}).")
 

@@ -16,6 +16,7 @@ from typing import Any
 from .store import Store
 
 FLUSH_INTERVAL_S = 0.5
+DURABLE_EVERY_S = 5.0  # a flush that also waits for the disk, so a power cut loses at most this
 
 
 class ReplyRecorder:
@@ -31,6 +32,7 @@ class ReplyRecorder:
         self._reasoning: list[str] = []
         self._dirty = False
         self._last_flush = clock()
+        self._last_durable = float("-inf")  # the first flush is durable: the reply exists on disk
         self.flushes = 0
         self.finished = False
 
@@ -70,9 +72,13 @@ class ReplyRecorder:
         # Join once per flush, and keep the joined string so the next join starts from one piece.
         text, reasoning = self.text, self.reasoning
         self._text, self._reasoning = [text], [reasoning]
-        self.store.update_partial(self.message_id, text, reasoning)
+        now = self._clock()
+        durable = now - self._last_durable >= DURABLE_EVERY_S
+        self.store.update_partial(self.message_id, text, reasoning, durable=durable)
+        if durable:
+            self._last_durable = now
         self._dirty = False
-        self._last_flush = self._clock()
+        self._last_flush = now
         self.flushes += 1
 
     def finish(self, stats: dict[str, Any] | None = None, status: str = "done",

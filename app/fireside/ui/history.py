@@ -220,6 +220,19 @@ class HistoryController(QObject):
     # Following the chat model
 
     def _on_rows_inserted(self, _parent: _Index, first: int, last: int) -> None:
+        before = self.current_id
+        try:
+            with self.store.batch():  # a new chat, its open marker and the question: one fsync
+                self._save_rows(first, last)
+        except (StoreError, sqlite3.Error) as exc:  # the batch's commit failed: none of it is saved
+            self.current_id = before
+            for row in range(first, min(last + 1, len(self._ids))):
+                self._ids[row] = 0
+                self._recorders.pop(row, None)
+            log.warning("History write failed: %s", exc)
+            self.failed.emit(f"Fireside could not save this chat to your history: {exc}")
+
+    def _save_rows(self, first: int, last: int) -> None:
         for row in range(first, last + 1):
             item = self._model.item(row)
             model, effort, _default_prompt = self._context()
