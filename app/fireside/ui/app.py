@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 from fireside.core.engine import Engine
 from fireside.core.paths import app_paths
 
-from . import wording
+from . import startup_probe, wording
 from .main_window import MainWindow
 
 RESOURCES = Path(__file__).resolve().parent.parent / "resources"
@@ -67,5 +67,7 @@ def run_gui(
     app = application()
     window = create_window(model_path, engine_factory)
     app.aboutToQuit.connect(window.shutdown)
+    if startup_probe.enabled():  # the start-up benchmark's hook; see startup_probe.py
+        startup_probe.install(window, os.path.abspath(os.path.expanduser(model_path)) if model_path else None)
     window.show()
     return app.exec()

@@ -88,7 +88,7 @@ class ChatModel(QAbstractListModel):
         if role == self.ReasoningRole:
             return item.reasoning
         if role == self.ReasoningSecondsRole:
-            return self._reasoning_seconds(item)
+            return self.reasoning_seconds(item)
         if role == self.ReasoningTokensRole:
             return item.stats.reasoning_tokens if item.stats else None
         if role == self.StatsRole:
@@ -106,7 +106,7 @@ class ChatModel(QAbstractListModel):
         return None
 
     @staticmethod
-    def _reasoning_seconds(item: ChatItem) -> float | None:
+    def reasoning_seconds(item: ChatItem) -> float | None:
         """Prefer the engine's figure once the reply is done; until then, what the GUI measured."""
         if item.stats is not None and item.stats.reasoning_s > 0:
             return item.stats.reasoning_s

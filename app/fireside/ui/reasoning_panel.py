@@ -90,7 +90,7 @@ class ReasoningPanel(QDockWidget):
         index = self._model.index(self._row, 0)
         reasoning: str = index.data(ChatModel.ReasoningRole) or ""
         streaming = bool(index.data(ChatModel.StreamingRole))
-        answered = bool(index.data(ChatModel.TextRole))
+        answered = bool(self._model.item(self._row).text)  # not data(): that copies the whole reply
         if reasoning:
             meta = wording.panel_meta(
                 streaming,
