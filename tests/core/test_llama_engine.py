@@ -274,3 +274,19 @@ def test_template_path_renders_the_ggufs_own_template_and_streams(
     assert stats.answer_tokens + stats.reasoning_tokens == 16
     assert "<|" not in reasoning + answer
     engine.unload()
+
+
+def test_prompt_tokenized_per_message_equals_tokenizing_the_whole_text(tiny: LlamaEngine):
+    """The per-message tokenization cache gives exactly llama.cpp's tokens for the whole prompt,
+    including text that spells special tokens and text right after them."""
+    history = (
+        Message("user", "Hello world, the fire side"),
+        Message("assistant", "It is <|end|> in the text, and<|start|>here"),
+        Message("user", "<|end|>trailing and the world"),
+        Message("assistant", " hello  world \n\n"),
+    )
+    for n in range(len(history) + 1):
+        request = _ask("and the last one", *history[:n], system="Be brief.")
+        text = tiny.render_prompt(request)
+        assert tiny._prompt_tokens(request) == tiny.tokenize(text)
+        assert tiny._prompt_tokens(request) == tiny.tokenize(text)  # again, from the cache

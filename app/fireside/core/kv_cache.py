@@ -53,6 +53,9 @@ class PrefixCache:
         self.restores = 0  # how often a checkpoint made reuse possible (for tests and stats)
         self.full_reevaluations = 0
         self._one = (llama_cpp.llama_token * 1)()
+        # llama_batch_get_one only points a batch at the token array, so one batch serves every
+        # generated token (building the ctypes struct anew cost a few microseconds a token).
+        self._one_batch = llama_cpp.llama_batch_get_one(self._one, 1)
 
     @property
     def n_past(self) -> int:
@@ -137,7 +140,7 @@ class PrefixCache:
 
     def decode_one(self, token: int) -> bool:
         self._one[0] = token
-        if llama_cpp.llama_decode(self._ctx, llama_cpp.llama_batch_get_one(self._one, 1)) != 0:
+        if llama_cpp.llama_decode(self._ctx, self._one_batch) != 0:
             return False
         self.tokens.append(token)
         return True

@@ -39,8 +39,11 @@ def template_tokens(gguf: GGUFInfo) -> TemplateTokens:
     )
 
 
-def render(gguf: GGUFInfo, request: ChatRequest) -> str:
-    fmt = prompt_format(gguf)
+def render(gguf: GGUFInfo, request: ChatRequest, fmt: str | None = None) -> str:
+    """The prompt text; `fmt` is prompt_format(gguf) when the caller already knows it (the engine
+    does, from load time: for a non-gpt-oss model, working it out scans the whole vocabulary,
+    some 20 ms for a 262k-token one, on every reply)."""
+    fmt = fmt or prompt_format(gguf)
     if fmt == "harmony":
         return harmony.render_prompt(request)
     if fmt == "template":

@@ -19,7 +19,10 @@ def make_sampler(s: Sampling) -> llama_cpp.llama_sampler_p:
         add(chain, llama_cpp.llama_sampler_init_top_p(s.top_p, 1))
     if s.min_p > 0.0:
         add(chain, llama_cpp.llama_sampler_init_min_p(s.min_p, 1))
-    add(chain, llama_cpp.llama_sampler_init_temp(s.temperature))
+    if s.temperature != 1.0:
+        # Dividing every logit by 1.0 changes nothing but costs a pass over the vocabulary for
+        # each token (201k logits for gpt-oss, whose recommended temperature is exactly 1).
+        add(chain, llama_cpp.llama_sampler_init_temp(s.temperature))
     seed = s.seed if s.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED
     add(chain, llama_cpp.llama_sampler_init_dist(seed))
     return chain

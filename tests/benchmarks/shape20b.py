@@ -1,0 +1,254 @@
+"""A GGUF with gpt-oss-20b's real shape and random weights (~12 GB), for honest engine benchmarks.
+
+Why: the tiny test model shows per-token Python overhead but not what the app spends its time on
+with the real model: 24 layers, a 201,088-token vocabulary (the output head alone is 615 MB), and
+MXFP4 experts. The real file cannot be downloaded here, so we write one with the same tensor
+list, shapes and types, filled with random bytes.
+
+Tensor types follow ggml-org/gpt-oss-20b-GGUF (gpt-oss-20b-mxfp4.gguf, 12.1 GB; llama.cpp
+reports "f32: 289, q8_0: 98, mxfp4: 72 tensors"): the 72 expert matrices in MXFP4; token
+embedding, output head and the four attention matrices of every layer in Q8_0 (24 x 4 + 2 = 98);
+norms, biases, attention sinks and the router in F32 (24 x 12 + output_norm = 289). The file
+size confirms it: with those non-expert matrices in F16 the file would be 13.8 GB (unsloth's F16
+file), not 12.1 GB.
+
+Generation writes quantized blocks directly as random bytes (no float quantization), one tensor
+at a time (the largest is 615 MB), so it takes about as long as the disk needs for 12 GB.
+MXFP4 blocks get E8M0 scales 119..121 and Q8_0 blocks an F16 scale chosen per tensor, so every
+weight is finite and moderate. Output-head rows of all control tokens are zero (as in the tiny
+model), so greedy decoding never picks an end token and always runs for max_tokens.
+
+Run: `python -m tests.benchmarks.shape20b` builds (or finds) the file and prints its path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import gguf
+import numpy as np
+
+from tests.benchmarks.common import BENCH_CACHE
+from tests.helpers import tiny_gptoss as tiny
+from tests.helpers.model_cache import cached_file
+
+#: Bump when the bytes written change.
+GENERATOR_VERSION = 1
+N_VOCAB = 201_088
+HARMONY_BASE_ID = 199_998  # first id of the o200k_harmony special block (<|startoftext|>)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """gpt-oss-20b's hyper-parameters (openai/gpt-oss-20b config.json)."""
+
+    n_layer: int = 24
+    n_embd: int = 2880
+    n_head: int = 64
+    n_head_kv: int = 8
+    head_dim: int = 64
+    n_expert: int = 32
+    n_expert_used: int = 4
+    n_ff_exp: int = 2880
+    sliding_window: int = 128
+    n_ctx_train: int = 131_072
+    rope_freq_base: float = 150_000.0
+    rope_yarn_factor: float = 32.0
+    rms_norm_eps: float = 1e-5
+
+
+SHAPE = Shape()
+Q8 = gguf.GGMLQuantizationType.Q8_0
+MXFP4 = gguf.GGMLQuantizationType.MXFP4
+
+
+# ------------------------------------------------------------------------------------ vocabulary
+def build_vocab() -> tuple[list[str], list[int], list[str], dict[str, int]]:
+    """201,088 tokens: the tiny model's byte-level BPE tokens and merges, filler tokens up to
+    id 199,998, then harmony's special block at its real ids, then <|reserved_N|> up to the end
+    (as in o200k_harmony). Fillers are valid byte-level strings, so llama.cpp can detokenize any
+    sampled token."""
+    n_plain = tiny.SPECIAL_TOKENS[tiny.BOS_TOKEN]  # the tiny vocab's ordinary tokens come first
+    tokens = list(tiny._TOKENS[:n_plain])
+    seen = set(tokens)
+    i = 0
+    while len(tokens) < HARMONY_BASE_ID:
+        t = tiny._encode_bytes(f" w{i}")
+        i += 1
+        if t not in seen:
+            tokens.append(t)
+            seen.add(t)
+    types = [int(gguf.TokenType.NORMAL)] * len(tokens)
+    specials: dict[str, int] = {}
+    for off, text in enumerate(tiny._HARMONY_BLOCK):
+        tokens.append(text)
+        types.append(int(gguf.TokenType.CONTROL))
+        if not text.startswith("<|reserved_"):
+            specials[text] = HARMONY_BASE_ID + off
+    while len(tokens) < N_VOCAB:
+        tokens.append(f"<|reserved_{len(tokens)}|>")
+        types.append(int(gguf.TokenType.CONTROL))
+    assert specials == tiny.REAL_SPECIAL_TOKEN_IDS, "harmony ids must be the real ones"
+    return tokens, types, list(tiny._MERGES), specials
+
+
+# --------------------------------------------------------------------------------------- tensors
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]  # ggml order reversed (numpy order): rows last-but-one, columns last
+    kind: str  # "f32" | "norm" | "q8" | "mxfp4"
+    scale: float = 0.0  # weight standard deviation (f32) or Q8_0 block scale
+    zero_rows_from: int = -1  # q8 only: rows >= this are all zero (control tokens in the head)
+
+    @property
+    def raw_dtype(self) -> gguf.GGMLQuantizationType | None:
+        return {"q8": Q8, "mxfp4": MXFP4}.get(self.kind)
+
+    @property
+    def byte_shape(self) -> tuple[int, ...]:
+        """numpy shape of the stored bytes (quantized) or values (f32)."""
+        if self.kind == "q8":
+            return (*self.shape[:-1], self.shape[-1] // 32 * 34)
+        if self.kind == "mxfp4":
+            return (*self.shape[:-1], self.shape[-1] // 32 * 17)
+        return self.shape
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.byte_shape)) * (1 if self.raw_dtype else 4)
+
+
+def tensor_specs(s: Shape = SHAPE) -> list[TensorSpec]:
+    """The tensor list of gpt-oss-20b-mxfp4.gguf in the converter's order."""
+    q_dim, kv_dim = s.n_head * s.head_dim, s.n_head_kv * s.head_dim
+    # Q8_0 scales: int8 values are uniform in [-128, 127] (std ~74), so scale = std / 74.
+    specs = [TensorSpec("token_embd.weight", (N_VOCAB, s.n_embd), "q8", 1.0 / 74)]
+    for il in range(s.n_layer):
+        b = f"blk.{il}"
+        specs += [
+            TensorSpec(f"{b}.attn_norm.weight", (s.n_embd,), "norm"),
+            TensorSpec(f"{b}.attn_q.weight", (q_dim, s.n_embd), "q8", 0.02 / 74),
+            TensorSpec(f"{b}.attn_q.bias", (q_dim,), "f32", 0.02),
+            TensorSpec(f"{b}.attn_k.weight", (kv_dim, s.n_embd), "q8", 0.02 / 74),
+            TensorSpec(f"{b}.attn_k.bias", (kv_dim,), "f32", 0.02),
+            TensorSpec(f"{b}.attn_v.weight", (kv_dim, s.n_embd), "q8", 0.02 / 74),
+            TensorSpec(f"{b}.attn_v.bias", (kv_dim,), "f32", 0.02),
+            TensorSpec(f"{b}.attn_output.weight", (s.n_embd, q_dim), "q8", 0.02 / 74),
+            TensorSpec(f"{b}.attn_output.bias", (s.n_embd,), "f32", 0.02),
+            TensorSpec(f"{b}.attn_sinks.weight", (s.n_head,), "f32", 0.5),
+            TensorSpec(f"{b}.post_attention_norm.weight", (s.n_embd,), "norm"),
+            TensorSpec(f"{b}.ffn_gate_inp.weight", (s.n_expert, s.n_embd), "f32", 0.02),
+            TensorSpec(f"{b}.ffn_gate_inp.bias", (s.n_expert,), "f32", 0.02),
+        ]
+        for kind, rows, cols in (("gate", s.n_ff_exp, s.n_embd), ("up", s.n_ff_exp, s.n_embd),
+                                 ("down", s.n_embd, s.n_ff_exp)):
+            specs.append(TensorSpec(f"{b}.ffn_{kind}_exps.weight", (s.n_expert, rows, cols), "mxfp4"))
+            specs.append(TensorSpec(f"{b}.ffn_{kind}_exps.bias", (s.n_expert, rows), "f32", 0.02))
+    specs.append(TensorSpec("output_norm.weight", (s.n_embd,), "norm"))
+    specs.append(TensorSpec("output.weight", (N_VOCAB, s.n_embd), "q8", 0.001,
+                            zero_rows_from=HARMONY_BASE_ID))
+    return specs
+
+
+def tensor_data(spec: TensorSpec, rng: np.random.Generator) -> np.ndarray:
+    """Random contents of one tensor, as the array GGUFWriter writes (bytes for quantized)."""
+    if spec.kind == "norm":
+        return (1.0 + rng.standard_normal(spec.shape) * 0.05).astype(np.float32)
+    if spec.kind == "f32":
+        return (rng.standard_normal(spec.shape) * spec.scale).astype(np.float32)
+    raw = np.frombuffer(rng.bytes(spec.nbytes), dtype=np.uint8).copy().reshape(spec.byte_shape)
+    if spec.kind == "mxfp4":
+        blocks = raw.reshape(-1, 17)
+        blocks[:, 0] = 119 + blocks[:, 0] % 3  # E8M0 exponents in a sane range: finite, moderate weights
+    else:
+        blocks = raw.reshape(-1, 34)
+        blocks[:, 0:2] = np.frombuffer(np.float16(spec.scale).tobytes(), dtype=np.uint8)
+        if spec.zero_rows_from >= 0:
+            raw[spec.zero_rows_from:] = 0  # scale 0, values 0: the logit is exactly 0
+    return raw
+
+
+# ----------------------------------------------------------------------------------------- write
+def write_shape20b(path: Path, *, seed: int = 0, progress: Callable[[str], None] | None = None) -> Path:
+    """Write the file tensor by tensor (never more than one tensor in memory)."""
+    s = SHAPE
+    tokens, types, merges, specials = build_vocab()
+    w = gguf.GGUFWriter(path, tiny.ARCH)
+    w.add_type(gguf.GGUFType.MODEL)
+    w.add_name("gpt-oss-20b shape (random weights, benchmark)")
+    w.add_size_label("20B")
+    w.add_license("apache-2.0")
+    w.add_block_count(s.n_layer)
+    w.add_context_length(s.n_ctx_train)
+    w.add_embedding_length(s.n_embd)
+    w.add_feed_forward_length(s.n_ff_exp)
+    w.add_head_count(s.n_head)
+    w.add_head_count_kv(s.n_head_kv)
+    w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+    w.add_rope_scaling_factor(s.rope_yarn_factor)
+    w.add_rope_scaling_orig_ctx_len(int(s.n_ctx_train // s.rope_yarn_factor))
+    w.add_rope_scaling_yarn_beta_fast(32.0)
+    w.add_rope_scaling_yarn_beta_slow(1.0)
+    w.add_rope_freq_base(s.rope_freq_base)
+    w.add_layer_norm_rms_eps(s.rms_norm_eps)
+    w.add_expert_count(s.n_expert)
+    w.add_expert_used_count(s.n_expert_used)
+    w.add_key_length(s.head_dim)
+    w.add_value_length(s.head_dim)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_MXFP4_MOE)
+    w.add_sliding_window(s.sliding_window)
+    w.add_expert_feed_forward_length(s.n_ff_exp)
+    w.add_quantization_version(gguf.GGML_QUANT_VERSION)
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("gpt-4o")
+    w.add_token_list(tokens)
+    w.add_token_types(types)
+    w.add_token_merges(merges)
+    w.add_bos_token_id(specials[tiny.BOS_TOKEN])
+    w.add_eos_token_id(specials[tiny.EOS_TOKEN])
+    w.add_pad_token_id(specials[tiny.PAD_TOKEN])
+    w.add_chat_template(tiny.CHAT_TEMPLATE)
+    specs = tensor_specs(s)
+    for spec in specs:
+        dtype = np.uint8 if spec.raw_dtype is not None else np.float32
+        w.add_tensor_info(spec.name, spec.byte_shape, np.dtype(dtype), spec.nbytes, raw_dtype=spec.raw_dtype)
+    w.write_header_to_file(path)
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    done = 0
+    total = sum(sp.nbytes for sp in specs)
+    for i, spec in enumerate(specs):
+        w.write_tensor_data(tensor_data(spec, np.random.default_rng([seed, i])))
+        done += spec.nbytes
+        if progress and (i % 16 == 0 or i == len(specs) - 1):
+            progress(f"{done / 1e9:6.2f} / {total / 1e9:.2f} GB  {spec.name}")
+    w.close()
+    return path
+
+
+def _key(seed: int) -> str:
+    """Keyed on what decides the bytes (not this file's text, so editing a docstring does not
+    throw away 12 GB): the generator version, the seed and the vocabulary/template we borrow."""
+    h = hashlib.sha256(f"{GENERATOR_VERSION}|{seed}|{SHAPE}".encode())
+    h.update("\n".join([*tiny._TOKENS, *tiny._MERGES, tiny.CHAT_TEMPLATE]).encode())
+    return h.hexdigest()[:12]
+
+
+def cached_shape20b(cache_dir: Path | None = None, *, seed: int = 0,
+                    progress: Callable[[str], None] | None = None) -> Path:
+    """The 20b-shape GGUF in ~/.cache/fireside-bench (built once, atomically; ~12 GB)."""
+    directory = Path(cache_dir) if cache_dir else BENCH_CACHE
+    target = directory / f"gpt-oss-20b-shape-s{seed}-{_key(seed)}.gguf"
+    return cached_file(target, lambda tmp: write_shape20b(tmp, seed=seed, progress=progress))
+
+
+if __name__ == "__main__":
+    t0 = time.perf_counter()
+    p = cached_shape20b(progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"{p} ({p.stat().st_size / 1e9:.2f} GB, {time.perf_counter() - t0:.0f} s)")

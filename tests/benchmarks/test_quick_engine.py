@@ -1,0 +1,74 @@
+"""The engine benchmarks keep working: quick runs on the tiny model (about 15 s in all).
+
+Not a performance test (the CPU is shared, numbers vary); it checks that each section returns the
+structure the suite runner reads and that its measurements are real, positive numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.benchmarks import bandwidth, engine_vs_llama, multiturn, shape20b
+
+
+def _check_section(result: dict) -> None:
+    assert isinstance(result["title"], str) and result["title"]
+    assert result["rows"] and all(isinstance(r, dict) for r in result["rows"])
+    for r in result["ratios"]:
+        assert set(r) >= {"name", "value", "target", "higher_is_better", "ok", "detail"}
+        assert isinstance(r["ok"], bool)
+
+
+def _positive(x: float) -> bool:
+    return isinstance(x, float | int) and math.isfinite(x) and x > 0
+
+
+def test_engine_vs_llama_quick_on_the_tiny_model():
+    result = engine_vs_llama.run(quick=True, only="tiny-gpt-oss", reps=2)
+    _check_section(result)
+    (res,) = result["results"]
+    assert len(res["fireside_pp"]) == len(res["fireside_tg"]) == 2
+    assert all(_positive(x) for x in res["fireside_pp"] + res["fireside_tg"])
+    if result["settings"]["llama_bench"]:  # built: both sides measured and compared
+        assert all(_positive(x) for x in res["llama_pp"] + res["llama_tg"])
+        assert len(result["ratios"]) == 2 and all(r["value"] > 0 for r in result["ratios"])
+    else:
+        assert "not built" in result["note"]
+
+
+def test_multiturn_reuses_the_prefix_across_a_reply_longer_than_the_window():
+    result = multiturn.run(quick=True)
+    _check_section(result)
+    (res,) = result["results"]
+    turns = res["turns"]
+    assert len(turns) == multiturn.TURNS
+    assert 3500 < res["total_prompt_tokens"] < 5000  # "about 4,000 tokens"
+    assert all(t["reused"] > 0 for t in turns[1:])  # every later turn reuses the cache
+    assert res["after_long_reply"]["checkpoint_restored"]  # through the SWA checkpoint
+    assert res["after_long_reply"]["reused"] == turns[multiturn.LONG_TURN - 1]["prompt_tokens"]
+    assert _positive(res["reuse_ratio"]) and _positive(res["fresh_ratio"])
+    assert res["fresh_last_s"] > res["reuse_last_s"]  # 4,000 tokens take longer than 200
+
+
+def test_bandwidth_quick_and_bytes_per_token_from_the_tensor_table():
+    result = bandwidth.run(quick=True)
+    _check_section(result)
+    assert _positive(result["numpy_copy_gbs"])
+    if result["stream_gbs"]:
+        assert _positive(result["stream_gbs"]["triad"])
+    bpt = result["bytes_per_token"]
+    assert bpt["bytes_per_token"] == sum(bpt["parts"].values()) > 0
+    assert bpt["parts"]["experts_active"] * 4 == pytest.approx(bpt["experts_stored_bytes"] * 2, rel=0.01)
+
+
+def test_shape20b_tensor_table_matches_gpt_oss_20b_mxfp4():
+    specs = shape20b.tensor_specs()
+    kinds = [s.kind for s in specs]
+    n_f32 = kinds.count("f32") + kinds.count("norm")
+    assert (n_f32, kinds.count("q8"), kinds.count("mxfp4")) == (289, 98, 72)
+    assert 12.0e9 < sum(s.nbytes for s in specs) < 12.2e9  # gpt-oss-20b-mxfp4.gguf is 12.1 GB
+    tokens, types, _, specials = shape20b.build_vocab()
+    assert len(tokens) == len(types) == 201_088 == len(set(tokens))
+    assert specials["<|return|>"] == 200_002 and specials["<|start|>"] == 200_006
