@@ -280,7 +280,7 @@ def run(quick: bool = False, phases: Sequence[tuple[int, float]] | None = None) 
     # waiting (descheduled on a busy machine, or for the GIL), not the app working.
     busy = [max(0.0, (rec.cpu[i] - rec.cpu[i - 1]) * 1000 - HEARTBEAT_MS) for i in counted]
     worst_tick = max(counted, key=lambda i: rec.lateness[i], default=-1)
-    # A save's commit waits for fsync (synchronous=FULL): wall time the CPU clock does not see.
+    # A durable save waits for fsync (every 5 s; the others do not): wall time the CPU clock does not see.
     longest_save = max((seconds for _, seconds in rec.saves), default=0.0) * 1000
     worst_busy = (rec.cpu[worst_tick] - rec.cpu[worst_tick - 1]) * 1000 if worst_tick > 0 else 0.0
     finish = list(rec.lateness[end_of_stream:])
@@ -328,8 +328,9 @@ def run(quick: bool = False, phases: Sequence[tuple[int, float]] | None = None) 
                           f"{longest_save:.0f} ms); one-offs: {send_max:.0f} ms at send, "
                           f"{finish_max:.0f} ms at the finish"),
         make_ratio("GUI stall at send, Enter to first token (ms)", send_max, MAX_TARGET_MS,
-                   higher_is_better=False, detail="history saves the question and the new reply row "
-                                                  "(SQLite commits, synchronous=FULL) on the GUI thread"),
+                   higher_is_better=False,
+                   detail="history saves the new chat and the question in one batched commit (one fsync) "
+                          "on the GUI thread"),
         make_ratio(f"GUI CPU per token, {total // 1000}k / 1k tokens", cpu_ratio, RENDER_RATIO_TARGET,
                    higher_is_better=False,
                    detail=f"{late['cpu_per_token_us']:.0f} µs vs {early['cpu_per_token_us']:.0f} µs a token "
