@@ -26,8 +26,10 @@ import hashlib
 import importlib.metadata
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gguf
 import numpy as np
@@ -375,30 +377,16 @@ def _norm_weight(rng: np.random.Generator, n: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def build_tiny_gptoss(path: Path, *, sliding_window: int = 4, n_ctx_train: int = 4096, seed: int = 0) -> Path:
-    """Write the tiny gpt-oss GGUF to ``path`` and return it.
-
-    Tensor shapes and types follow ``llama_model_openai_moe::load_arch_tensors`` and the dtype
-    rules of ``convert_hf_to_gguf.py`` (norms/biases/sinks and the router in F32, other matrices
-    in F16, experts in MXFP4, so ``general.file_type`` is MOSTLY_MXFP4_MOE).
-    """
-    if sliding_window < 1:
-        raise ValueError("sliding_window must be >= 1")
-    if n_ctx_train < 32:
-        raise ValueError("n_ctx_train must be >= 32")
-    cfg = CONFIG
-    path = Path(path)
-    rng = np.random.default_rng(seed)
-    n_vocab = len(_TOKENS)
-    q_dim = cfg.n_head * cfg.head_dim
-    kv_dim = cfg.n_head_kv * cfg.head_dim
-
-    writer = gguf.GGUFWriter(path, ARCH)
-
+def add_gptoss_metadata(writer: gguf.GGUFWriter, cfg: Any, *, name: str, size_label: str,
+                        n_ctx_train: int, sliding_window: int, tokens: Sequence[str],
+                        token_types: Sequence[int], merges: Sequence[str],
+                        specials: Mapping[str, int]) -> None:
+    """Every key a gpt-oss GGUF carries, for any `cfg` with gpt-oss's hyper-parameter names
+    (this tiny model, and the 20b shape of tests/benchmarks/shape20b.py)."""
     # general.* (what convert_hf_to_gguf.py writes for a model without a model card)
     writer.add_type(gguf.GGUFType.MODEL)
-    writer.add_name(MODEL_NAME)
-    writer.add_size_label("tiny")
+    writer.add_name(name)
+    writer.add_size_label(size_label)
     writer.add_license("apache-2.0")
 
     # Hyper-parameters: exactly the keys llama.cpp reads for LLM_ARCH_OPENAI_MOE plus the
@@ -429,13 +417,38 @@ def build_tiny_gptoss(path: Path, *, sliding_window: int = 4, n_ctx_train: int =
     # Tokenizer (what _set_vocab_gpt2 + SpecialVocab write for openai/gpt-oss-20b).
     writer.add_tokenizer_model("gpt2")
     writer.add_tokenizer_pre("gpt-4o")
-    writer.add_token_list(_TOKENS)
-    writer.add_token_types(_TOKEN_TYPES)
-    writer.add_token_merges(_MERGES)
-    writer.add_bos_token_id(SPECIAL_TOKENS[BOS_TOKEN])
-    writer.add_eos_token_id(SPECIAL_TOKENS[EOS_TOKEN])
-    writer.add_pad_token_id(SPECIAL_TOKENS[PAD_TOKEN])
+    writer.add_token_list(list(tokens))
+    writer.add_token_types(list(token_types))
+    writer.add_token_merges(list(merges))
+    writer.add_bos_token_id(specials[BOS_TOKEN])
+    writer.add_eos_token_id(specials[EOS_TOKEN])
+    writer.add_pad_token_id(specials[PAD_TOKEN])
     writer.add_chat_template(CHAT_TEMPLATE)
+
+
+def build_tiny_gptoss(path: Path, *, sliding_window: int = 4, n_ctx_train: int = 4096, seed: int = 0) -> Path:
+    """Write the tiny gpt-oss GGUF to ``path`` and return it.
+
+    Tensor shapes and types follow ``llama_model_openai_moe::load_arch_tensors`` and the dtype
+    rules of ``convert_hf_to_gguf.py`` (norms/biases/sinks and the router in F32, other matrices
+    in F16, experts in MXFP4, so ``general.file_type`` is MOSTLY_MXFP4_MOE).
+    """
+    if sliding_window < 1:
+        raise ValueError("sliding_window must be >= 1")
+    if n_ctx_train < 32:
+        raise ValueError("n_ctx_train must be >= 32")
+    cfg = CONFIG
+    path = Path(path)
+    rng = np.random.default_rng(seed)
+    n_vocab = len(_TOKENS)
+    q_dim = cfg.n_head * cfg.head_dim
+    kv_dim = cfg.n_head_kv * cfg.head_dim
+
+    writer = gguf.GGUFWriter(path, ARCH)
+
+    add_gptoss_metadata(writer, cfg, name=MODEL_NAME, size_label="tiny", n_ctx_train=n_ctx_train,
+                        sliding_window=sliding_window, tokens=_TOKENS, token_types=_TOKEN_TYPES,
+                        merges=_MERGES, specials=SPECIAL_TOKENS)
 
     # Tensors, in the converter's order.
     writer.add_tensor("token_embd.weight", _f16(rng, (n_vocab, cfg.n_embd), 1.0))
