@@ -98,7 +98,7 @@ def _chat(args: argparse.Namespace) -> int:
     from .core.settings import effective_settings, load_settings
 
     policy = load_policy()
-    paths = app_paths()
+    paths = app_paths(policy=policy)
     settings = effective_settings(load_settings(paths.settings_file), policy)
     try:
         effort = Effort.parse(args.effort) if args.effort is not None else settings.effort_enum

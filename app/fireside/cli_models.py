@@ -8,6 +8,7 @@ because arguments end up in shell history and process lists.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -54,9 +55,8 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from .core.models import ModelError
-    from .core.paths import app_paths
 
-    models = app_paths().models
+    models = _context()[0].models
     try:
         handler = {"list": _list, "pull": _pull, "import": _import, "remove": _remove,
                    "verify": _verify, "info": _info}[args.models_command]
@@ -69,12 +69,20 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _dirs(models: Path) -> list[Any]:
+@functools.cache
+def _context() -> tuple[Any, Any, list[Any]]:
+    """Paths, policy and model folders, read once per command."""
     from .core.model_dirs import model_dirs
     from .core.paths import app_paths
     from .core.policy import load_policy
 
-    return model_dirs(app_paths(), load_policy())
+    policy = load_policy()
+    paths = app_paths(policy=policy)
+    return paths, policy, model_dirs(paths, policy)
+
+
+def _dirs(models: Path) -> list[Any]:
+    return _context()[2]
 
 
 def _list(args: argparse.Namespace, models: Path) -> int:
@@ -158,15 +166,13 @@ def _pull(args: argparse.Namespace, models: Path) -> int:
     from .core.downloads import Downloader, DownloadError
     from .core.hub import HubError, remote_file
     from .core.models import already_installed, record_download
-    from .core.paths import app_paths
-    from .core.policy import load_policy
     from .core.secrets import TokenStore
     from .core.settings import load_settings
 
-    policy = load_policy()
+    paths, policy, _ = _context()
     if refusal := policy.download_refusal():
         raise _Bad(refusal)
-    if load_settings(app_paths().settings_file).offline:
+    if load_settings(paths.settings_file).offline:
         raise _Bad("Offline mode is on, so Fireside will not download. Turn it off in Settings.")
     if len(args.what) == 1:
         entry = find(args.what[0])

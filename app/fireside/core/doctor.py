@@ -76,8 +76,8 @@ def report() -> dict[str, Any]:
     from .policy import load_policy
     from .settings import effective_settings
 
-    paths = app_paths()
     policy = load_policy()
+    paths = app_paths(policy=policy)
     dirs = model_dirs(paths, policy)
     settings = effective_settings(load_settings(paths.settings_file), policy)
     return {

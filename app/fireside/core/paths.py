@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 
@@ -32,18 +33,18 @@ class Paths:
         return {k: str(getattr(self, k)) for k in ("config", "data", "models", "cache", "logs")}
 
 
-def app_paths(env: dict[str, str] | None = None) -> Paths:
+def app_paths(env: dict[str, str] | None = None, policy: Any = None) -> Paths:
     """Resolve paths now (not at import), so tests and portable installs can set FIRESIDE_HOME.
 
     An organisation's policy may move the models folder (`user_model_dir`, e.g. to a larger
-    disk); it wins over FIRESIDE_HOME for that one folder.
+    disk); it wins over FIRESIDE_HOME for that one folder. Pass `policy` when you have read it.
     """
     from dataclasses import replace
 
     from .policy import load_policy
 
     paths = _default_paths(os.environ if env is None else env)
-    pinned = load_policy().get("user_model_dir")
+    pinned = (policy if policy is not None else load_policy()).get("user_model_dir")
     if pinned:
         paths = replace(paths, models=expand(pinned))
     return paths

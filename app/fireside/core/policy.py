@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import plistlib
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -247,6 +246,8 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _read_plist(path: Path) -> dict[str, Any] | None:
+    import plistlib  # macOS only: keep the XML parser out of every other start-up
+
     try:
         with path.open("rb") as fh:
             data = plistlib.load(fh)

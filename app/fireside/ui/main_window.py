@@ -77,9 +77,9 @@ class MainWindow(QMainWindow):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self._paths = paths or app_paths()
-        self._settings_path = settings_path or self._paths.settings_file
         self._policy = load_policy()  # admin policy wins over the user's settings, per key
+        self._paths = paths or app_paths(policy=self._policy)
+        self._settings_path = settings_path or self._paths.settings_file
         self._user_settings = load_settings(self._settings_path)  # what the file holds
         self._settings: Settings = effective_settings(self._user_settings, self._policy)
         self._max_tokens = max_tokens  # None: until the model stops (tests cap it)
