@@ -18,7 +18,6 @@ import shutil
 import sqlite3
 import subprocess
 import tarfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -217,18 +216,17 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         db = fireside_home / "data" / "conversations.sqlite3"
         assert db.is_file()
 
-        # The window: started through the launcher, it loads the model and keeps running.
-        gui_log = tmp_path / "gui.log"
-        with gui_log.open("w") as log:
-            gui = subprocess.Popen([str(LAUNCHER), "--model", str(shared_model)], env=_clean_env(True),
-                                   stdout=subprocess.DEVNULL, stderr=log)
-            try:
-                time.sleep(8)
-                exited = gui.poll()
-            finally:
-                gui.terminate()
-                gui.wait(timeout=20)
-        assert exited is None, f"the window exited ({exited}): {gui_log.read_text()[-2000:]}"
+        # The window: started through the launcher, it is painted and loads the model. The
+        # start-up probe (fireside/ui/startup_probe.py) reports both moments and then quits, so
+        # the test waits on those events instead of a fixed time.
+        r = _run([LAUNCHER, "--model", shared_model], timeout=120, real_shared=True,
+                 FIRESIDE_STARTUP_PROBE="1")
+        probes = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+        events = {e["probe"]: e for e in probes}
+        assert r.returncode == 0, f"the window exited ({r.returncode}): {r.stderr[-2000:]}"
+        assert "shown" in events, r.stderr[-2000:]
+        assert "ready" in events, events.get("failed") or r.stderr[-2000:]
+        assert events["ready"]["model_rss_bytes"] > 0  # the shared file is mapped, not copied
 
         r = subprocess.run(["dpkg", "-r", "fireside"], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
