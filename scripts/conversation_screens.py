@@ -34,10 +34,10 @@ from PySide6.QtWidgets import QApplication, QFileDialog  # noqa: E402
 from shots import dark_palette, wait_for  # noqa: E402
 from tests.helpers.stubs import ScriptedEngine  # noqa: E402
 
-from fireside.core.paths import app_paths  # noqa: E402
-from fireside.ui.app import application  # noqa: E402
-from fireside.ui.export_actions import export_chats  # noqa: E402
-from fireside.ui.main_window import MainWindow  # noqa: E402
+from fireside.core.config.paths import app_paths  # noqa: E402
+from fireside.ui.shell.app import application  # noqa: E402
+from fireside.ui.history.export_actions import export_chats  # noqa: E402
+from fireside.ui.shell.main_window import MainWindow  # noqa: E402
 
 MODEL = "/models/gpt-oss-20b-mxfp4.gguf"
 CODE_ANSWER = (

@@ -24,10 +24,10 @@ from PySide6.QtWidgets import QStyleFactory  # noqa: E402
 from shots import dark_palette, wait_for, wait_until  # noqa: E402
 from tests.helpers.stubs import ScriptedEngine  # noqa: E402
 
-from fireside.core.conversation import Effort  # noqa: E402
-from fireside.core.paths import app_paths  # noqa: E402
-from fireside.ui.app import application  # noqa: E402
-from fireside.ui.main_window import MainWindow  # noqa: E402
+from fireside.core.chat.conversation import Effort  # noqa: E402
+from fireside.core.config.paths import app_paths  # noqa: E402
+from fireside.ui.shell.app import application  # noqa: E402
+from fireside.ui.shell.main_window import MainWindow  # noqa: E402
 
 MODEL = "/models/gpt-oss-20b-mxfp4.gguf"
 QUESTION = "What's a good way to keep a campfire going through a long, windy night?"

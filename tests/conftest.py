@@ -21,7 +21,7 @@ def fireside_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "fireside-home"
     monkeypatch.setenv("FIRESIDE_HOME", str(home))
     # A test's own policy goes here; FIRESIDE_POLICY_FILE is read after the machine's policy
-    # (see core/policy.py), so the suite refuses to run where a machine policy exists.
+    # (see core/admin/policy.py), so the suite refuses to run where a machine policy exists.
     monkeypatch.setenv("FIRESIDE_POLICY_FILE", str(tmp_path / "policy.json"))
     # The machine-wide model folder too: tests must never write to /usr/local/share/Fireside.
     monkeypatch.setenv("FIRESIDE_SHARED_MODELS_DIR", str(tmp_path / "shared-models"))
@@ -32,7 +32,7 @@ def fireside_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture(autouse=True, scope="session")
 def _no_machine_policy() -> None:
     """A real admin policy would lock what the tests change; say so instead of failing oddly."""
-    from fireside.core.policy import default_sources, load_policy
+    from fireside.core.admin.policy import default_sources, load_policy
 
     machine = [s for s in default_sources() if s[0] != os.environ.get("FIRESIDE_POLICY_FILE")]
     if load_policy(machine).values:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fireside.core.harmony import CONTROL_TOKENS
+from fireside.core.chat.harmony import CONTROL_TOKENS
 
 
 def fireside(*args: str, home: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

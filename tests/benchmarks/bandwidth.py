@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from fireside.core.gguf_info import read_gguf
+from fireside.core.models.gguf_info import read_gguf
 from tests.benchmarks.common import BENCH_CACHE, cli, machine_details, make_ratio, median
 
 STREAM_C = r"""

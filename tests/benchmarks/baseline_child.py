@@ -21,7 +21,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def window() -> int:
     from PySide6.QtWidgets import QApplication, QMainWindow
 
-    from fireside.ui import startup_probe
+    from fireside.ui.shell import startup_probe
 
     app = QApplication(sys.argv[:1])
     win = QMainWindow()
@@ -34,7 +34,7 @@ def window() -> int:
 def llama(model: str, n_ctx: int) -> int:
     import llama_cpp
 
-    from fireside.core.engine import LoadConfig
+    from fireside.core.engine.protocol import LoadConfig
     from fireside.core.procmem import mapped_rss_bytes, rss_bytes
 
     same = LoadConfig()  # the context settings Fireside loads with, so the KV cache is the same size

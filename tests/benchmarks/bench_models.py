@@ -15,10 +15,10 @@ from pathlib import Path
 
 import llama_cpp
 
-from fireside.core import llama_engine
-from fireside.core.conversation import ChatRequest, Message, Sampling
-from fireside.core.events import Done, Event
-from fireside.core.llama_engine import LlamaEngine
+from fireside.core.engine.protocol import llama_engine
+from fireside.core.chat.conversation import ChatRequest, Message, Sampling
+from fireside.core.chat.events import Done, Event
+from fireside.core.engine.llama_engine import LlamaEngine
 
 
 @dataclass(frozen=True)

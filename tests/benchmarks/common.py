@@ -91,7 +91,7 @@ def machine_details() -> dict[str, Any]:
     except OSError:
         pass
     try:
-        from fireside.core.engine import physical_cores
+        from fireside.core.engine.protocol import physical_cores
 
         details["physical_cores"] = physical_cores()
     except Exception:

@@ -33,10 +33,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from fireside.core.conversation import ChatRequest, Sampling
-from fireside.core.engine import LoadConfig
-from fireside.core.events import Done
-from fireside.core.llama_engine import LlamaEngine
+from fireside.core.chat.conversation import ChatRequest, Sampling
+from fireside.core.engine.protocol import LoadConfig
+from fireside.core.chat.events import Done
+from fireside.core.engine.llama_engine import LlamaEngine
 from tests.benchmarks.bench_models import (
     BenchModel,
     bench_models,

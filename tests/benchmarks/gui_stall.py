@@ -214,8 +214,8 @@ def run(quick: bool = False, phases: Sequence[tuple[int, float]] | None = None) 
     from PySide6.QtCore import QEventLoop, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from fireside.core.paths import app_paths
-    from fireside.ui.main_window import MainWindow
+    from fireside.core.config.paths import app_paths
+    from fireside.ui.shell.main_window import MainWindow
 
     phases = tuple(phases or (QUICK_PHASES if quick else FULL_PHASES))
     window_tokens = QUICK_WINDOW_TOKENS if quick else WINDOW_TOKENS

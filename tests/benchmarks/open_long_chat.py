@@ -22,9 +22,9 @@ def main(messages: int = 500, runs: int = 5) -> None:
     os.environ["FIRESIDE_HOME"] = str(home)
     from PySide6.QtWidgets import QApplication
 
-    from fireside.core.paths import app_paths
-    from fireside.core.store import Store
-    from fireside.ui.main_window import MainWindow
+    from fireside.core.config.paths import app_paths
+    from fireside.core.history.store import Store
+    from fireside.ui.shell.main_window import MainWindow
     from tests.helpers.stubs import ScriptedEngine
 
     paths = app_paths().ensure()

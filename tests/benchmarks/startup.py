@@ -2,7 +2,7 @@
 
 Every figure is a child process timed from the parent: the parent reads `time.monotonic()` just
 before spawning and the child prints the same clock when it reaches the moment measured (see
-fireside/ui/startup_probe.py, switched on by FIRESIDE_STARTUP_PROBE=1). Each Fireside run is
+fireside/ui/shell/startup_probe.py, switched on by FIRESIDE_STARTUP_PROBE=1). Each Fireside run is
 paired with a baseline run in the same repetition, in alternating order (AB, BA, …) so drift on a
 shared CPU falls on both sides, and the medians and the median of the per-pair ratios are kept:
 

@@ -12,9 +12,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fireside.core.conversation import ChatRequest
-from fireside.core.engine import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
-from fireside.core.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats
+from fireside.core.chat.conversation import ChatRequest
+from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
+from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats
 
 DEFAULT_REASONING: tuple[str, ...] = ("The user", " greets me.", " I should", " greet back.")
 DEFAULT_ANSWER: tuple[str, ...] = ("Hello", " there!", " How can", " I help?")
@@ -81,7 +81,7 @@ class ScriptedEngine:
 
     def render_prompt(self, request: ChatRequest) -> str:
         if self.prompt_format == "harmony":
-            from fireside.core.harmony import render_prompt
+            from fireside.core.chat.harmony import render_prompt
 
             return render_prompt(request)
         return render_plain(request)

@@ -217,7 +217,7 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         assert db.is_file()
 
         # The window: started through the launcher, it is painted and loads the model. The
-        # start-up probe (fireside/ui/startup_probe.py) reports both moments and then quits, so
+        # start-up probe (fireside/ui/shell/startup_probe.py) reports both moments and then quits, so
         # the test waits on those events instead of a fixed time.
         r = _run([LAUNCHER, "--model", shared_model], timeout=120, real_shared=True,
                  FIRESIDE_STARTUP_PROBE="1")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fireside.core.policy import SCHEMA, _read_plist, load_policy
+from fireside.core.admin.policy import SCHEMA, _read_plist, load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICY = ROOT / "installer" / "policy"

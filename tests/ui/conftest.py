@@ -10,8 +10,8 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before any QApplication exists
 
-from fireside.core.paths import Paths, app_paths
-from fireside.ui.main_window import MainWindow
+from fireside.core.config.paths import Paths, app_paths
+from fireside.ui.shell.main_window import MainWindow
 from tests.helpers.stubs import ScriptedEngine
 
 MODEL_PATH = "/models/gpt-oss-20b-mxfp4.gguf"
@@ -68,9 +68,9 @@ def make_dialog(qtbot, paths: Paths):  # type: ignore[no-untyped-def]
     """Model manager dialogs, closed (worker threads joined) at teardown, even on failure."""
     from keyring.backends import fail
 
-    from fireside.core.hardware import Machine
-    from fireside.core.secrets import TokenStore
-    from fireside.ui.model_manager import ModelManagerDialog
+    from fireside.core.models.fit_planner import Machine
+    from fireside.core.config.secrets import TokenStore
+    from fireside.ui.models.model_manager import ModelManagerDialog
 
     gpu16 = Machine(32 << 30, "CUDA", 15 << 30)  # a 16 GB card with 15 GiB free
     dialogs: list[ModelManagerDialog] = []

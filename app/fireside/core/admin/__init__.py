@@ -1,0 +1,1 @@
+"""What an organisation controls and audits: policy, model access checks, doctor."""

@@ -1,0 +1,404 @@
+"""LlamaEngine: llama.cpp in-process through llama-cpp-python's C bindings.
+
+We drive llama.cpp's C API directly rather than the high-level `Llama` class: that class keeps a
+numpy copy of the logits (n_batch x n_vocab floats, 400 MB for gpt-oss's 201k vocabulary) and
+rebuilds its sampler for every token; here the sampler chain samples straight from llama.cpp's
+logits and the per-token Python work is a dict lookup and a parser step.
+
+KV reuse: the prompt prefix that is already in the cache is not evaluated again. gpt-oss (and
+Gemma 3) use sliding-window attention on some layers; with `swa_full=False` those layers keep only
+the last window of positions, so a cache that ran past the window cannot be rewound. The engine
+saves a small snapshot of the sliding-window cache at the end of every prompt (a "checkpoint",
+as llama.cpp's server does) and restores it when the next turn rewinds there. See kv_cache.py.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import llama_cpp
+
+from fireside.core.chat import harmony
+from fireside.core.chat.chat_template import PLAIN_STOPS
+from fireside.core.chat.conversation import ChatRequest, Sampling
+from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
+from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats
+from fireside.core.models.gguf_info import GGUFError, GGUFInfo, read_gguf
+from fireside.core.models.fit_planner import Plan, detect_machine, plan_fit, profile_from_gguf
+from fireside.core.engine.kv_cache import PrefixCache
+from fireside.core.engine.llama_log import install_log_handler
+from fireside.core.chat.prompting import format_note, prompt_format, render, template_tokens
+from fireside.core.engine.sampler import make_sampler
+from fireside.core.engine.tensor_overrides import cpu_overrides
+from fireside.core.chat.text_stream import PlainStreamParser
+from fireside.core.chat.token_counter import TokenCounter
+
+log = logging.getLogger(__name__)
+
+_backend_lock = threading.Lock()
+_backend_ready = False
+
+
+def _init_backend() -> None:
+    global _backend_ready
+    with _backend_lock:
+        if not _backend_ready:
+            install_log_handler()
+            llama_cpp.llama_backend_init()
+            _backend_ready = True
+
+
+CTX_PAD = 256  # llama.cpp's KV cells come in blocks of this many
+_MESSAGE_END = "<|end|>"  # harmony: every message but the last ends with this special token
+_MESSAGE_CACHE_MAX = 4096  # remembered message tokenizations (see _tokenize_by_message)
+
+
+def _fit_warning(plan: Plan | None) -> str:
+    if plan is None or plan.fits:
+        return ""
+    return f"This model may not fit in this computer's memory: {plan.reason}"
+
+
+def _assign(struct: ctypes.Structure, **values: object) -> None:
+    """Set C struct fields, refusing names the bindings do not have.
+
+    ctypes silently accepts any attribute, so a field renamed upstream (use_mmap became load_mode)
+    would otherwise be ignored without a word.
+    """
+    known = {name for name, *_ in type(struct)._fields_}
+    for name, value in values.items():
+        if name not in known:
+            raise ModelLoadError(
+                f"This build of llama-cpp-python has no “{name}” setting; reinstall Fireside."
+            )
+        setattr(struct, name, value)
+
+
+def _AMX_IN_BUILD() -> bool:
+    return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
+
+
+class LlamaEngine:
+    """One model, one context, one sequence. Owned by a single worker thread."""
+
+    def __init__(self) -> None:
+        self._model: llama_cpp.llama_model_p | None = None
+        self._ctx: llama_cpp.llama_context_p | None = None
+        self._vocab: llama_cpp.llama_vocab_p | None = None
+        self._info: ModelInfo | None = None
+        self._gguf: GGUFInfo | None = None
+        self._config = LoadConfig()
+        self._cache: PrefixCache | None = None
+        self._pieces: dict[int, bytes] = {}  # token -> what the parser sees (_visible_piece)
+        self._eog: dict[int, bool] = {}  # token -> is end-of-generation (_is_eog)
+        self._message_tokens: dict[tuple[bool, str], tuple[int, ...]] = {}  # _tokenize_by_message
+        self._token_buf = (llama_cpp.llama_token * 1)()
+
+    # ----------------------------------------------------------------- loading
+    @property
+    def info(self) -> ModelInfo | None:
+        return self._info
+
+    @property
+    def cache(self) -> PrefixCache | None:
+        return self._cache
+
+    def load(self, path: str, config: LoadConfig | None = None) -> ModelInfo:
+        config = config or LoadConfig()
+        try:
+            gguf = read_gguf(path)  # checks that cannot crash, before llama.cpp sees the file
+        except GGUFError as e:
+            raise ModelLoadError(str(e)) from None
+        _init_backend()
+        self.unload()
+        plan = None
+        if config.auto_fit:
+            plan = plan_fit(profile_from_gguf(gguf), detect_machine(), max_ctx=config.n_ctx or None)
+            config = replace(config, n_ctx=plan.n_ctx, n_gpu_layers=plan.n_gpu_layers,
+                             cpu_tensor_patterns=plan.overrides, swa_full=False)
+            log.info("fit plan for %s: %s (%s)", path, plan.badge, plan.reason)
+        elif config.n_ctx <= 0:
+            config = replace(config, n_ctx=LoadConfig().n_ctx)
+        mparams = llama_cpp.llama_model_default_params()
+        _assign(
+            mparams,
+            n_gpu_layers=config.n_gpu_layers,
+            load_mode=llama_cpp.LLAMA_LOAD_MODE_MMAP if config.use_mmap else llama_cpp.LLAMA_LOAD_MODE_NONE,
+        )
+        if _AMX_IN_BUILD():
+            # ggml's AMX kernels segfault on some CPUs/VMs (llama.cpp #20824); our own builds
+            # leave them out, and a native build from elsewhere must not take the app down.
+            _assign(mparams, use_extra_bufts=False)
+        overrides = cpu_overrides(config.cpu_tensor_patterns)  # must outlive the load call
+        if overrides is not None:
+            _assign(mparams, tensor_buft_overrides=overrides.pointer)
+        model = llama_cpp.llama_model_load_from_file(str(Path(path)).encode("utf-8"), mparams)
+        del overrides
+        if not model:
+            arch = gguf.architecture or "unknown"
+            raise ModelLoadError(
+                f"llama.cpp could not load {Path(path).name} (architecture “{arch}”). The file may "
+                "be for a newer llama.cpp, or damaged. Try another download of the model."
+            )
+        n_ctx_train = llama_cpp.llama_model_n_ctx_train(model)
+        n_ctx = min(config.n_ctx, n_ctx_train) if n_ctx_train > 0 else config.n_ctx
+        if n_ctx >= CTX_PAD:
+            # llama.cpp rounds the context UP to whole 256-cell blocks; round down first so a
+            # ceiling (an admin's max_context, the user's setting) is never exceeded.
+            n_ctx -= n_ctx % CTX_PAD
+        cparams = llama_cpp.llama_context_default_params()
+        _assign(
+            cparams,
+            n_ctx=n_ctx,
+            n_batch=min(config.n_batch, n_ctx),
+            n_ubatch=min(config.n_batch, n_ctx),
+            n_seq_max=1,
+            n_threads=config.threads(),
+            n_threads_batch=config.threads(),
+            flash_attn_type=(
+                llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED
+                if config.flash_attn
+                else llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+            ),
+            swa_full=config.swa_full,
+            no_perf=True,
+        )
+        ctx = llama_cpp.llama_init_from_model(model, cparams)
+        if not ctx:
+            llama_cpp.llama_model_free(model)
+            raise ModelLoadError(
+                f"There is not enough memory for a {n_ctx:,}-token context with this model. "
+                "Choose a smaller context size and load it again."
+            )
+        self._model, self._ctx, self._gguf, self._config = model, ctx, gguf, config
+        self._vocab = llama_cpp.llama_model_get_vocab(model)
+        self._pieces = {}
+        self._eog = {}
+        self._message_tokens = {}
+        n_swa = llama_cpp.llama_model_n_swa(model)
+        self._cache = PrefixCache(ctx, n_swa=n_swa, swa_full=config.swa_full)
+        self._info = ModelInfo(
+            path=str(path),
+            name=gguf.name,
+            architecture=gguf.architecture,
+            prompt_format=prompt_format(gguf),
+            n_ctx=llama_cpp.llama_n_ctx(ctx),
+            n_ctx_train=n_ctx_train,
+            size_bytes=gguf.file_size,
+            note=" ".join(x for x in (format_note(gguf), _fit_warning(plan)) if x),
+            fit=plan.badge if plan else "",
+        )
+        log.info("loaded %s (%s, n_ctx=%d, n_swa=%d)", path, self._info.prompt_format, n_ctx, n_swa)
+        return self._info
+
+    def unload(self) -> None:
+        if self._ctx:
+            llama_cpp.llama_free(self._ctx)
+        if self._model:
+            llama_cpp.llama_model_free(self._model)
+        self._ctx = self._model = self._vocab = None
+        self._info = self._gguf = self._cache = None
+
+    def __del__(self) -> None:
+        try:
+            self.unload()
+        except Exception:
+            pass
+
+    # ----------------------------------------------------------------- prompts
+    def _require(self) -> tuple[llama_cpp.llama_context_p, ModelInfo, PrefixCache]:
+        if not self._ctx or self._info is None or self._cache is None:
+            raise EngineError("No model is loaded. Open a model file first.")
+        return self._ctx, self._info, self._cache
+
+    def render_prompt(self, request: ChatRequest) -> str:
+        _, info, _ = self._require()
+        assert self._gguf is not None
+        return render(self._gguf, request, info.prompt_format)
+
+    def count_prompt_tokens(self, request: ChatRequest) -> int:
+        return len(self._prompt_tokens(request))
+
+    def _prompt_tokens(self, request: ChatRequest) -> list[int]:
+        text = self.render_prompt(request)
+        info = self._info
+        if info is None or not info.is_harmony:
+            return self.tokenize(text)
+        return self._tokenize_by_message(text)
+
+    def _tokenize_by_message(self, text: str) -> list[int]:
+        """Tokenize a harmony prompt one message at a time, remembering each message's tokens.
+
+        Every turn re-renders the whole conversation, and tokenizing all of it again took ~60 ms
+        at 4,000 tokens (more than the model needed for the new tokens on small models, and
+        growing with the chat). llama.cpp splits text at special tokens before running BPE on the
+        pieces in between, so cutting after each `<|end|>` gives exactly the tokens of the whole
+        text; only the messages not seen before are tokenized.
+        """
+        tokens: list[int] = []
+        start = 0
+        while start < len(text):
+            i = text.find(_MESSAGE_END, start)
+            end = len(text) if i < 0 else i + len(_MESSAGE_END)
+            key = (start == 0, text[start:end])
+            cached = self._message_tokens.get(key)
+            if cached is None:
+                if len(self._message_tokens) >= _MESSAGE_CACHE_MAX:
+                    self._message_tokens.clear()
+                cached = self._message_tokens[key] = tuple(self.tokenize(key[1], add_special=key[0]))
+            tokens += cached
+            start = end
+        return tokens
+
+    def tokenize(self, text: str, *, add_special: bool = True) -> list[int]:
+        self._require()
+        assert self._vocab is not None
+        data = text.encode("utf-8")
+        add_bos = add_special and bool(llama_cpp.llama_vocab_get_add_bos(self._vocab))
+        if add_bos and self._gguf is not None:
+            bos = template_tokens(self._gguf).bos
+            if bos and text.startswith(bos):
+                add_bos = False  # the template already wrote it
+        n_max = len(data) + 8
+        buf = (llama_cpp.llama_token * n_max)()
+        n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, n_max, add_bos, True)
+        if n < 0:
+            buf = (llama_cpp.llama_token * -n)()
+            n = llama_cpp.llama_tokenize(self._vocab, data, len(data), buf, -n, add_bos, True)
+        return list(buf[:n])
+
+    def _visible_piece(self, token: int, harmony_mode: bool) -> bytes:
+        """The bytes the parser may see for a token, worked out once per token per model.
+
+        Harmony's structural tokens must reach the parser as text; every other control token
+        (gpt-oss's <|reserved_...|> fillers, another model's <end_of_turn>) becomes b"" here, so a
+        sampled stray control token can never reach the screen. Cached because this runs for
+        every generated token.
+        """
+        piece = self._pieces.get(token)
+        if piece is None:
+            buf = ctypes.create_string_buffer(64)
+            n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, 64, 0, True)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, -n, 0, True)
+            piece = buf.raw[:n]
+            if llama_cpp.llama_vocab_is_control(self._vocab, token) and not (
+                harmony_mode and piece.decode("utf-8", "replace") in harmony.CONTROL_TOKENS
+            ):
+                piece = b""
+            self._pieces[token] = piece
+        return piece
+
+    def _is_eog(self, token: int) -> bool:
+        """llama_vocab_is_eog, remembered per token: a dict lookup instead of a C call per token."""
+        eog = self._eog.get(token)
+        if eog is None:
+            eog = self._eog[token] = bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+        return eog
+
+    # -------------------------------------------------------------- generation
+    def stream(
+        self, request: ChatRequest, cancel: threading.Event | None = None
+    ) -> Iterator[Event]:
+        ctx, info, cache = self._require()
+        t_start = time.perf_counter()
+        tokens = self._prompt_tokens(request)
+        n_ctx = info.n_ctx
+        if len(tokens) >= n_ctx - 1:
+            raise ContextOverflow(
+                f"This conversation ({len(tokens):,} tokens) is longer than the model's "
+                f"{n_ctx:,}-token context. Shorten your message, start a new chat, or raise the "
+                "context size in Load settings.",
+                len(tokens), n_ctx)
+        return self._generate(ctx, info, cache, tokens, request, cancel, t_start)
+
+    def _generate(
+        self,
+        ctx: llama_cpp.llama_context_p,
+        info: ModelInfo,
+        cache: PrefixCache,
+        tokens: list[int],
+        request: ChatRequest,
+        cancel: threading.Event | None,
+        t_start: float,
+    ) -> Iterator[Event]:
+        harmony_mode = info.prompt_format == "harmony"
+        parser: harmony.StreamParser | PlainStreamParser = (
+            harmony.StreamParser()
+            if harmony_mode
+            else PlainStreamParser(PLAIN_STOPS if info.prompt_format == "plain" else ())
+        )
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        reused = cache.prepare(tokens)
+        if not cache.evaluate(tokens[reused:], cancel):
+            yield Done(ReplyStats(prompt_tokens=len(tokens), reused_prompt_tokens=reused,
+                                  total_s=time.perf_counter() - t_start, stop_reason="cancelled"))
+            return
+        cache.checkpoint()
+        sampler = make_sampler(request.sampling or Sampling.for_model(harmony_mode))
+        eog = self._eog
+        max_new = request.max_tokens if request.max_tokens and request.max_tokens > 0 else None
+        counter = TokenCounter()
+        n_gen = 0
+        t_first = t_last = t_first_reason = t_first_answer = 0.0
+        stop = "end"
+        try:
+            while True:
+                if cancel is not None and cancel.is_set():
+                    stop = "cancelled"
+                    break
+                if max_new is not None and n_gen >= max_new:
+                    stop = "length"
+                    break
+                if cache.n_past >= info.n_ctx:
+                    stop = "context"
+                    break
+                token = llama_cpp.llama_sampler_sample(sampler, ctx, -1)
+                now = time.perf_counter()
+                n_gen += 1
+                if n_gen == 1:
+                    t_first = now
+                t_last = now
+                is_eog = eog[token] if token in eog else self._is_eog(token)
+                piece = self._visible_piece(token, harmony_mode)
+                text = decoder.decode(piece) if piece else ""
+                events = parser.feed(text) if text else []
+                for ev in events:
+                    if isinstance(ev, ReasoningDelta):
+                        t_first_reason = t_first_reason or now
+                    elif isinstance(ev, AnswerDelta):
+                        t_first_answer = t_first_answer or now
+                counter.add(events)
+                yield from events
+                if is_eog or parser.done:
+                    break
+                if not cache.decode_one(token):
+                    raise EngineError("llama.cpp failed to continue this reply (out of memory?).")
+        finally:
+            llama_cpp.llama_sampler_free(sampler)
+        tail = parser.finish()
+        counter.add(tail, final=True)
+        yield from tail
+        t_end = time.perf_counter()
+        gen_s = t_last - t_first
+        yield Done(
+            ReplyStats(
+                ttft_s=(t_first or t_end) - t_start,
+                tokens_per_s=(n_gen - 1) / gen_s if n_gen > 1 and gen_s > 0 else 0.0,
+                prompt_tokens=len(tokens),
+                reused_prompt_tokens=reused,
+                reasoning_tokens=counter.reasoning,
+                answer_tokens=counter.answer,
+                reasoning_s=((t_first_answer or t_end) - t_first_reason) if t_first_reason else 0.0,
+                total_s=t_end - t_start,
+                stop_reason=stop,
+            )
+        )

@@ -1,0 +1,1 @@
+"""The conversation history: SQLite store, schema, search, export, presets, streaming recorder."""

@@ -1,0 +1,107 @@
+"""Presets: a named system prompt, reasoning effort and (optionally) sampling to start a chat from.
+
+They are kept in the conversation database (its small app_state table, as JSON) rather than in
+settings.toml, because they travel with the history a person builds up, and an administrator's
+locked settings have no say over them. Reading is forgiving: a damaged entry is skipped, not fatal,
+and a sampling value that is missing or out of range is dropped (the model's default is used).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, replace
+
+from fireside.core.chat.conversation import Effort, Sampling
+from fireside.core.history.store import Store
+
+STATE_KEY = "presets"
+MAX_NAME = 60
+# Accepted range of each sampling setting a preset may carry: (low, high, type).
+SAMPLING_LIMITS: dict[str, tuple[float, float, type]] = {
+    "temperature": (0.0, 2.0, float),
+    "top_p": (0.0, 1.0, float),
+    "top_k": (0, 1000, int),
+    "min_p": (0.0, 1.0, float),
+}
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    system_prompt: str = ""
+    effort: str = Effort.MEDIUM.value
+    # Sampling; None for a field means "the loaded model's recommended value".
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+
+    @property
+    def uses_model_sampling(self) -> bool:
+        return all(getattr(self, key) is None for key in SAMPLING_LIMITS)
+
+    def sampling(self, harmony: bool = True) -> Sampling | None:
+        """The Sampling for a chat's requests: None when the preset leaves it all to the model,
+        otherwise the model's defaults with this preset's values put in."""
+        if self.uses_model_sampling:
+            return None
+        chosen = {key: getattr(self, key) for key in SAMPLING_LIMITS if getattr(self, key) is not None}
+        return replace(Sampling.for_model(harmony), **chosen)
+
+
+def clean_sampling_value(key: str, value: object) -> float | int | None:
+    """The value as the right type when it is a number in range; None (model default) otherwise."""
+    low, high, kind = SAMPLING_LIMITS[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not math.isfinite(value) or not low <= value <= high:
+        return None
+    if kind is int:
+        return int(value) if float(value).is_integer() else None
+    return float(value)
+
+
+def clean_name(name: str) -> str:
+    """One line, trimmed; ValueError with a sentence when nothing is left."""
+    name = " ".join(name.split())[:MAX_NAME]
+    if not name:
+        raise ValueError("Give the preset a name.")
+    return name
+
+
+def load_presets(store: Store) -> list[Preset]:
+    try:
+        raw = json.loads(store.state(STATE_KEY, "[]"))
+    except json.JSONDecodeError:
+        return []
+    presets: list[Preset] = []
+    for entry in raw if isinstance(raw, list) else []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        try:
+            effort = Effort.parse(str(entry.get("effort", "medium"))).value
+            sampling = {key: clean_sampling_value(key, entry.get(key)) for key in SAMPLING_LIMITS}
+            presets.append(Preset(clean_name(entry["name"]), str(entry.get("system_prompt", "")), effort,
+                                  **sampling))
+        except ValueError:
+            continue
+    return presets
+
+
+def save_preset(store: Store, preset: Preset) -> list[Preset]:
+    """Add `preset`, replacing one of the same name; returns the list as saved (sorted by name)."""
+    sampling = {key: clean_sampling_value(key, getattr(preset, key)) for key in SAMPLING_LIMITS}
+    preset = Preset(clean_name(preset.name), preset.system_prompt.strip(), Effort.parse(preset.effort).value,
+                    **sampling)
+    presets = [p for p in load_presets(store) if p.name.casefold() != preset.name.casefold()]
+    presets.append(preset)
+    presets.sort(key=lambda p: p.name.casefold())
+    store.set_state(STATE_KEY, json.dumps([asdict(p) for p in presets], ensure_ascii=False))
+    return presets
+
+
+def delete_preset(store: Store, name: str) -> list[Preset]:
+    presets = [p for p in load_presets(store) if p.name.casefold() != name.casefold()]
+    store.set_state(STATE_KEY, json.dumps([asdict(p) for p in presets], ensure_ascii=False))
+    return presets

@@ -1,0 +1,1 @@
+"""Model files: GGUF reading and checks, installed models, folders, catalog, Hub, downloads, fit plans."""

@@ -1,0 +1,1 @@
+"""The conversation on screen: the Qt model, transcript, composer, reasoning panel, the worker."""

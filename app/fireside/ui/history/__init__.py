@@ -1,0 +1,1 @@
+"""Saved chats in the window: sidebar, search, export and import, chat actions."""

@@ -1,0 +1,1 @@
+"""Appearance and accessibility: stylesheet, theme, text size, screen-reader support."""

@@ -1,0 +1,104 @@
+"""Runs Hub look-ups and downloads on their own QThread and reports only through signals.
+
+Like the inference worker, requests arrive as queued `…Requested` signals and results leave as
+plain-data signals. Pause and cancel do not go through the event queue (the thread is busy inside
+the transfer loop); they set the downloader's threading.Events directly from the GUI thread.
+Failures are payloads: (message for a person, kind), where kind lets the dialog offer the right
+next step (a token prompt for "auth", a retry for "verify" and "network").
+"""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from fireside.core.models.downloads import Downloader, DownloadError, Progress
+from fireside.core.models.hub import HubError, list_gguf_files, remote_file
+from fireside.core.models.installed import already_installed, record_download
+from fireside.core.config.paths import Paths
+
+
+class DownloadWorker(QObject):
+    downloadRequested = Signal(str, str, str, str)  # repo_id, filename, endpoint, token ("": none)
+    filesRequested = Signal(str, str, str)  # repo_id, endpoint, token
+
+    filesListed = Signal(str, list)  # repo_id, [(filename, size)]
+
+    progressed = Signal(object)  # Progress
+    finished = Signal(str)  # path of the verified file
+    failed = Signal(str, str)  # message, kind
+
+    def __init__(self, paths: Paths) -> None:
+        super().__init__()
+        self._paths = paths
+        self._lock = threading.Lock()
+        self._current: Downloader | None = None
+        self.downloadRequested.connect(self._download)
+        self.filesRequested.connect(self._list_files)
+
+    def pause(self) -> None:
+        with self._lock:
+            if self._current is not None:
+                self._current.pause.set()
+
+    def cancel(self) -> None:
+        with self._lock:
+            if self._current is not None:
+                self._current.cancel.set()
+
+    @Slot(str, str, str)
+    def _list_files(self, repo_id: str, endpoint: str, token: str) -> None:
+        try:
+            files = list_gguf_files(repo_id, endpoint=endpoint or None, token=token or None)
+        except HubError as e:
+            self.failed.emit(str(e), e.kind)
+            return
+        self.filesListed.emit(repo_id, [(f.filename, f.size) for f in files])
+
+    @Slot(str, str, str, str)
+    def _download(self, repo_id: str, filename: str, endpoint: str, token: str) -> None:
+        try:
+            remote = remote_file(repo_id, filename, endpoint=endpoint or None, token=token or None)
+        except HubError as e:
+            self.failed.emit(str(e), e.kind)
+            return
+        existing = already_installed(self._paths.models, remote)
+        if existing is not None:
+            self.finished.emit(str(existing))
+            return
+        dl = Downloader(self._paths.models, token=token or None, on_progress=self._emit_progress)
+        with self._lock:
+            self._current = dl
+        try:
+            path = dl.download(remote)
+            record_download(self._paths.models, remote, path)
+        except DownloadError as e:
+            self.failed.emit(str(e), e.kind)
+            return
+        except OSError as e:
+            self.failed.emit(f"Could not write the model file: {e.strerror or e}.", "disk")
+            return
+        finally:
+            with self._lock:
+                self._current = None
+        self.finished.emit(str(path))
+
+    def _emit_progress(self, p: Progress) -> None:
+        self.progressed.emit(p)
+
+
+class DownloadService:
+    """Owns the worker and its thread; `shutdown()` stops a transfer (keeping its part) and joins."""
+
+    def __init__(self, paths: Paths) -> None:
+        self.thread = QThread()
+        self.thread.setObjectName("fireside-downloads")
+        self.worker = DownloadWorker(paths)
+        self.worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def shutdown(self) -> None:
+        self.worker.pause()  # keeps the partial file, so the next start resumes
+        self.thread.quit()
+        self.thread.wait()

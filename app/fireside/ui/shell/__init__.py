@@ -1,0 +1,1 @@
+"""The window as composition root: application start, main window, menus, banner, notices."""

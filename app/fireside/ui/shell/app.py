@@ -1,0 +1,75 @@
+"""Start the GUI: one QApplication, one MainWindow, the real engine unless a test swaps it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication
+
+from fireside.core.engine.protocol import Engine
+from fireside.core.config.paths import app_paths
+
+from fireside.ui.shell import startup_probe
+
+from fireside.ui import wording
+from fireside.ui.shell.main_window import MainWindow
+
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+ICON_NAMES = ("fireside.svg", "fireside.png", "icon.svg", "icon.png")
+
+
+def default_engine_factory() -> Engine:
+    """The in-process llama.cpp engine, imported late: loading llama.cpp takes a moment."""
+    from fireside.core.engine.llama_engine import LlamaEngine
+
+    return LlamaEngine()
+
+
+def application() -> QApplication:
+    """The QApplication, created once with Fireside's names (they decide where Qt stores things)."""
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication(sys.argv[:1])
+    app.setApplicationName(wording.APP_NAME)
+    app.setOrganizationName(wording.APP_NAME)
+    app.setApplicationDisplayName(wording.APP_NAME)
+    icon = next((RESOURCES / n for n in ICON_NAMES if (RESOURCES / n).is_file()), None)
+    if icon is not None:
+        app.setWindowIcon(QIcon(str(icon)))
+    return app
+
+
+def create_window(
+    model_path: str | None = None,
+    engine_factory: Callable[[], Engine] | None = None,
+    *,
+    auto_load_last: bool | None = None,
+) -> MainWindow:
+    """The main window; loads `model_path` now, or else the last model used if it still exists."""
+    paths = app_paths()
+    window = MainWindow(
+        engine_factory or default_engine_factory,
+        settings_path=paths.settings_file,
+        paths=paths,
+        auto_load_last=(model_path is None) if auto_load_last is None else auto_load_last,
+    )
+    if model_path:
+        window.load_model(os.path.abspath(os.path.expanduser(model_path)))
+    return window
+
+
+def run_gui(
+    model_path: str | None = None, engine_factory: Callable[[], Engine] | None = None
+) -> int:
+    """Open the window (loading `model_path` if given) and run until it closes; the exit code."""
+    app = application()
+    window = create_window(model_path, engine_factory)
+    app.aboutToQuit.connect(window.shutdown)
+    if startup_probe.enabled():  # the start-up benchmark's hook; see startup_probe.py
+        startup_probe.install(window, os.path.abspath(os.path.expanduser(model_path)) if model_path else None)
+    window.show()
+    return app.exec()

@@ -1,0 +1,111 @@
+"""The menu bar and its shortcuts, kept apart so main_window.py reads as wiring, not boilerplate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu
+
+from fireside.ui import wording
+
+if TYPE_CHECKING:
+    from fireside.ui.shell.main_window import MainWindow
+
+
+@dataclass(frozen=True)
+class WindowActions:
+    open: QAction
+    recent: QMenu
+    quit: QAction
+    new_chat: QAction
+    stop: QAction
+    panel: QAction
+    about: QAction
+    models: QAction
+
+
+def build_menus(window: MainWindow) -> WindowActions:
+    bar = window.menuBar()
+
+    file_menu = bar.addMenu(wording.MENU_FILE)
+    open_action = window.make_action(wording.ACTION_OPEN, window.choose_model_file)
+    open_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Open))
+    file_menu.addAction(open_action)
+    recent = file_menu.addMenu(wording.ACTION_RECENT)
+    recent.aboutToShow.connect(partial(_fill_recent, window, recent))
+    models_action = window.make_action("&Models…", partial(_open_models, window))
+    models_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
+    models_action.setToolTip("Find, download and import models (Ctrl+Shift+M)")
+    file_menu.addAction(models_action)
+    load_settings = window.make_action("&Advanced load settings…", partial(_open_load_settings, window))
+    load_settings.setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
+    load_settings.setMenuRole(QAction.MenuRole.PreferencesRole)
+    file_menu.addAction(load_settings)
+    toolbar = window.addToolBar("Models")
+    toolbar.setObjectName("modelsToolbar")
+    toolbar.setMovable(False)
+    toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    toolbar.addAction(models_action)
+    load_settings.setIconText("Load settings")
+    load_settings.setToolTip("What Fireside chose for the model, and your overrides")
+    toolbar.addAction(load_settings)
+    file_menu.addSeparator()
+    quit_action = window.make_action(wording.ACTION_QUIT, window.close)
+    quit_action.setShortcut(QKeySequence(QKeySequence.StandardKey.Quit))
+    quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+    file_menu.addAction(quit_action)
+
+    chat_menu = bar.addMenu(wording.MENU_CHAT)
+    new_chat = window.make_action(wording.ACTION_NEW_CHAT, window.new_chat)
+    new_chat.setShortcut(QKeySequence(QKeySequence.StandardKey.New))
+    chat_menu.addAction(new_chat)
+    stop = window.make_action(wording.ACTION_STOP, window.stop_generation)
+    stop.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+    stop.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+    chat_menu.addAction(stop)
+
+    view_menu = bar.addMenu(wording.MENU_VIEW)
+    panel = window.reasoning_panel.toggleViewAction()
+    panel.setText(wording.ACTION_PANEL)
+    panel.setShortcut(QKeySequence("Ctrl+Shift+R"))
+    view_menu.addAction(panel)
+
+    help_menu = bar.addMenu(wording.MENU_HELP)
+    about = window.make_action(wording.ACTION_ABOUT, window.show_about)
+    about.setMenuRole(QAction.MenuRole.AboutRole)
+    help_menu.addAction(about)
+
+    return WindowActions(open_action, recent, quit_action, new_chat, stop, panel, about, models_action)
+
+
+def _fill_recent(window: MainWindow, menu: QMenu) -> None:
+    menu.clear()
+    paths = window.recent_models()
+    if not paths:
+        menu.addAction(wording.NO_RECENT).setEnabled(False)
+        return
+    for path in paths:
+        action = menu.addAction(Path(path).name)
+        action.setToolTip(path)
+        action.triggered.connect(partial(_load_recent, window, path))
+
+
+def _open_models(window: MainWindow) -> None:
+    from fireside.ui.models.model_manager import open_model_manager
+
+    open_model_manager(window)
+
+
+def _open_load_settings(window: MainWindow) -> None:
+    from fireside.ui.models.load_settings import open_load_settings
+
+    open_load_settings(window)
+
+
+def _load_recent(window: MainWindow, path: str, _checked: bool = False) -> None:
+    window.load_model(path)
