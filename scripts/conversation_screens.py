@@ -35,8 +35,8 @@ from shots import dark_palette, wait_for  # noqa: E402
 from tests.helpers.stubs import ScriptedEngine  # noqa: E402
 
 from fireside.core.config.paths import app_paths  # noqa: E402
-from fireside.ui.shell.app import application  # noqa: E402
 from fireside.ui.history.export_actions import export_chats  # noqa: E402
+from fireside.ui.shell.app import application  # noqa: E402
 from fireside.ui.shell.main_window import MainWindow  # noqa: E402
 
 MODEL = "/models/gpt-oss-20b-mxfp4.gguf"
@@ -112,13 +112,13 @@ def main() -> int:
     shoot(out, "branched.png")
 
     # Search results
-    window.sidebar.focus_search()  # type: ignore[attr-defined]
-    window.sidebar.search_box.setText("wind")  # type: ignore[attr-defined]
+    window.sidebar.focus_search()
+    window.sidebar.search_box.setText("wind")
     shoot(out, "search.png")
-    sidebar = window.sidebar  # type: ignore[attr-defined]
+    sidebar = window.sidebar
     sidebar.list.itemClicked.emit(sidebar.list.item(0))  # open the hit: the word is selected
     shoot(out, "search-hit.png")
-    window.sidebar.search_box.clear()  # type: ignore[attr-defined]
+    window.sidebar.search_box.clear()
 
     # A code-heavy answer, light then dark
     window.new_chat()

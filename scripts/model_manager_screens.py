@@ -56,12 +56,12 @@ def main() -> int:
     from tests.helpers.hf_server import HubServer
     from tests.helpers.tiny_gptoss import cached_tiny_gptoss
 
+    from fireside.core.config.paths import app_paths
     from fireside.core.models.catalog import CATALOG
     from fireside.core.models.installed import import_model
-    from fireside.core.config.paths import app_paths
-    from fireside.ui.shell.app import application, create_window
     from fireside.ui.models.load_settings import LoadSettingsDialog
     from fireside.ui.models.model_manager import CHECKING, ModelManagerDialog
+    from fireside.ui.shell.app import application, create_window
 
     tiny = cached_tiny_gptoss()
     paths = app_paths()

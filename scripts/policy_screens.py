@@ -52,9 +52,9 @@ def main() -> int:
     from shots import Step, run_steps, shot
     from tests.helpers.tiny_gptoss import cached_tiny_gptoss
 
-    from fireside.ui.shell.app import application, create_window
     from fireside.ui.models.load_settings import LoadSettingsDialog
     from fireside.ui.models.model_manager import ModelManagerDialog
+    from fireside.ui.shell.app import application, create_window
 
     tiny = cached_tiny_gptoss()
     shared.mkdir(parents=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from fireside.core.history.store import Store
 from fireside.core.history.export import dumps, export_json
+from fireside.core.history.store import Store
 
 
 def fireside(*args: str, home: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

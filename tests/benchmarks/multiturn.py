@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from fireside.core.chat.conversation import ChatRequest, Message, Sampling
-from fireside.core.engine.protocol import LoadConfig
 from fireside.core.chat.events import Done
 from fireside.core.engine.llama_engine import LlamaEngine
+from fireside.core.engine.protocol import LoadConfig
 from tests.benchmarks.bench_models import BenchModel, bench_models, no_end_tokens
 from tests.benchmarks.common import cli, machine_details, make_ratio, median
 

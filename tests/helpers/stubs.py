@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fireside.core.chat.conversation import ChatRequest
-from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
 from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats
+from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
 
 DEFAULT_REASONING: tuple[str, ...] = ("The user", " greets me.", " I should", " greet back.")
 DEFAULT_ANSWER: tuple[str, ...] = ("Hello", " there!", " How can", " I help?")
@@ -96,9 +96,7 @@ class ScriptedEngine:
             raise EngineError("No model is loaded. Open a model file first.")
         tokens, n_ctx = self.count_prompt_tokens(request), self._info.n_ctx
         if tokens >= n_ctx - 1:  # as LlamaEngine does
-            raise ContextOverflow(
-                f"This conversation ({tokens:,} tokens) no longer fits the model's {n_ctx:,}-token "
-                "context. Start a new chat, or load the model with a larger context.", tokens, n_ctx)
+            raise ContextOverflow.for_prompt(tokens, n_ctx)  # the engine's own words
         self.requests.append(request)
         self.prompts.append(self.render_prompt(request))
         return self._play(cancel or threading.Event())

@@ -68,8 +68,8 @@ def make_dialog(qtbot, paths: Paths):  # type: ignore[no-untyped-def]
     """Model manager dialogs, closed (worker threads joined) at teardown, even on failure."""
     from keyring.backends import fail
 
-    from fireside.core.models.fit_planner import Machine
     from fireside.core.config.secrets import TokenStore
+    from fireside.core.models.fit_planner import Machine
     from fireside.ui.models.model_manager import ModelManagerDialog
 
     gpu16 = Machine(32 << 30, "CUDA", 15 << 30)  # a 16 GB card with 15 GiB free

@@ -14,7 +14,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fireside.core.history.store import Conversation, NotFound, SchemaTooNew, Store, StoredMessage, StoreError
 from fireside.core.history.export import (
     BadExportFile,
     dumps,
@@ -24,6 +23,7 @@ from fireside.core.history.export import (
     import_json,
     read_export_file,
 )
+from fireside.core.history.store import Conversation, NotFound, SchemaTooNew, Store, StoredMessage, StoreError
 
 
 class _Bad(Exception):
@@ -165,44 +165,3 @@ def _import(store: Store, args: argparse.Namespace) -> int:
 
 
 _VERBS = {"list": _list, "show": _show, "search": _search, "export": _export, "import": _import}
-
-
-class ChatRecord:
-    """Keeps one `fireside chat` exchange in the history as it streams.
-
-    Opening the history can fail (a read-only disk, a file from a newer Fireside); the chat still
-    runs, with one warning on stderr, because the reply matters more than keeping it.
-    """
-
-    def __init__(self, prompt: str, system_prompt: str, model: str, effort: str) -> None:
-        from fireside.core.history.recorder import ReplyRecorder
-
-        self._store: Store | None = None
-        self._recorder: ReplyRecorder | None = None
-        try:
-            self._store = Store()
-            cid = self._store.create_conversation(system_prompt=system_prompt, model=model, effort=effort)
-            question = self._store.add_message(cid, None, "user", prompt)
-            reply = self._store.start_reply(cid, question, model=model, effort=effort)
-            self._recorder = ReplyRecorder(self._store, reply)
-            self.conversation_id: int | None = cid
-        except (StoreError, SchemaTooNew, OSError) as e:
-            print(f"fireside: this chat will not be saved: {e}", file=sys.stderr)
-            self.conversation_id = None
-            self.close()
-
-    def add(self, reasoning: str = "", answer: str = "") -> None:
-        if self._recorder is not None:
-            self._recorder.add(reasoning, answer)
-
-    def finish(self, stats: dict[str, Any] | None, stop_reason: str) -> None:
-        if self._recorder is not None and not self._recorder.finished:
-            status = {"cancelled": "cancelled", "error": "error"}.get(stop_reason, "done")
-            self._recorder.finish(stats, status)
-
-    def close(self, stop_reason: str = "cancelled") -> None:
-        """Finish an unfinished reply (interrupted or failed) and close the file."""
-        self.finish(None, stop_reason)
-        if self._store is not None:
-            self._store.close()
-        self._store = self._recorder = None

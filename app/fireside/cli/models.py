@@ -72,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
 @functools.cache
 def _context() -> tuple[Any, Any, list[Any]]:
     """Paths, policy and model folders, read once per command."""
-    from fireside.core.models.folders import model_dirs
-    from fireside.core.config.paths import app_paths
     from fireside.core.admin.policy import load_policy
+    from fireside.core.config.paths import app_paths
+    from fireside.core.models.folders import model_dirs
 
     policy = load_policy()
     paths = app_paths(policy=policy)
@@ -162,12 +162,12 @@ class _Bar:
 
 
 def _pull(args: argparse.Namespace, models: Path) -> int:
+    from fireside.core.config.secrets import TokenStore
+    from fireside.core.config.settings import load_settings
     from fireside.core.models.catalog import find
     from fireside.core.models.downloads import Downloader, DownloadError
     from fireside.core.models.hub import HubError, remote_file
     from fireside.core.models.installed import already_installed, record_download
-    from fireside.core.config.secrets import TokenStore
-    from fireside.core.config.settings import load_settings
 
     paths, policy, _ = _context()
     if refusal := policy.download_refusal():
@@ -304,8 +304,8 @@ def _verify(args: argparse.Namespace, models: Path) -> int:
 
 
 def _info(args: argparse.Namespace, models: Path) -> int:
-    from fireside.core.models.gguf_info import GGUFError, read_gguf
     from fireside.core.models.fit_planner import detect_machine, plan_fit, profile_from_gguf
+    from fireside.core.models.gguf_info import GGUFError, read_gguf
 
     model = _installed(models, args.model)
     try:

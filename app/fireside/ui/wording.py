@@ -5,8 +5,8 @@ Written for the person at the keyboard: what is happening, and what they can do 
 
 from __future__ import annotations
 
-from fireside.core.engine.protocol import ModelInfo
 from fireside.core.chat.events import ReplyStats
+from fireside.core.engine.protocol import ModelInfo
 from fireside.core.units import human_bytes
 
 APP_NAME = "Fireside"

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from fireside.core.chat.conversation import ChatRequest, Message, Sampling
-from fireside.core.engine.protocol import LoadConfig
 from fireside.core.chat.events import Done
-from fireside.core.models.fit_planner import expert_override_patterns
 from fireside.core.engine.llama_engine import LlamaEngine
+from fireside.core.engine.protocol import LoadConfig
 from fireside.core.engine.tensor_overrides import cpu_overrides
+from fireside.core.models.fit_planner import expert_override_patterns
 
 
 def test_array_is_null_terminated_and_points_at_the_cpu_buffer_type():

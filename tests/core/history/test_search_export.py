@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fireside.core.history.store import Store
 from fireside.core.history.export import BadExportFile, dumps, export_json, export_markdown, import_json
 from fireside.core.history.search import fts_query, match_offsets, search
+from fireside.core.history.store import Store
 
 
 @pytest.fixture

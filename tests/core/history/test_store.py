@@ -12,8 +12,8 @@ import pytest
 
 from fireside.core.config.paths import app_paths
 from fireside.core.history.recorder import ReplyRecorder
-from fireside.core.history.store import NotFound, SchemaTooNew, Store, make_title
 from fireside.core.history.schema import SCHEMA_VERSION
+from fireside.core.history.store import NotFound, SchemaTooNew, Store, make_title
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

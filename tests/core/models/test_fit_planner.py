@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from fireside.core.models.gguf_info import read_gguf
 from fireside.core.models.fit_planner import (
     BADGE_CPU,
     BADGE_EXPERTS_CPU,
@@ -23,6 +22,7 @@ from fireside.core.models.fit_planner import (
     plan_for_file,
     profile_from_gguf,
 )
+from fireside.core.models.gguf_info import read_gguf
 
 GiB = 1 << 30
 

@@ -8,7 +8,6 @@ from fireside.core.chat.context_fit import Overflow
 from fireside.ui.chat import context_overflow
 from fireside.ui.shell.main_window import MainWindow
 from tests.helpers.stubs import ScriptedEngine
-
 from tests.ui.conftest import MODEL_PATH, MakeWindow
 from tests.ui.shell.test_main_window import send_and_wait, type_and_send
 
@@ -66,7 +65,7 @@ def test_stop_ends_the_reply_with_the_reason_and_keeps_the_chat(
     with qtbot.waitSignal(window.replyFailed, timeout=5000) as blocker:
         type_and_send(qtbot, window, "third " + LONG)
     row, message = blocker.args
-    assert "no longer fits" in message and "640-token context" in message
+    assert "is longer than the model's" in message and "640-token context" in message
     assert window.chat_model.item(row).error == message
     assert len(engine.requests) == generated  # nothing was generated
     assert not window.is_generating and window.composer.text_edit.isEnabled()
@@ -83,7 +82,7 @@ def test_a_message_too_long_for_any_context_fails_without_asking(
                         lambda parent, overflow: pytest.fail("nothing to offer"))
     with qtbot.waitSignal(window.replyFailed, timeout=5000) as blocker:
         type_and_send(qtbot, window, "huge " + LONG * 4)
-    assert "no longer fits" in blocker.args[1]
+    assert "is longer than the model's" in blocker.args[1]
 
 
 def test_the_question_names_the_sizes_and_both_choices(qtbot, small_window, monkeypatch) -> None:  # type: ignore[no-untyped-def]

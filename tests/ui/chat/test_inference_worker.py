@@ -10,13 +10,15 @@ from dataclasses import dataclass
 import pytest
 from PySide6.QtCore import QObject, QThread, Signal
 
-from fireside.core.chat.conversation import ChatRequest, Message
-from fireside.core.engine.protocol import EngineError
+from fireside.core.chat.conversation import Message
 from fireside.core.chat.events import ReplyStats
+from fireside.core.chat.session import Turn, TurnOptions
+from fireside.core.engine.protocol import EngineError
 from fireside.ui.chat.inference_worker import InferenceWorker, _Batcher, start_worker, stop_worker
 from tests.helpers.stubs import ScriptedEngine
 
-REQUEST = ChatRequest(messages=(Message("user", "Hi"),))
+# An unsaved turn: these tests are about the worker's threading, not the history.
+REQUEST = Turn("complete", TurnOptions(), messages=(Message("user", "Hi"),))
 
 
 class Relay(QObject):
@@ -104,7 +106,7 @@ def test_thousand_fast_tokens_arrive_in_a_few_emissions(  # type: ignore[no-unty
     chunks: list[tuple[int, str, str]] = []
     h.out.streamed.connect(lambda rid, r, a: chunks.append((rid, r, a)))
     with qtbot.waitSignal(h.out.finished, timeout=5000) as blocker:
-        h.worker.generateRequested.emit(1, REQUEST)
+        h.worker.turnRequested.emit(1, REQUEST)
     request_id, stats = blocker.args
     assert request_id == 1 and isinstance(stats, ReplyStats)
     assert stats.reasoning_tokens == 500 and stats.answer_tokens == 500
@@ -143,7 +145,7 @@ def test_engine_error_message_passes_through(  # type: ignore[no-untyped-def]
     engine.stream_error = EngineError("The conversation no longer fits in memory.")
     load(qtbot, h)
     with qtbot.waitSignal(h.out.failed, timeout=5000) as blocker:
-        h.worker.generateRequested.emit(3, REQUEST)
+        h.worker.turnRequested.emit(3, REQUEST)
     assert blocker.args == [3, "The conversation no longer fits in memory."]
 
 
@@ -156,14 +158,14 @@ def test_unexpected_error_mid_stream_keeps_what_arrived(  # type: ignore[no-unty
     chunks: list[str] = []
     h.out.streamed.connect(lambda _rid, r, _a: chunks.append(r))
     with qtbot.waitSignal(h.out.failed, timeout=5000) as blocker:
-        h.worker.generateRequested.emit(1, REQUEST)
+        h.worker.turnRequested.emit(1, REQUEST)
     assert blocker.args == [1, "Something went wrong while generating: 'token'"]
     assert "".join(chunks) == "".join(engine.reasoning[:3])
 
 
 def test_generating_without_a_model_fails_readably(qtbot, h: Harness) -> None:  # type: ignore[no-untyped-def]
     with qtbot.waitSignal(h.out.failed, timeout=5000) as blocker:
-        h.worker.generateRequested.emit(1, REQUEST)
+        h.worker.turnRequested.emit(1, REQUEST)
     assert blocker.args == [1, "No model is loaded. Open a model file first."]
 
 
@@ -173,7 +175,7 @@ def test_cancel_before_start_skips_the_engine(  # type: ignore[no-untyped-def]
     load(qtbot, h)
     h.worker.cancel(1)
     with qtbot.waitSignal(h.out.finished, timeout=5000) as blocker:
-        h.worker.generateRequested.emit(1, REQUEST)
+        h.worker.turnRequested.emit(1, REQUEST)
     assert blocker.args[1].stop_reason == "cancelled"
     assert engine.prompts == []
 
@@ -184,7 +186,7 @@ def test_cancel_mid_stream_from_the_gui_thread(  # type: ignore[no-untyped-def]
     engine.gate = threading.Event()
     load(qtbot, h)
     with qtbot.waitSignal(h.out.finished, timeout=5000) as blocker:
-        h.worker.generateRequested.emit(1, REQUEST)
+        h.worker.turnRequested.emit(1, REQUEST)
         qtbot.waitUntil(engine.reached_gate.is_set, timeout=5000)
         h.worker.cancel(1)
     assert blocker.args[1].stop_reason == "cancelled"
@@ -198,7 +200,7 @@ def test_stop_worker_while_streaming_returns_promptly(qtbot) -> None:  # type: i
     out = Relay(worker)
     with qtbot.waitSignal(out.loaded, timeout=5000):
         worker.loadRequested.emit("/m.gguf", None)
-    worker.generateRequested.emit(1, REQUEST)
+    worker.turnRequested.emit(1, REQUEST)
     qtbot.waitUntil(engine.reached_gate.is_set, timeout=5000)
     stop_worker(worker, thread)
     assert thread.isFinished()

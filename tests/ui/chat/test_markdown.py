@@ -12,7 +12,6 @@ from PySide6.QtGui import QDesktopServices
 from fireside.ui.chat import markdown
 from fireside.ui.shell.main_window import MainWindow
 from tests.helpers.stubs import ScriptedEngine
-
 from tests.ui.conftest import MODEL_PATH, MakeWindow
 from tests.ui.shell.test_main_window import send_and_wait
 

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
 
 from fireside.ui.shell.main_window import MainWindow
 from tests.helpers.stubs import ScriptedEngine
-
 from tests.ui.conftest import MODEL_PATH, MakeWindow
 from tests.ui.shell.test_main_window import send_and_wait
 
@@ -28,7 +27,7 @@ def test_every_visible_control_has_an_accessible_name(qtbot, make_window: MakeWi
     with qtbot.waitSignal(window.modelLoaded, timeout=5000):
         window.load_model(MODEL_PATH)
     send_and_wait(qtbot, window, "Show me code")
-    window.sidebar.search_box.setText("code")  # type: ignore[attr-defined]
+    window.sidebar.search_box.setText("code")
     unnamed: list[str] = []
     checked = 0
     for widget in window.findChildren(QWidget):

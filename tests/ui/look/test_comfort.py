@@ -12,7 +12,6 @@ from fireside.core.config.settings import load_settings
 from fireside.ui.look import accessibility as comfort
 from fireside.ui.shell.main_window import MainWindow
 from tests.helpers.stubs import ScriptedEngine
-
 from tests.ui.conftest import MODEL_PATH, MakeWindow
 from tests.ui.shell.test_main_window import ANSWER, send_and_wait
 
@@ -71,7 +70,7 @@ def test_a_finished_reply_is_announced_to_screen_readers(
 
 def test_tab_moves_through_the_window_in_screen_order(qtbot, loaded_window: MainWindow) -> None:
     window = loaded_window
-    sidebar = window.sidebar  # type: ignore[attr-defined]
+    sidebar = window.sidebar
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=3000)
     sidebar.new_button.setFocus()
@@ -87,7 +86,7 @@ def test_tab_moves_through_the_window_in_screen_order(qtbot, loaded_window: Main
 def test_ctrl_shift_c_copies_the_last_answer(qtbot, loaded_window: MainWindow) -> None:
     QGuiApplication.clipboard().setText("")
     send_and_wait(qtbot, loaded_window, "Hello")
-    copy = next(a for a in loaded_window.chat_actions if a.objectName() == "CopyLastAnswer")  # type: ignore[attr-defined]
+    copy = next(a for a in loaded_window.chat_actions.actions if a.objectName() == "CopyLastAnswer")
     assert copy.shortcut().toString() == "Ctrl+Shift+C"
     loaded_window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is loaded_window, timeout=3000)

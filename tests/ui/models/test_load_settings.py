@@ -10,10 +10,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QToolBar
 
-from fireside.core.engine.protocol import LoadConfig, ModelInfo
-from fireside.core.models.fit_planner import BADGE_CPU, BADGE_GPU, Machine
 from fireside.core.config.paths import Paths
 from fireside.core.config.settings import Settings, load_settings
+from fireside.core.engine.protocol import LoadConfig, ModelInfo
+from fireside.core.models.fit_planner import BADGE_CPU, BADGE_GPU, Machine
 from fireside.ui.models import fit_planner_jobs as fit_jobs
 from fireside.ui.models.load_settings import LoadSettingsDialog
 from fireside.ui.models.model_manager import CHECKING, ModelManagerDialog

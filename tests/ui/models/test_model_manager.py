@@ -9,11 +9,11 @@ import pytest
 from keyring.backends import fail
 from PySide6.QtWidgets import QInputDialog
 
-from fireside.core.models.catalog import CATALOG
-from fireside.core.models.fit_planner import BADGE_GPU, BADGE_NO, Machine
 from fireside.core.config.paths import Paths
 from fireside.core.config.secrets import TokenStore
 from fireside.core.config.settings import Settings, save_settings
+from fireside.core.models.catalog import CATALOG
+from fireside.core.models.fit_planner import BADGE_GPU, BADGE_NO, Machine
 from fireside.ui.models.model_manager import ModelManagerDialog
 from tests.helpers.hf_server import HubServer
 

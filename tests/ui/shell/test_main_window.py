@@ -16,7 +16,6 @@ from fireside.core.config.settings import Settings, load_settings, save_settings
 from fireside.ui.chat.composer import Mode
 from fireside.ui.shell.main_window import MainWindow
 from tests.helpers.stubs import PLAIN_NOTE, ScriptedEngine
-
 from tests.ui.conftest import MODEL_PATH, MakeWindow
 
 REASONING = "".join(ScriptedEngine().reasoning)
@@ -31,7 +30,7 @@ def type_and_send(qtbot, window: MainWindow, text: str) -> None:  # type: ignore
 
 
 def send_and_wait(qtbot, window: MainWindow, text: str = "Hi!") -> int:  # type: ignore[no-untyped-def]
-    with qtbot.waitSignal(window.replyFinished, timeout=5000) as blocker:
+    with qtbot.waitSignal(window.replyFinished, timeout=15_000) as blocker:
         type_and_send(qtbot, window, text)
     return int(blocker.args[0])
 

@@ -81,7 +81,7 @@ def test_a_locked_value_is_not_written_over_the_users_own_choice(qtbot, make_win
     _policy({"allowed_efforts": ["low"], "offline_only": True})
     window = make_window(ScriptedEngine())
     assert window.settings.effort == "low" and window.settings.offline is True
-    window._update_settings(window.settings.with_changes(text_scale=125))  # an unrelated edit
+    window.settings_controller.update(window.settings.with_changes(text_scale=125))  # an unrelated edit
     saved = load_settings(paths.settings_file)
     assert (saved.effort, saved.offline, saved.text_scale) == ("high", False, 125)
     assert window.settings.effort == "low" and window.settings.text_scale == 125

@@ -9,11 +9,11 @@ import sys
 from typing import Any
 
 from fireside import __version__
-from fireside.core.engine.protocol import physical_cores
-from fireside.core.engine.devices import devices as ggml_devices
-from fireside.core.models.fit_planner import meminfo_bytes
 from fireside.core.config.paths import app_paths
 from fireside.core.config.settings import load_settings
+from fireside.core.engine.devices import devices as ggml_devices
+from fireside.core.engine.protocol import physical_cores
+from fireside.core.models.fit_planner import meminfo_bytes
 
 
 def _backend() -> dict[str, Any]:
@@ -51,8 +51,8 @@ def _keyring() -> dict[str, Any]:
 
 def _fit_plans(dirs: Any) -> list[dict[str, Any]]:
     """The planner's verdict for each model Fireside can find (headers only, no loads)."""
-    from fireside.core.models.gguf_info import GGUFError, read_gguf
     from fireside.core.models.fit_planner import detect_machine, plan_fit, profile_from_gguf
+    from fireside.core.models.gguf_info import GGUFError, read_gguf
     from fireside.core.models.installed import list_all
 
     out: list[dict[str, Any]] = []
@@ -72,9 +72,9 @@ def _fit_plans(dirs: Any) -> list[dict[str, Any]]:
 
 
 def report() -> dict[str, Any]:
-    from fireside.core.models.folders import model_dirs
     from fireside.core.admin.policy import load_policy
     from fireside.core.config.settings import effective_settings
+    from fireside.core.models.folders import model_dirs
 
     policy = load_policy()
     paths = app_paths(policy=policy)

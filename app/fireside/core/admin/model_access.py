@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fireside.core.models.folders import ModelDir, NotFound, dir_of, resolve_model
 from fireside.core.config.paths import expand
+from fireside.core.models.folders import ModelDir, NotFound, dir_of, resolve_model
 
 HASH_CACHE = "allowed-hashes.json"
 

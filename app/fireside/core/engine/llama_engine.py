@@ -28,17 +28,17 @@ import llama_cpp
 from fireside.core.chat import harmony
 from fireside.core.chat.chat_template import PLAIN_STOPS
 from fireside.core.chat.conversation import ChatRequest, Sampling
-from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
 from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats
-from fireside.core.models.gguf_info import GGUFError, GGUFInfo, read_gguf
-from fireside.core.models.fit_planner import Plan, detect_machine, plan_fit, profile_from_gguf
-from fireside.core.engine.kv_cache import PrefixCache
-from fireside.core.engine.llama_log import install_log_handler
 from fireside.core.chat.prompting import format_note, prompt_format, render, template_tokens
-from fireside.core.engine.sampler import make_sampler
-from fireside.core.engine.tensor_overrides import cpu_overrides
 from fireside.core.chat.text_stream import PlainStreamParser
 from fireside.core.chat.token_counter import TokenCounter
+from fireside.core.engine.kv_cache import PrefixCache
+from fireside.core.engine.llama_log import install_log_handler
+from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
+from fireside.core.engine.sampler import make_sampler
+from fireside.core.engine.tensor_overrides import cpu_overrides
+from fireside.core.models.fit_planner import Plan, detect_machine, plan_fit, profile_from_gguf
+from fireside.core.models.gguf_info import GGUFError, GGUFInfo, read_gguf
 
 log = logging.getLogger(__name__)
 
@@ -313,11 +313,7 @@ class LlamaEngine:
         tokens = self._prompt_tokens(request)
         n_ctx = info.n_ctx
         if len(tokens) >= n_ctx - 1:
-            raise ContextOverflow(
-                f"This conversation ({len(tokens):,} tokens) is longer than the model's "
-                f"{n_ctx:,}-token context. Shorten your message, start a new chat, or raise the "
-                "context size in Load settings.",
-                len(tokens), n_ctx)
+            raise ContextOverflow.for_prompt(len(tokens), n_ctx)
         return self._generate(ctx, info, cache, tokens, request, cancel, t_start)
 
     def _generate(

@@ -29,6 +29,15 @@ class ContextOverflow(EngineError):
         self.prompt_tokens = prompt_tokens
         self.n_ctx = n_ctx
 
+    @classmethod
+    def for_prompt(cls, prompt_tokens: int, n_ctx: int) -> ContextOverflow:
+        """The one wording every engine uses, so what a person reads does not depend on which."""
+        return cls(
+            f"This conversation ({prompt_tokens:,} tokens) is longer than the model's "
+            f"{n_ctx:,}-token context. Shorten your message, start a new chat, or raise the "
+            "context size in Load settings.",
+            prompt_tokens, n_ctx)
+
 
 class ModelLoadError(EngineError):
     """The model file could not be loaded; nothing else is affected."""

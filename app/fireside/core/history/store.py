@@ -238,9 +238,10 @@ class Store:
     def message_counts(self) -> dict[int, int]:
         return dict(self.query("SELECT conversation_id, count(*) FROM messages GROUP BY 1"))  # type: ignore[arg-type]
 
-    def update_conversation(self, conversation_id: int, **fields: Any) -> None:
+    def update_conversation(self, conversation_id: int, durable: bool = True, **fields: Any) -> None:
         """Change title, pinned, system_prompt, model or effort. Renaming or pinning does not move
-        a chat to the top of the list; only new messages do."""
+        a chat to the top of the list; only new messages do. The window passes durable=False:
+        its writes must not wait for the disk on the GUI thread (a kill still keeps them)."""
         allowed = {"title", "pinned", "system_prompt", "model", "effort"}
         unknown = set(fields) - allowed
         if unknown:
@@ -249,7 +250,7 @@ class Store:
             return
         sets = ", ".join(f"{name} = ?" for name in fields)
         values = tuple(int(v) if isinstance(v, bool) else v for v in fields.values())
-        with self._write() as db:
+        with self._write(durable) as db:
             cur = db.execute(f"UPDATE conversations SET {sets} WHERE id = ?", (*values, conversation_id))
             if cur.rowcount == 0:
                 raise NotFound(f"There is no conversation with id {conversation_id}.")
@@ -347,10 +348,10 @@ class Store:
             rows = self.query("SELECT id FROM messages WHERE parent_id = ? ORDER BY id", (msg.parent_id,))
         return [r[0] for r in rows]
 
-    def select(self, message_id: int) -> None:
+    def select(self, message_id: int, durable: bool = True) -> None:
         """Show this version (switching "< 2/3 >"); its own descendants keep their choices."""
         msg = self.message(message_id)
-        with self._write() as db:
+        with self._write(durable) as db:
             self._activate(db, msg.conversation_id, msg.parent_id, message_id)
 
     def delete_message(self, message_id: int) -> None:
@@ -394,8 +395,8 @@ class Store:
         rows = self.query("SELECT value FROM app_state WHERE key = ?", (key,))
         return rows[0][0] if rows else default
 
-    def set_state(self, key: str, value: str) -> None:
-        with self._write() as db:
+    def set_state(self, key: str, value: str, durable: bool = True) -> None:
+        with self._write(durable) as db:
             db.execute("INSERT INTO app_state (key, value) VALUES (?, ?) "
                        "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (key, value))
 

@@ -15,8 +15,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from fireside.core.engine.protocol import LoadConfig
 from fireside.core.engine.devices import devices
+from fireside.core.engine.protocol import LoadConfig
 from fireside.core.models.gguf_info import GGUFInfo, read_gguf
 from fireside.core.models.kv_budget import kv_budget
 from fireside.core.units import human_bytes

@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from fireside.core.models.folders import ModelDir
 from fireside.core.models.gguf_info import GGUFError, GGUFInfo, read_gguf
 from fireside.core.models.hub import RemoteFile
-from fireside.core.models.folders import ModelDir
 
 MANIFEST = "manifest.json"
 

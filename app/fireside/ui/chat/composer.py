@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
 )
 
 from fireside.core.chat.conversation import Effort
-
 from fireside.ui import wording
 from fireside.ui.look.style import repolish
 

@@ -1,7 +1,8 @@
 """When the next prompt will not fit the model's context: ask, instead of failing.
 
-The worker reports `overflowed` with a ready shortened request (core/chat/context_fit.py: the system
-prompt and the most recent turns, the oldest turns in between left out). The user chooses:
+The conversation service (core/chat/session.py) asks through the worker's `overflowed` signal,
+with a ready shortened request (core/chat/context_fit.py: the system prompt and the most recent
+turns, the oldest turns in between left out), and waits on its own thread. The user chooses:
 leave those out for this reply, or stop. Choosing to leave them out is remembered for the open
 chat, so the question is asked once per chat, and each shortened reply says so in a notice.
 Nothing is deleted from the chat either way.
@@ -9,15 +10,15 @@ Nothing is deleted from the chat either way.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from fireside.core.chat.context_fit import Overflow
-
-if TYPE_CHECKING:
-    from fireside.ui.shell.main_window import MainWindow
+from fireside.core.chat.session import LeftOut
+from fireside.ui.chat.inference_worker import InferenceWorker
+from fireside.ui.shell.notifier import Notifier
 
 LEAVE_OUT = "Leave Out Older Messages"
 STOP = "Stop"
@@ -49,35 +50,35 @@ def _messages(count: int) -> str:
 
 
 class OverflowHandler(QObject):
-    """A QObject on the GUI thread, so the worker's signal arrives queued, never on its thread."""
+    """Answers the service's question on the GUI thread (the worker waits for the answer)."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
-        self._allowed_chat: int | None = None  # chat where the user already chose to leave out
-        window.worker.overflowed.connect(self.on_overflow)
+    def __init__(self, worker: InferenceWorker, notifier: Notifier, current_chat: Callable[[], int],
+                 parent: QWidget) -> None:
+        super().__init__(parent)
+        self._worker = worker
+        self._notifier = notifier
+        self._current_chat = current_chat
+        self._parent = parent
+        self._agreed_chat: int | None = None  # chat where the person already chose to leave out
+        worker.overflowed.connect(self.on_overflow)
 
-    def _chat(self) -> int:
-        history = self.window.history
-        return history.current_id if history is not None else 0
+    def agreed_for(self, chat: int) -> bool:
+        """Did the person already agree to leave older messages out of this saved chat?"""
+        return bool(chat) and self._agreed_chat == chat
 
     @Slot(int, object)
     def on_overflow(self, request_id: int, overflow: Overflow) -> None:
-        window = self.window
-        if overflow.fit is None or window._shut_down:
-            window.worker.overflowAnswered.emit(request_id, None)  # fails with the engine's words
+        # Nothing to offer, or the window is closing (hidden first): fail with the engine's words.
+        if overflow.fit is None or not self._parent.isVisible():
+            self._worker.answer_overflow(request_id, False)
             return
-        allowed = self._allowed_chat is not None and self._allowed_chat == self._chat()
-        if not allowed and not ask_to_leave_out(window, overflow):
-            window.worker.overflowAnswered.emit(request_id, None)
-            return
-        self._allowed_chat = self._chat()
-        window.notice_banner.show_message(
+        leave_out = self.agreed_for(self._current_chat()) or ask_to_leave_out(self._parent, overflow)
+        if leave_out:
+            self._agreed_chat = self._current_chat() or None
+        self._worker.answer_overflow(request_id, leave_out)
+
+    def show_left_out(self, left: LeftOut) -> None:
+        self._notifier.notice(
             "Older messages left out",
-            f"To fit the model's {overflow.n_ctx:,}-token memory, this reply does not see the "
-            f"{_messages(overflow.fit.dropped)} of this chat. They are still here.")
-        window.worker.overflowAnswered.emit(request_id, overflow.fit.request)
-
-
-def install_overflow_handler(window: MainWindow) -> OverflowHandler:
-    return OverflowHandler(window)
+            f"To fit the model's {left.n_ctx:,}-token memory, this reply does not see the "
+            f"{_messages(left.dropped)} of this chat. They are still here.")

@@ -1,6 +1,8 @@
-"""Runs the engine on its own QThread and reports back only through signals.
+"""Runs the conversation service and its engine on their own QThread; reports only through signals.
 
-The worker never touches a widget or a Qt model: the GUI thread owns those. Requests arrive as
+This is the window's thin adapter over core/chat/session.py: the service runs the turn and saves
+it, the worker batches its events into signals. The worker never touches a widget or a Qt model:
+the GUI thread owns those. Requests arrive as
 queued `…Requested` signals; results leave as signals carrying plain data. Every failure becomes a
 payload with a sentence a person can act on, so nothing the engine raises can take the app down.
 
@@ -19,12 +21,12 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from fireside.core.chat.context_fit import Overflow, fit_to_context
-from fireside.core.chat.conversation import ChatRequest
-from fireside.core.engine.protocol import ContextOverflow, Engine, EngineError, LoadConfig
-from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta, ReplyStats
 from fireside.core.admin.model_access import LoadRefused
-
+from fireside.core.chat.context_fit import Overflow
+from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta, ReplyStats
+from fireside.core.chat.session import ChatSession, Failed, LeftOut, Saved, SaveFailed, Turn
+from fireside.core.engine.protocol import Engine, EngineError, LoadConfig
+from fireside.core.history.store import Store
 from fireside.ui import wording
 
 log = logging.getLogger(__name__)
@@ -68,25 +70,29 @@ class _Batcher:
 
 
 class InferenceWorker(QObject):
-    """Owns one Engine, made by `engine_factory` on the worker thread when first needed."""
+    """Owns one Engine, made by `engine_factory` on the worker thread when first needed, and runs
+    turns through the conversation service (core/chat/session.py), which does the saving."""
 
     loadRequested = Signal(str, object)  # path, LoadConfig | None
-    generateRequested = Signal(int, object)  # request id, ChatRequest
-    # The answer to `overflowed`: a shortened ChatRequest to generate from, or None to stop.
-    overflowAnswered = Signal(int, object)
+    turnRequested = Signal(int, object)  # request id, Turn
 
     loaded = Signal(object)  # ModelInfo
     loadFailed = Signal(str)  # message for the user
     unloaded = Signal()  # a failed load left no model in memory
+    saved = Signal(int, object)  # request id, Saved: a message of the turn reached the history
     streamed = Signal(int, str, str)  # request id, reasoning delta, answer delta
     finished = Signal(int, object)  # request id, ReplyStats
     failed = Signal(int, str)  # request id, message for the user
-    # request id, Overflow: the prompt does not fit; the reply stays open until overflowAnswered
+    saveFailed = Signal(int, str)  # request id, message: the reply goes on, unsaved
+    leftOut = Signal(int, object)  # request id, LeftOut: older messages left out of this reply
+    # request id, Overflow: may older messages be left out? Answer with answer_overflow(); the
+    # worker waits for it (or for Stop), the GUI thread never does.
     overflowed = Signal(int, object)
 
     def __init__(
         self,
         engine_factory: Callable[[], Engine],
+        store: Store | None = None,
         *,
         flush_interval: float = FLUSH_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
@@ -94,20 +100,21 @@ class InferenceWorker(QObject):
     ) -> None:
         super().__init__()
         self._factory = engine_factory
+        self._store = store  # thread-safe; the session writes with this thread's connection
         # Turns a model name into its file and applies the organisation's allow-list (raising
         # LoadRefused). It walks folders and may hash the file, so it runs here, off the GUI.
         self._prepare_load = prepare_load
         self._engine: Engine | None = None
+        self._session: ChatSession | None = None
         self._flush_interval = flush_interval
         self._clock = clock
         self._lock = threading.Lock()
         self._cancels: dict[int, threading.Event] = {}
+        self._answers: dict[int, tuple[threading.Event, list[bool]]] = {}
         self._done_upto = 0  # highest request id already answered
         self._closing = False
-        self._overflows: dict[int, str] = {}  # request id -> message, while the user decides
         self.loadRequested.connect(self._load)
-        self.generateRequested.connect(self._generate)
-        self.overflowAnswered.connect(self._answer_overflow)
+        self.turnRequested.connect(self._turn)
 
     # Called from the GUI thread, directly (not queued)
 
@@ -125,9 +132,17 @@ class InferenceWorker(QObject):
             for event in self._cancels.values():
                 event.set()
 
+    def answer_overflow(self, request_id: int, leave_out: bool) -> None:
+        """The person's answer to `overflowed`. Safe from any thread."""
+        with self._lock:
+            waiting = self._answers.get(request_id)
+        if waiting is not None:
+            waiting[1].append(leave_out)
+            waiting[0].set()
+
     def release_engine(self) -> None:
         """Free the model. Call only once the worker thread has stopped, so nothing else uses it."""
-        engine, self._engine = self._engine, None
+        engine, self._engine, self._session = self._engine, None, None
         if engine is not None:
             try:
                 engine.unload()
@@ -140,6 +155,11 @@ class InferenceWorker(QObject):
         if self._engine is None:
             self._engine = self._factory()
         return self._engine
+
+    def _ensure_session(self) -> ChatSession:
+        if self._session is None:
+            self._session = ChatSession(self._ensure_engine(), self._store)
+        return self._session
 
     @Slot(str, object)
     def _load(self, path: str, config: LoadConfig | None) -> None:
@@ -164,7 +184,7 @@ class InferenceWorker(QObject):
         self.loadFailed.emit(message)
 
     @Slot(int, object)
-    def _generate(self, request_id: int, request: ChatRequest) -> None:
+    def _turn(self, request_id: int, turn: Turn) -> None:
         with self._lock:
             cancel = self._cancels.setdefault(request_id, threading.Event())
             if self._closing:
@@ -172,75 +192,68 @@ class InferenceWorker(QObject):
         batch = _Batcher(
             lambda r, a: self.streamed.emit(request_id, r, a), self._flush_interval, self._clock
         )
-        stats, error = ReplyStats(stop_reason="cancelled"), None
+        stats: ReplyStats | None = None
+        error: str | None = None
         try:
-            if not cancel.is_set():  # stopped while still queued: don't start the engine at all
-                stats = self._run(request, cancel, batch)
-        except ContextOverflow as exc:
-            overflow = self._overflow(request, exc)
-            with self._lock:
-                self._overflows[request_id] = str(exc)
-            self.overflowed.emit(request_id, overflow)  # still open: the user chooses
-            return
-        except EngineError as exc:
-            error = str(exc)
-        except Exception as exc:
-            log.exception("Generating reply %d failed", request_id)
+            host = _AskTheWindow(self, request_id, cancel)
+            for event in turn.run(self._ensure_session(), host, cancel):
+                if isinstance(event, ReasoningDelta):
+                    batch.add(event.text, "")
+                elif isinstance(event, AnswerDelta):
+                    batch.add("", event.text)
+                elif isinstance(event, Done):
+                    stats = event.stats
+                elif isinstance(event, Failed):
+                    error = event.message
+                elif isinstance(event, Saved):
+                    self.saved.emit(request_id, event)
+                elif isinstance(event, SaveFailed):
+                    self.saveFailed.emit(request_id, event.message)
+                elif isinstance(event, LeftOut):
+                    self.leftOut.emit(request_id, event)
+        except Exception as exc:  # the service turns failures into events; this is a last resort
+            log.exception("Reply %d failed", request_id)
             error = wording.generation_crashed(exc)
         batch.flush()  # what arrived before an error is still shown
         with self._lock:  # done before the result goes out, so a late cancel() is a no-op
             self._cancels.pop(request_id, None)
             self._done_upto = max(self._done_upto, request_id)
-        if error is None:
-            self.finished.emit(request_id, stats)
-        else:
+        if error is not None:
             self.failed.emit(request_id, error)
+        else:
+            self.finished.emit(request_id, stats or ReplyStats(stop_reason="cancelled"))
 
-    def _overflow(self, request: ChatRequest, exc: ContextOverflow) -> Overflow:
-        engine = self._ensure_engine()
+    def ask_leave_out(self, request_id: int, overflow: Overflow, cancel: threading.Event) -> bool:
+        answered, answer = threading.Event(), []
+        with self._lock:
+            self._answers[request_id] = (answered, answer)
         try:
-            fit = fit_to_context(request, engine.count_prompt_tokens, exc.n_ctx)
-        except EngineError:
-            fit = None
-        return Overflow(str(exc), exc.prompt_tokens, exc.n_ctx, fit)
-
-    @Slot(int, object)
-    def _answer_overflow(self, request_id: int, request: ChatRequest | None) -> None:
-        with self._lock:
-            message = self._overflows.pop(request_id, None)
-            cancelled = request_id in self._cancels and self._cancels[request_id].is_set()
-        if message is None:
-            return
-        if request is not None and not cancelled:
-            self._generate(request_id, request)
-            return
-        with self._lock:
-            self._cancels.pop(request_id, None)
-            self._done_upto = max(self._done_upto, request_id)
-        self.failed.emit(request_id, message)
-
-    def _run(self, request: ChatRequest, cancel: threading.Event, batch: _Batcher) -> ReplyStats:
-        stats: ReplyStats | None = None
-        for event in self._ensure_engine().stream(request, cancel):
-            if isinstance(event, ReasoningDelta):
-                batch.add(event.text, "")
-            elif isinstance(event, AnswerDelta):
-                batch.add("", event.text)
-            elif isinstance(event, Done):
-                stats = event.stats
-            else:  # ToolCall: Fireside runs no tools yet
-                log.info("Ignoring a tool call the model asked for: %r", event)
-        if stats is None:  # an engine that forgot its Done; still end the reply cleanly
-            stats = ReplyStats(stop_reason="cancelled" if cancel.is_set() else "end")
-        return stats
+            self.overflowed.emit(request_id, overflow)
+            while not answered.wait(0.05):
+                if cancel.is_set():
+                    return False
+            return bool(answer and answer[0])
+        finally:
+            with self._lock:
+                self._answers.pop(request_id, None)
 
 
-def start_worker(engine_factory: Callable[[], Engine],
+class _AskTheWindow:
+    """The service's questions during a turn, asked through signals; this thread waits."""
+
+    def __init__(self, worker: InferenceWorker, request_id: int, cancel: threading.Event) -> None:
+        self._worker, self._request_id, self._cancel = worker, request_id, cancel
+
+    def leave_out_older(self, overflow: Overflow) -> bool:
+        return self._worker.ask_leave_out(self._request_id, overflow, self._cancel)
+
+
+def start_worker(engine_factory: Callable[[], Engine], store: Store | None = None,
                  prepare_load: Callable[[str], str] | None = None) -> tuple[InferenceWorker, QThread]:
     """Create the worker, move it to a fresh thread and start that thread."""
     thread = QThread()
     thread.setObjectName("fireside-inference")
-    worker = InferenceWorker(engine_factory, prepare_load=prepare_load)
+    worker = InferenceWorker(engine_factory, store, prepare_load=prepare_load)
     worker.moveToThread(thread)
     thread.start()
     return worker, thread

@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
 )
 
 from fireside.core.chat.events import ReplyStats
-
 from fireside.ui import wording
 from fireside.ui.chat.branch_bar import BranchBar
 from fireside.ui.chat.chat_model import ChatModel

@@ -116,6 +116,14 @@ class TranscriptView(QScrollArea):
         if self._selected >= 0:
             self.widget_at(self._selected).set_selected(True)
 
+    def reveal(self, row: int, words: list[str]) -> None:
+        """Select `row` and scroll it into view, with the first of `words` found in it selected:
+        how a search hit is shown."""
+        self.set_selected_row(row)
+        message = self.widget_at(row)
+        found = next((label for w in words if (label := message.highlight(w))), None)
+        self.ensureWidgetVisible(found or message)
+
     def scroll_to_bottom(self) -> None:
         self._stick_to_bottom = True
         bar = self.verticalScrollBar()

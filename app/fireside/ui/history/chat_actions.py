@@ -1,15 +1,13 @@
 """Chat menu additions that belong to saved chats: the open chat's system prompt, presets to
-start a new chat from, Ctrl+Shift+C to copy the last answer, and the context-use meter.
-
-Installed by sidebar.install_history; the Chat menu is found through the New Chat action, so
-menus.py needs no change for any of this.
-"""
+start a new chat from, and Ctrl+Shift+C to copy the last answer. The window builds them and hands
+over the Chat menu to add to."""
 
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -28,97 +26,121 @@ from PySide6.QtWidgets import (
 )
 
 from fireside.core.chat.conversation import Effort, Sampling
+from fireside.core.engine.protocol import ModelInfo
 from fireside.core.history.presets import Preset, clean_name, load_presets, save_preset
-
-from fireside.ui.chat.context_meter import ContextMeter, tokens_in_use
+from fireside.ui.chat.chat_model import ChatModel
+from fireside.ui.chat.composer import Composer
 from fireside.ui.history.history import HistoryController
-
-if TYPE_CHECKING:
-    from fireside.ui.shell.main_window import MainWindow
+from fireside.ui.shell.notifier import Notifier
 
 
-def install_context_meter(window: MainWindow, history: HistoryController) -> ContextMeter:
-    """Status-bar figure of context use, refreshed after each reply and on opening a chat."""
-    meter = ContextMeter()
-    window.statusBar().addPermanentWidget(meter)
-    window.context_meter = meter  # type: ignore[attr-defined]
+class ChatHost(Protocol):
+    """What the chat actions need from the window that hosts the chat."""
 
-    def refresh(*_: object) -> None:
-        info = window.model_info
-        meter.set_total(info.n_ctx if info else 0)
-        row = window.chat_model.latest_assistant_row()
-        meter.set_used(tokens_in_use(window.chat_model.item(row).stats) if row >= 0 else 0)
+    @property
+    def is_generating(self) -> bool: ...
 
-    window.modelLoaded.connect(refresh)
-    window.replyFinished.connect(refresh)
-    history.currentChanged.connect(refresh)
-    return meter
+    @property
+    def model_info(self) -> ModelInfo | None: ...
+
+    def new_chat(self) -> None: ...
+
+    def set_chat_sampling(self, sampling: Sampling | None) -> None: ...
 
 
-def install_chat_actions(window: MainWindow, history: HistoryController) -> None:
-    """Chat menu: the open chat's system prompt; and Ctrl+Shift+C to copy the last answer."""
-    menus = [o for o in window.actions_.new_chat.associatedObjects() if isinstance(o, QMenu)]
-    prompt_action = QAction("System &Prompt for This Chat…", window)
-    prompt_action.setObjectName("SystemPromptForThisChat")
+class ChatActions(QObject):
+    """Chat menu: the open chat's system prompt, presets to start a new chat from or save, and
+    Ctrl+Shift+C to copy the last answer. The window builds it with what it needs."""
 
-    def edit_prompt() -> None:
+    def __init__(self, parent: QWidget, host: ChatHost, history: HistoryController,
+                 chat_model: ChatModel, composer: Composer, notifier: Notifier, menu: QMenu) -> None:
+        super().__init__(parent)
+        self._parent = parent
+        self._host = host
+        self._history = history
+        self._chat_model = chat_model
+        self._composer = composer
+        self._notifier = notifier
+        self.prompt_action = QAction("System &Prompt for This Chat…", parent)
+        self.prompt_action.setObjectName("SystemPromptForThisChat")
+        self.prompt_action.triggered.connect(lambda _=False: self.edit_prompt())
+        history.currentChanged.connect(lambda cid: self.prompt_action.setEnabled(bool(cid)))
+        self.prompt_action.setEnabled(bool(history.current_id))
+        self.copy_action = QAction("&Copy Last Answer", parent)
+        self.copy_action.setObjectName("CopyLastAnswer")
+        self.copy_action.setShortcut(QKeySequence("Ctrl+Shift+C"))
+        self.copy_action.triggered.connect(lambda _=False: self.copy_last())
+        self.presets_menu = QMenu("New Chat from &Preset", parent)
+        self.presets_menu.setObjectName("NewChatFromPreset")
+        self.presets_menu.aboutToShow.connect(self._fill_presets)
+        self.save_action = QAction("&Save Chat Settings as Preset…", parent)
+        self.save_action.setObjectName("SavePreset")
+        self.save_action.triggered.connect(lambda _=False: self.save_current_as_preset())
+        menu.addSeparator()
+        menu.addMenu(self.presets_menu)
+        menu.addActions([self.save_action, self.prompt_action, self.copy_action])
+        parent.addAction(self.copy_action)  # the shortcut works wherever the focus is
+        self.actions = [self.prompt_action, self.copy_action, self.save_action]
+
+    def edit_prompt(self) -> None:
         text, ok = QInputDialog.getMultiLineText(
-            window, "System prompt",
+            self._menu_parent(), "System prompt",
             "Instructions the model follows in this chat (new chats start from your default):",
-            history.system_prompt())
+            self._history.system_prompt())
         if ok:
-            history.set_system_prompt(text)
+            self._history.set_system_prompt(text)
 
-    prompt_action.triggered.connect(lambda _=False: edit_prompt())
-    history.currentChanged.connect(lambda cid: prompt_action.setEnabled(bool(cid)))
-    prompt_action.setEnabled(bool(history.current_id))
-    copy_action = QAction("&Copy Last Answer", window)
-    copy_action.setObjectName("CopyLastAnswer")
-    copy_action.setShortcut(QKeySequence("Ctrl+Shift+C"))
+    def copy_last(self) -> None:
+        row = self._chat_model.latest_assistant_row()
+        if row >= 0 and self._chat_model.item(row).text:
+            QGuiApplication.clipboard().setText(self._chat_model.item(row).text)
 
-    def copy_last() -> None:
-        row = window.chat_model.latest_assistant_row()
-        if row >= 0 and window.chat_model.item(row).text:
-            QGuiApplication.clipboard().setText(window.chat_model.item(row).text)
+    def _fill_presets(self) -> None:
+        menu = self.presets_menu
+        menu.clear()
+        presets = load_presets(self._history.store)
+        if not presets:
+            menu.addAction("No presets yet: use “Save Chat Settings as Preset…”").setEnabled(False)
+        for preset in presets:
+            action = menu.addAction(preset.name)
+            action.setToolTip(preset.system_prompt or "No system prompt")
+            action.triggered.connect(partial(self.start_from_preset, preset))
 
-    copy_action.triggered.connect(lambda _=False: copy_last())
-    window.addAction(copy_action)
-    presets_menu = QMenu("New Chat from &Preset", window)
-    presets_menu.setObjectName("NewChatFromPreset")
-    presets_menu.aboutToShow.connect(partial(_fill_presets, window, history, presets_menu))
-    save_action = QAction("&Save Chat Settings as Preset…", window)
-    save_action.setObjectName("SavePreset")
-    save_action.triggered.connect(lambda _=False: save_current_as_preset(window, history))
-    if menus:
-        menus[0].addSeparator()
-        menus[0].addMenu(presets_menu)
-        menus[0].addActions([save_action, prompt_action, copy_action])
-    window.chat_actions = [prompt_action, copy_action, save_action]  # type: ignore[attr-defined]
-    window.presets_menu = presets_menu  # type: ignore[attr-defined]
+    def start_from_preset(self, preset: Preset, _checked: bool = False) -> bool:
+        """A new chat with the preset's system prompt and effort (refused while a reply streams)."""
+        if self._host.is_generating:
+            return False
+        self._host.new_chat()
+        self._history.set_system_prompt(preset.system_prompt)
+        self._composer.set_effort(Effort.parse(preset.effort))
+        info = self._host.model_info
+        self._host.set_chat_sampling(preset.sampling(info.is_harmony if info else True))
+        return True
 
+    def save_current_as_preset(self) -> Preset | None:
+        """Save the open chat's system prompt and the chosen effort, plus the sampling picked in
+        the dialog (the model's recommended settings unless the user turns them off)."""
+        info = self._host.model_info
+        dialog = PresetDialog(self._menu_parent(), Sampling.for_model(info.is_harmony if info else True))
+        try:
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return None
+            preset = dialog.preset(self._history.system_prompt(), self._composer.effort().value)
+        except ValueError as exc:
+            self._notifier.error("Preset not saved", str(exc))
+            return None
+        finally:
+            dialog.deleteLater()
+        try:
+            save_preset(self._history.store, preset)
+        except ValueError as exc:
+            self._notifier.error("Preset not saved", str(exc))
+            return None
+        self._notifier.notice("Preset saved", f"“{preset.name}” is in Chat ▸ New Chat from Preset.")
+        return preset
 
-def _fill_presets(window: MainWindow, history: HistoryController, menu: QMenu) -> None:
-    menu.clear()
-    presets = load_presets(history.store)
-    if not presets:
-        menu.addAction("No presets yet: use “Save Chat Settings as Preset…”").setEnabled(False)
-    for preset in presets:
-        action = menu.addAction(preset.name)
-        action.setToolTip(preset.system_prompt or "No system prompt")
-        action.triggered.connect(partial(start_from_preset, window, history, preset))
-
-
-def start_from_preset(window: MainWindow, history: HistoryController, preset: Preset,
-                      _checked: bool = False) -> bool:
-    """A new chat with the preset's system prompt and effort (refused while a reply streams)."""
-    if window.is_generating:
-        return False
-    window.new_chat()
-    history.set_system_prompt(preset.system_prompt)
-    window.composer.set_effort(Effort.parse(preset.effort))
-    info = window.model_info
-    window.set_chat_sampling(preset.sampling(info.is_harmony if info else True))
-    return True
+    def _menu_parent(self) -> QWidget:
+        return self._parent
 
 
 class PresetDialog(QDialog):
@@ -200,27 +222,3 @@ def _double_spin(low: float, high: float, step: float, value: float, tip: str) -
     spin.setValue(value)
     spin.setToolTip(tip)
     return spin
-
-
-def save_current_as_preset(window: MainWindow, history: HistoryController) -> Preset | None:
-    """Save the open chat's system prompt and the chosen effort, plus the sampling picked in the
-    dialog (the model's recommended settings unless the user turns them off)."""
-    info = window.model_info
-    dialog = PresetDialog(window, Sampling.for_model(info.is_harmony if info else True))
-    try:
-        if dialog.exec() != QDialog.DialogCode.Accepted:
-            return None
-        preset = dialog.preset(history.system_prompt(), window.composer.effort().value)
-    except ValueError as exc:
-        window.error_banner.show_message("Preset not saved", str(exc))
-        return None
-    finally:
-        dialog.deleteLater()
-    try:
-        save_preset(history.store, preset)
-    except ValueError as exc:
-        window.error_banner.show_message("Preset not saved", str(exc))
-        return None
-    window.notice_banner.show_message("Preset saved",
-                                      f"“{preset.name}” is in Chat ▸ New Chat from Preset.")
-    return preset

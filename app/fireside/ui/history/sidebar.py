@@ -1,20 +1,12 @@
-"""The conversation sidebar (list, search, rename, pin, delete with undo) and its wiring.
+"""The conversation sidebar: the list of chats, search, rename, pin, and delete with undo.
 
-`install_history(window)` is the one call MainWindow makes: it opens the store, builds the
-HistoryController and this sidebar as a dock, connects the transcript's Edit / Regenerate /
-"‹ 2/3 ›" buttons, adds Ctrl+K, and reopens the chat that was open last time. Keeping all of that
-here means the window's own code only learns that a history exists.
-"""
+It works on a HistoryController only; the window puts it in a dock and wires it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from PySide6.QtCore import QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDockWidget,
     QHBoxLayout,
     QInputDialog,
     QLabel,
@@ -22,22 +14,15 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QMessageBox,
     QPushButton,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from fireside.core.history.store import Store, StoreError
 from fireside.core.history.search import search
-
-from fireside.ui.history.chat_actions import install_chat_actions, install_context_meter
-from fireside.ui.history.export_actions import export_chats, install_export_actions
+from fireside.core.history.store import StoreError
 from fireside.ui.history.history import HistoryController
-
-if TYPE_CHECKING:
-    from fireside.ui.shell.main_window import MainWindow
 
 _ID = Qt.ItemDataRole.UserRole
 _MESSAGE = Qt.ItemDataRole.UserRole + 1
@@ -165,6 +150,10 @@ class Sidebar(QWidget):
         if item.data(_MESSAGE):
             self.hitOpened.emit(int(item.data(_MESSAGE)))
 
+    def search_words(self) -> list[str]:
+        """The words searched for, to highlight in the message a hit opens."""
+        return [w.strip('"*') for w in self.search_box.text().split() if w.strip('"*')]
+
     def focus_search(self) -> None:
         self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search_box.selectAll()
@@ -213,83 +202,3 @@ class Sidebar(QWidget):
         self._undo = None
         self.undo_label.hide()
         self.undo_button.hide()
-
-
-def install_history(window: MainWindow) -> HistoryController | None:
-    """Give `window` a saved history; None (with a banner saying why) when it cannot be opened."""
-    try:
-        store = Store(window._paths.data / "conversations.sqlite3")
-    except (StoreError, OSError) as exc:
-        window.error_banner.show_message("Your chat history is unavailable", str(exc))
-        return None
-
-    def context() -> tuple[str, str, str]:
-        info = window.model_info
-        return (info.name if info else "", window.composer.effort().value, window.settings.system_prompt)
-
-    history = HistoryController(store, window.chat_model, context, window)
-    history.failed.connect(lambda message: window.error_banner.show_message("Saving failed", message))
-    sidebar = Sidebar(history)
-    sidebar.newChatRequested.connect(window.new_chat)
-    dock = QDockWidget("Chats", window)
-    dock.setObjectName("chatsDock")
-    dock.setAccessibleName("Chats")
-    dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
-    dock.setWidget(sidebar)
-    window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
-    window.resizeDocks([dock], [240], Qt.Orientation.Horizontal)
-    window.sidebar = sidebar  # type: ignore[attr-defined]
-    QShortcut(QKeySequence("Ctrl+K"), window, sidebar.focus_search)
-
-    def branch_step(row: int, step: int) -> None:
-        if not window.is_generating:
-            history.switch_branch(row, step)
-
-    def branch_action(row: int) -> None:
-        if window.is_generating or window.model_info is None:
-            return
-        item = window.chat_model.item(row)
-        if item.role == "user":
-            text, ok = QInputDialog.getMultiLineText(window, "Edit message",
-                                                     "Change your message and ask again:", item.text)
-            if ok and text.strip() and history.prepare_edit(row):
-                window.send_message(text)
-        else:
-            question = history.prepare_regenerate(row)
-            if question:
-                window.send_message(question)
-
-    def show_hit(message_id: int) -> None:
-        """Select and scroll to the message the search found, with the searched word selected
-        in it, so the match is in view."""
-        for row in range(window.chat_model.rowCount()):
-            if history.message_id(row) == message_id:
-                window.select_row(row)
-                window.transcript.set_selected_row(row)
-                message = window.transcript.widget_at(row)
-                words = [w.strip('"*') for w in sidebar.search_box.text().split()]
-                found = next((label for w in words if w and (label := message.highlight(w))), None)
-                window.transcript.ensureWidgetVisible(found or message)
-                return
-
-    sidebar.hitOpened.connect(show_hit)
-    install_context_meter(window, history)
-    window.export_actions = install_export_actions(window, history)  # type: ignore[attr-defined]
-    install_chat_actions(window, history)
-    sidebar.exportRequested.connect(lambda cid: export_chats(window, history, [cid]))
-    def delete_message(row: int) -> None:
-        if window.is_generating:
-            return
-        answer = QMessageBox.question(
-            window, "Delete message",
-            "Delete this message and everything after it in this version of the chat? "
-            "Other versions are kept.")
-        if answer == QMessageBox.StandardButton.Yes:
-            history.delete_message(row)
-
-    window.transcript.deleteRequested.connect(delete_message)
-    window.transcript.branchStepRequested.connect(branch_step)
-    window.transcript.branchActionRequested.connect(branch_action)
-    history.restore_last()
-    return history
-

@@ -1,4 +1,4 @@
-"""Accessibility and comfort, installed on the main window in one call.
+"""Accessibility and comfort for the main window's parts, which the window hands over.
 
 - Themes: the stylesheet follows the system palette (theme.py).
 - Text size: View ▸ Larger Text (Ctrl+=), Smaller Text (Ctrl+-), Actual Size (Ctrl+0) scale the
@@ -11,16 +11,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import pairwise
-from typing import TYPE_CHECKING
 
+from PySide6.QtCore import QObject
 from PySide6.QtGui import QAccessible, QAccessibleAnnouncementEvent, QAction, QKeySequence
-from PySide6.QtWidgets import QMenu, QWidget
+from PySide6.QtWidgets import QMainWindow, QMenu, QWidget
 
+from fireside.ui.chat.chat_model import ChatModel
+from fireside.ui.chat.composer import Composer
+from fireside.ui.chat.transcript import TranscriptView
+from fireside.ui.history.sidebar import Sidebar
 from fireside.ui.look.theme import follow_system_theme
-
-if TYPE_CHECKING:
-    from fireside.ui.shell.main_window import MainWindow
+from fireside.ui.shell.settings_controller import SettingsController
 
 TEXT_SCALES = (70, 80, 90, 100, 110, 125, 150, 175, 200)  # percent of the system font
 ANNOUNCE_CHARS = 600  # a screen reader reads this much of a reply; the rest is in the message
@@ -35,30 +38,33 @@ def step_scale(percent: int, step: int) -> int:
     return TEXT_SCALES[max(0, min(len(TEXT_SCALES) - 1, index))]
 
 
-class Comfort:
-    def __init__(self, window: MainWindow) -> None:
-        self.window = window
+class Comfort(QObject):
+    """Theme, text size, screen-reader announcements and Tab order for a window's parts."""
+
+    def __init__(self, window: QMainWindow, settings: SettingsController, chat_model: ChatModel,
+                 transcript: TranscriptView, composer: Composer, view_menu: QMenu,
+                 sidebar: Sidebar | None) -> None:
+        super().__init__(window)
+        self._window = window
+        self._settings = settings
+        self._chat_model = chat_model
+        self._transcript = transcript
+        self._composer = composer
+        self._sidebar = sidebar
         self.theme = follow_system_theme(window)
         self.larger = self._action("&Larger Text", ("Ctrl+=", "Ctrl++"), lambda: self.step(+1))
         self.smaller = self._action("&Smaller Text", ("Ctrl+-",), lambda: self.step(-1))
         self.actual = self._action("&Actual Text Size", ("Ctrl+0",), lambda: self.set_scale(100))
-        menus = [o for o in window.actions_.panel.associatedObjects() if isinstance(o, QMenu)]
-        if menus:
-            menus[0].addSeparator()
-            menus[0].addActions([self.larger, self.smaller, self.actual])
-        else:
-            window.addActions([self.larger, self.smaller, self.actual])
+        view_menu.addSeparator()
+        view_menu.addActions([self.larger, self.smaller, self.actual])
         self.scale = 100
-        self.apply_scale(nearest_scale(window.settings.text_scale))
-        window.replyFinished.connect(self.announce_reply)
-        window.replyFailed.connect(lambda row, message: self.announce(
-            window.transcript.widget_at(row), f"The reply failed: {message}"))
+        self.apply_scale(nearest_scale(settings.settings.text_scale))
         self.set_tab_order()
 
-    def _action(self, text: str, keys: tuple[str, ...], slot: object) -> QAction:
-        action = QAction(text, self.window)
+    def _action(self, text: str, keys: tuple[str, ...], slot: Callable[[], object]) -> QAction:
+        action = QAction(text, self._window)
         action.setShortcuts([QKeySequence(k) for k in keys])
-        action.triggered.connect(lambda _checked=False: slot())  # type: ignore[operator]
+        action.triggered.connect(lambda _checked=False: slot())
         return action
 
     # Text size
@@ -68,7 +74,7 @@ class Comfort:
 
     def set_scale(self, percent: int) -> None:
         self.apply_scale(nearest_scale(percent))
-        self.window._update_settings(self.window.settings.with_changes(text_scale=self.scale))
+        self._settings.update(self._settings.settings.with_changes(text_scale=self.scale))
 
     def apply_scale(self, percent: int) -> None:
         self.scale = percent
@@ -80,11 +86,14 @@ class Comfort:
     # Screen readers
 
     def announce_reply(self, row: int) -> None:
-        text = self.window.chat_model.item(row).text.strip()
+        text = self._chat_model.item(row).text.strip()
         if not text:
             return
         short = text if len(text) <= ANNOUNCE_CHARS else text[:ANNOUNCE_CHARS].rsplit(" ", 1)[0] + "…"
-        self.announce(self.window.transcript.widget_at(row), f"Reply finished. {short}")
+        self.announce(self._transcript.widget_at(row), f"Reply finished. {short}")
+
+    def announce_failure(self, row: int, message: str) -> None:
+        self.announce(self._transcript.widget_at(row), f"The reply failed: {message}")
 
     @staticmethod
     def announce(widget: QWidget, message: str) -> None:
@@ -94,15 +103,11 @@ class Comfort:
     # Keyboard
 
     def set_tab_order(self) -> None:
-        w = self.window
         chain: list[QWidget] = []
-        sidebar = getattr(w, "sidebar", None)
-        if sidebar is not None:
-            chain += [sidebar.new_button, sidebar.search_box, sidebar.reasoning_box, sidebar.list]
-        chain += [w.composer.text_edit, w.composer.effort_combo, w.composer.send_button]
+        if self._sidebar is not None:
+            s = self._sidebar
+            chain += [s.new_button, s.search_box, s.reasoning_box, s.list]
+        c = self._composer
+        chain += [c.text_edit, c.effort_combo, c.send_button]
         for first, second in pairwise(chain):
             QWidget.setTabOrder(first, second)
-
-
-def install_comfort(window: MainWindow) -> Comfort:
-    return Comfort(window)

@@ -13,10 +13,10 @@ import threading
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from fireside.core.config.paths import Paths
 from fireside.core.models.downloads import Downloader, DownloadError, Progress
 from fireside.core.models.hub import HubError, list_gguf_files, remote_file
 from fireside.core.models.installed import already_installed, record_download
-from fireside.core.config.paths import Paths
 
 
 class DownloadWorker(QObject):

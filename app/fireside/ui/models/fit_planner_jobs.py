@@ -15,9 +15,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from fireside.core.models.gguf_info import GGUFError, read_gguf
 from fireside.core.models.fit_planner import Machine, detect_machine, plan_fit, profile_from_gguf
 from fireside.core.models.folders import ModelDir
+from fireside.core.models.gguf_info import GGUFError, read_gguf
 from fireside.core.models.installed import list_all
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QShowEvent
@@ -26,13 +25,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fireside.core.engine.protocol import physical_cores
-from fireside.core.models.fit_planner import Machine, Plan, describe_plan
 from fireside.core.admin.policy import load_policy
 from fireside.core.config.settings import Settings, effective_settings, lock_reason
-
+from fireside.core.engine.protocol import ModelInfo, physical_cores
+from fireside.core.models.fit_planner import Machine, Plan, describe_plan
 from fireside.ui import wording
 from fireside.ui.models.fit_planner_jobs import FitPlanner
+from fireside.ui.shell.settings_controller import SettingsController
 
 TITLE = "Advanced load settings"
 AUTO_NOTE = ("Fireside measures this computer's memory and picks how much of the model goes on "
@@ -231,14 +230,14 @@ class LoadSettingsDialog(QDialog):
         super().done(result)
 
 
-def open_load_settings(window: Any, model_path: str | None = None,
+def open_load_settings(parent: QWidget, settings: SettingsController, info: ModelInfo | None,
+                       model_path: str | None = None,
                        on_saved: Callable[[Settings], None] | None = None) -> None:
     """Settings ▸ Advanced load settings…: plans the loaded model unless another path is given."""
-    info = window.model_info
     path = model_path or (info.path if info is not None else None)
     loaded_ctx = info.n_ctx if info is not None and info.path == path else None
-    dialog = LoadSettingsDialog(window.settings, path, window, loaded_ctx=loaded_ctx)
-    dialog.settingsSaved.connect(window._update_settings)
+    dialog = LoadSettingsDialog(settings.settings, path, parent, loaded_ctx=loaded_ctx)
+    dialog.settingsSaved.connect(settings.update)
     if on_saved is not None:
         dialog.settingsSaved.connect(on_saved)
     dialog.exec()

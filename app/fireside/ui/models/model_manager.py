@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
@@ -34,21 +33,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fireside.core.admin.policy import load_policy
+from fireside.core.config.paths import Paths
+from fireside.core.config.secrets import TokenStore
+from fireside.core.config.settings import Settings, load_settings, save_settings
 from fireside.core.models.catalog import CATALOG, CatalogEntry
 from fireside.core.models.downloads import Progress
 from fireside.core.models.fit_planner import GPT_OSS_20B, Machine, Plan, plan_fit
-from fireside.core.models.hub import endpoint_from_env
 from fireside.core.models.folders import model_dirs
+from fireside.core.models.hub import endpoint_from_env
 from fireside.core.models.installed import InstalledModel, ModelError, import_model, remove_model
-from fireside.core.config.paths import Paths
-from fireside.core.admin.policy import load_policy
-from fireside.core.config.secrets import TokenStore
-from fireside.core.config.settings import Settings, load_settings, save_settings
 from fireside.core.units import human_bytes
-
 from fireside.ui.models.download_worker import DownloadService
 from fireside.ui.models.fit_planner_jobs import FitPlanner
 from fireside.ui.models.load_settings import LoadSettingsDialog
+from fireside.ui.shell.settings_controller import SettingsController
 
 TITLE = "Models"
 COLUMNS = ("Model", "On this machine", "Size", "Quantization", "Context", "File")
@@ -470,14 +469,14 @@ class ModelManagerDialog(QDialog):
         super().done(result)
 
 
-def open_model_manager(window: Any) -> None:
+def open_model_manager(parent: QWidget, paths: Paths, settings: SettingsController,
+                       load_model: Callable[[str], object]) -> None:
     """File ▸ Models…: modal, so the download thread is always joined when it closes."""
-    dialog = ModelManagerDialog(window._paths, window, settings=lambda: window.settings,
-                                save=window._update_settings)
+    dialog = ModelManagerDialog(paths, parent, settings=lambda: settings.settings, save=settings.update)
 
     def chosen(path: str) -> None:
         dialog.accept()
-        window.load_model(path)
+        load_model(path)
 
     dialog.modelChosen.connect(chosen)
     dialog.exec()

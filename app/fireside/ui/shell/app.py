@@ -10,12 +10,10 @@ from pathlib import Path
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
-from fireside.core.engine.protocol import Engine
 from fireside.core.config.paths import app_paths
-
-from fireside.ui.shell import startup_probe
-
+from fireside.core.engine.protocol import Engine
 from fireside.ui import wording
+from fireside.ui.shell import startup_probe
 from fireside.ui.shell.main_window import MainWindow
 
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"

@@ -1,8 +1,11 @@
-"""The main window: wires the composer, transcript, reasoning panel and the inference worker.
+"""The main window: the composition root.
 
-The window holds the only state that matters to the user (which model, which reply is streaming)
-and turns worker signals into model updates. The engine lives on the worker's thread; this class
-never calls it, and it stops that thread in the agreed order before the window goes away.
+It builds every part once and hands each what it needs through its constructor: the history
+(store, sidebar, chat actions, export), the inference worker (which runs the conversation service,
+core/chat/session.py, and so does all saving), the overflow question, accessibility, the menus.
+Wiring happens here and nowhere else; the parts talk to the person through one Notifier. The
+window's own work is turning worker signals into updates of the chat on screen. It never calls
+the engine, and stops the worker's thread in the agreed order before it goes away.
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QDockWidget,
     QFileDialog,
+    QInputDialog,
     QLabel,
     QMainWindow,
     QMessageBox,
@@ -24,40 +29,42 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fireside.core.chat.conversation import ChatRequest, Effort, Sampling
-from fireside.core.engine.protocol import Engine, LoadConfig, ModelInfo
-from fireside.core.chat.events import ReplyStats
 from fireside.core.admin.model_access import prepare_load
-from fireside.core.models.folders import model_dirs
-from fireside.core.config.paths import Paths, app_paths
 from fireside.core.admin.policy import load_policy
-from fireside.core.config.settings import (
-    Settings,
-    apply_user_changes,
-    effective_settings,
-    load_settings,
-    lock_reason,
-    save_settings,
-)
-
+from fireside.core.chat.conversation import Effort, Sampling
+from fireside.core.chat.events import ReplyStats
+from fireside.core.chat.session import LeftOut, Saved, Turn, TurnOptions
+from fireside.core.config.paths import Paths, app_paths
+from fireside.core.config.settings import Settings, lock_reason
+from fireside.core.engine.loading import load_config
+from fireside.core.engine.protocol import Engine, ModelInfo
+from fireside.core.history.store import Store, StoreError
+from fireside.core.models.folders import model_dirs
 from fireside.ui import wording
-from fireside.ui.shell.banner import Banner
 from fireside.ui.chat.chat_model import ChatModel
-from fireside.ui.look.accessibility import install_comfort
 from fireside.ui.chat.composer import Composer, Mode
-from fireside.ui.chat.context_overflow import install_overflow_handler
+from fireside.ui.chat.context_meter import ContextMeter, tokens_in_use
+from fireside.ui.chat.context_overflow import OverflowHandler
 from fireside.ui.chat.inference_worker import start_worker, stop_worker
-from fireside.ui.shell.menus import build_menus
 from fireside.ui.chat.reasoning_panel import ReasoningPanel
-from fireside.ui.history.sidebar import install_history
-from fireside.ui.look.style import stylesheet
 from fireside.ui.chat.transcript import TranscriptView
+from fireside.ui.history.chat_actions import ChatActions
+from fireside.ui.history.export_actions import ExportActions
+from fireside.ui.history.history import HistoryController
+from fireside.ui.history.sidebar import Sidebar
+from fireside.ui.look.accessibility import Comfort
+from fireside.ui.look.style import stylesheet
+from fireside.ui.shell.banner import Banner
+from fireside.ui.shell.menus import build_menus
+from fireside.ui.shell.notifier import Notifier
+from fireside.ui.shell.settings_controller import SettingsController
 from fireside.ui.shell.welcome import WelcomePage
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SIZE = (960, 680)
 MINIMUM_SIZE = (640, 440)
+HISTORY_FILE = "conversations.sqlite3"
 
 
 class MainWindow(QMainWindow):
@@ -77,11 +84,11 @@ class MainWindow(QMainWindow):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self._policy = load_policy()  # admin policy wins over the user's settings, per key
-        self._paths = paths or app_paths(policy=self._policy)
-        self._settings_path = settings_path or self._paths.settings_file
-        self._user_settings = load_settings(self._settings_path)  # what the file holds
-        self._settings: Settings = effective_settings(self._user_settings, self._policy)
+        self.policy = load_policy()  # admin policy wins over the user's settings, per key
+        self.paths = paths or app_paths(policy=self.policy)
+        self.notifier = Notifier(self)
+        self.settings_controller = SettingsController(
+            settings_path or self.paths.settings_file, self.policy, self.notifier, self)
         self._max_tokens = max_tokens  # None: until the model stops (tests cap it)
         self._default_sampling = sampling  # None: the engine picks the right defaults for the model
         self._sampling = sampling  # this chat's; a preset may set it, New Chat puts the default back
@@ -90,48 +97,63 @@ class MainWindow(QMainWindow):
         self._active_request: int | None = None
         self._next_request = 0
         self._shut_down = False
+        self._panel_auto = False
 
         self.setWindowTitle(wording.APP_NAME)
         self.resize(*DEFAULT_SIZE)
         self.setMinimumSize(*MINIMUM_SIZE)
-        self.setStyleSheet(stylesheet(self.palette()))  # comfort.py keeps it following the system
+        self.setStyleSheet(stylesheet(self.palette()))  # Comfort keeps it following the system
         self._build_widgets()
         self.actions_ = build_menus(self)
-        self.composer.set_effort(self._settings.effort_enum)
-        self.composer.set_allowed_efforts(self._policy.get("allowed_efforts"),
-                                          lock_reason("effort", self._policy))
-        if self._policy.problems:
-            self.error_banner.show_message(wording.POLICY_PROBLEM_TITLE,
-                                           "\n".join(map(str, self._policy.problems)))
+        self.composer.set_effort(self.settings.effort_enum)
+        self.composer.set_allowed_efforts(self.policy.get("allowed_efforts"),
+                                          lock_reason("effort", self.policy))
+        if self.policy.problems:
+            self.notifier.error(wording.POLICY_PROBLEM_TITLE, "\n".join(map(str, self.policy.problems)))
         self.reasoning_panel.hide()  # nothing to show yet; the welcome page gets the room
         self.actions_.panel.toggled.connect(self._on_panel_toggled)
 
-        self.worker, self._thread = start_worker(engine_factory, self._prepare_load)
-        self.worker.loaded.connect(self._on_loaded)
-        self.worker.loadFailed.connect(self._on_load_failed)
-        self.worker.unloaded.connect(self._on_unloaded)
-        self.worker.streamed.connect(self._on_streamed)
-        self.worker.finished.connect(self._on_finished)
-        self.worker.failed.connect(self._on_failed)
+        store = self._open_store()
+        self.worker, self._thread = start_worker(engine_factory, store, self._prepare_load)
+        self._connect_worker()
+        self.history: HistoryController | None = None
+        self.sidebar: Sidebar | None = None
+        self.chat_actions: ChatActions | None = None
+        self.export_actions: ExportActions | None = None
+        if store is not None:
+            self._build_history(store)
+        self.overflow = OverflowHandler(self.worker, self.notifier, self.current_chat, self)
+        self.comfort = Comfort(self, self.settings_controller, self.chat_model, self.transcript,
+                               self.composer, self.actions_.view_menu, self.sidebar)
+        self.replyFinished.connect(self.comfort.announce_reply)
+        self.replyFailed.connect(self.comfort.announce_failure)
         self._refresh_state()
-        self.history = install_history(self)  # saved chats: sidebar, branches, reopen last chat
-        self.comfort = install_comfort(self)  # theme, text size, screen-reader announcements, Tab
-        self.overflow = install_overflow_handler(self)  # a chat too long for the context: ask
+        if self.history is not None:
+            self.history.restore_last()
 
-        last = self._settings.last_model  # or the organisation's default model, by path or name
+        last = self.settings.last_model  # or the organisation's default model, by path or name
         # A file the user opened before and has since deleted: the welcome page, not an error.
         if auto_load_last and last and not (os.path.isabs(last) and not os.path.isfile(last)):
             self.load_model(last)  # a name is looked up on the worker thread
+
+    # Building
 
     def _build_widgets(self) -> None:
         self.chat_model = ChatModel(self)
         self.error_banner = Banner("error")
         self.notice_banner = Banner("info")
+        self.notifier.errorShown.connect(self.error_banner.show_message)
+        self.notifier.noticeShown.connect(self.notice_banner.show_message)
+        self.notifier.cleared.connect(self.error_banner.clear)
+        self.notifier.cleared.connect(self.notice_banner.clear)
         self.welcome = WelcomePage()
         self.welcome.openRequested.connect(self.choose_model_file)
         self.welcome.downloadRequested.connect(lambda: self.actions_.models.trigger())
         self.transcript = TranscriptView(self.chat_model)
         self.transcript.messageActivated.connect(self.select_row)
+        self.transcript.branchStepRequested.connect(self.switch_branch)
+        self.transcript.branchActionRequested.connect(self._branch_action)
+        self.transcript.deleteRequested.connect(self.delete_message)
         self.stack = QStackedWidget()
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.transcript)
@@ -161,11 +183,55 @@ class MainWindow(QMainWindow):
         self.status_label.setAccessibleName("Model status")
         self.status_label.setContentsMargins(8, 0, 0, 0)
         self.statusBar().addWidget(self.status_label, 1)
+        self.context_meter = ContextMeter()
+        self.statusBar().addPermanentWidget(self.context_meter)
+
+    def _open_store(self) -> Store | None:
+        try:
+            return Store(self.paths.data / HISTORY_FILE)
+        except (StoreError, OSError) as exc:
+            self.notifier.error("Your chat history is unavailable", str(exc))
+            return None
+
+    def _build_history(self, store: Store) -> None:
+        history = self.history = HistoryController(store, self.chat_model,
+                                                   lambda: self.settings.system_prompt, self)
+        history.failed.connect(lambda message: self.notifier.error("Saving failed", message))
+        history.currentChanged.connect(lambda _cid: self._refresh_context_meter())
+        self.sidebar = Sidebar(history)
+        self.sidebar.newChatRequested.connect(self.new_chat)
+        self.sidebar.hitOpened.connect(self._show_hit)
+        dock = QDockWidget("Chats", self)
+        dock.setObjectName("chatsDock")
+        dock.setAccessibleName("Chats")
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        dock.setWidget(self.sidebar)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        self.resizeDocks([dock], [240], Qt.Orientation.Horizontal)
+        QShortcut(QKeySequence("Ctrl+K"), self, self.sidebar.focus_search)
+        chat_menu = self.actions_.chat_menu
+        self.chat_actions = ChatActions(self, self, history, self.chat_model, self.composer, self.notifier,
+                                        chat_menu)
+        self.export_actions = ExportActions(self, history, self.notifier, chat_menu,
+                                            lambda: self.is_generating)
+        self.sidebar.exportRequested.connect(lambda cid: self.export_actions.export_chats([cid])
+                                             if self.export_actions else None)
+
+    def _connect_worker(self) -> None:
+        self.worker.loaded.connect(self._on_loaded)
+        self.worker.loadFailed.connect(self._on_load_failed)
+        self.worker.unloaded.connect(self._on_unloaded)
+        self.worker.saved.connect(self._on_saved)
+        self.worker.streamed.connect(self._on_streamed)
+        self.worker.finished.connect(self._on_finished)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.saveFailed.connect(lambda _rid, message: self.notifier.error("Saving failed", message))
+        self.worker.leftOut.connect(self._on_left_out)
 
     def _prepare_load(self, name: str) -> str:
         """Runs on the worker thread: finding a model by name walks folders, and the
         organisation's allow-list may need the file's hash."""
-        return prepare_load(name, self._policy, model_dirs(self._paths, self._policy), self._paths.cache)
+        return prepare_load(name, self.policy, model_dirs(self.paths, self.policy), self.paths.cache)
 
     # Public API
 
@@ -179,10 +245,14 @@ class MainWindow(QMainWindow):
 
     @property
     def settings(self) -> Settings:
-        return self._settings
+        return self.settings_controller.settings
+
+    def current_chat(self) -> int:
+        """The saved chat on screen (0: a new chat, or no history)."""
+        return self.history.current_id if self.history is not None else 0
 
     def choose_model_file(self) -> None:
-        start = self._settings.last_model or str(self._paths.models)
+        start = self.settings.last_model or str(self.paths.models)
         path, _ = QFileDialog.getOpenFileName(
             self, wording.OPEN_MODEL_DIALOG_TITLE, start, wording.OPEN_MODEL_FILTER
         )
@@ -194,36 +264,59 @@ class MainWindow(QMainWindow):
         if self._loading_name is not None or self.is_generating or self._shut_down:
             return False
         self._loading_name = Path(path).stem or path
-        self.error_banner.clear()
-        self.notice_banner.clear()
+        self.notifier.clear()
         self._refresh_state()
-        self.worker.loadRequested.emit(path, self._load_config())
+        self.worker.loadRequested.emit(path, load_config(self.settings))
         return True
 
     @Slot(str)
     def send_message(self, text: str) -> bool:
-        if self._model_info is None or self._loading_name or self.is_generating:
-            return False
+        """Ask `text` in the chat on screen."""
         text = text.strip()
-        if not text:
+        if not self._can_start() or not text:
             return False
         self.chat_model.add_user_message(text)
-        effort = self.composer.effort() if self._model_info.is_harmony else Effort.MEDIUM
-        request = ChatRequest(
-            messages=self.chat_model.to_messages(),
-            system_prompt=self.history.system_prompt() if self.history else self._settings.system_prompt,
-            effort=effort,
-            max_tokens=self._max_tokens,
-            sampling=self._sampling,
-        )
-        self._next_request += 1
-        self._active_request = self._next_request
-        row = self.chat_model.start_reply(self._active_request)
-        self.transcript.scroll_to_bottom()
-        self.select_row(row)
-        self._refresh_state()
-        self.worker.generateRequested.emit(self._active_request, request)
-        return True
+        if self.history is None:  # no saved history: the chat on screen is the conversation
+            turn = Turn("complete", self._options(), messages=self.chat_model.to_messages())
+        else:
+            turn = Turn("send", self._options(), text=text, conversation_id=self.history.current_id)
+        return self._start(turn)
+
+    def edit_message(self, row: int, text: str) -> bool:
+        """Ask `text` instead of the user message at `row`: a new version of it, answered."""
+        text = text.strip()
+        if not self._can_start() or not text or self.history is None:
+            return False
+        message_id = self.history.prepare_edit(row)
+        if not message_id:
+            return False
+        self.chat_model.add_user_message(text)
+        return self._start(Turn("edit", self._options(), text=text, message_id=message_id))
+
+    def regenerate(self, row: int) -> bool:
+        """Answer again the question the reply at `row` answers; the old reply stays a version."""
+        if not self._can_start() or self.history is None:
+            return False
+        reply_id = self.history.prepare_regenerate(row)
+        if not reply_id:
+            return False
+        return self._start(Turn("regenerate", self._options(), message_id=reply_id))
+
+    @Slot(int, int)
+    def switch_branch(self, row: int, step: int) -> None:
+        if not self.is_generating and self.history is not None:
+            self.history.switch_branch(row, step)
+
+    @Slot(int)
+    def delete_message(self, row: int) -> None:
+        if self.is_generating or self.history is None:
+            return
+        answer = QMessageBox.question(
+            self, "Delete message",
+            "Delete this message and everything after it in this version of the chat? "
+            "Other versions are kept.")
+        if answer == QMessageBox.StandardButton.Yes:
+            self.history.delete_message(row)
 
     @Slot()
     def stop_generation(self) -> None:
@@ -238,7 +331,11 @@ class MainWindow(QMainWindow):
         if self.is_generating:
             return
         self._sampling = self._default_sampling
-        self.chat_model.clear()
+        if self.history is not None:
+            self.history.new_chat()
+        else:
+            self.chat_model.clear()
+        self._refresh_context_meter()
         self.composer.focus_input()
 
     def set_chat_sampling(self, sampling: Sampling | None) -> None:
@@ -266,36 +363,98 @@ class MainWindow(QMainWindow):
         if self.history is not None:
             self.history.close()
 
+    def recent_models(self) -> list[str]:
+        return [p for p in self.settings.recent_models if Path(p).is_file()]
+
+    def make_action(self, text: str, slot: Callable[[], object]) -> QAction:
+        action = QAction(text, self)
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    # Turns
+
+    def _can_start(self) -> bool:
+        return self._model_info is not None and not self._loading_name and not self.is_generating
+
+    def _options(self) -> TurnOptions:
+        info = self._model_info
+        assert info is not None
+        effort = self.composer.effort() if info.is_harmony else Effort.MEDIUM
+        system_prompt = self.history.system_prompt() if self.history else self.settings.system_prompt
+        return TurnOptions(effort=effort, max_tokens=self._max_tokens, sampling=self._sampling,
+                           model_name=info.name, system_prompt=system_prompt,
+                           leave_out_older=self.overflow.agreed_for(self.current_chat()))
+
+    def _start(self, turn: Turn) -> bool:
+        self._next_request += 1
+        self._active_request = self._next_request
+        row = self.chat_model.start_reply(self._active_request)
+        self.transcript.scroll_to_bottom()
+        self.select_row(row)
+        self._refresh_state()
+        self.worker.turnRequested.emit(self._active_request, turn)
+        return True
+
+    def _branch_action(self, row: int) -> None:
+        if self.is_generating or self._model_info is None:
+            return
+        item = self.chat_model.item(row)
+        if item.role != "user":
+            self.regenerate(row)
+            return
+        text, ok = QInputDialog.getMultiLineText(self, "Edit message",
+                                                 "Change your message and ask again:", item.text)
+        if ok and text.strip():
+            self.edit_message(row, text)
+
+    def _show_hit(self, message_id: int) -> None:
+        """Select and scroll to the message a search found, with the searched word selected."""
+        if self.history is None or self.sidebar is None:
+            return
+        for row in range(self.chat_model.rowCount()):
+            if self.history.message_id(row) == message_id:
+                self.select_row(row)
+                self.transcript.reveal(row, self.sidebar.search_words())
+                return
+
     # Worker results
 
     @Slot(object)
     def _on_loaded(self, info: ModelInfo) -> None:
         self._model_info = info
         self._loading_name = None
-        self._update_settings(self._settings.with_recent_model(info.path))
+        self.settings_controller.update(self.settings.with_recent_model(info.path))
         if info.note:
-            self.notice_banner.show_message(wording.NOTE_TITLE, info.note)
+            self.notifier.notice(wording.NOTE_TITLE, info.note)
         self.composer.set_effort_supported(info.is_harmony)
         # The panel has nothing to show for models that do not reason; hide it for them without
         # forgetting that the user wants it for the ones that do.
         self._panel_auto = True
-        self.reasoning_panel.setVisible(self._settings.show_reasoning_panel and info.is_harmony)
+        self.reasoning_panel.setVisible(self.settings.show_reasoning_panel and info.is_harmony)
         self._panel_auto = False
         self.stack.setCurrentWidget(self.transcript)
         self._refresh_state()
+        self._refresh_context_meter()
         self.composer.focus_input()
         self.modelLoaded.emit(info)
 
     @Slot(str)
     def _on_load_failed(self, message: str) -> None:
         self._loading_name = None
-        self.error_banner.show_message(wording.LOAD_FAILED_TITLE, message)
+        self.notifier.error(wording.LOAD_FAILED_TITLE, message)
         self._refresh_state()
         self.modelLoadFailed.emit(message)
 
     @Slot()
     def _on_unloaded(self) -> None:
         self._model_info = None
+
+    @Slot(int, object)
+    def _on_saved(self, request_id: int, saved: Saved) -> None:
+        row = self.chat_model.row_for_request(request_id)
+        if row < 0 or self.history is None:
+            return
+        self.history.on_saved(row if saved.role == "assistant" else row - 1, saved)
 
     @Slot(int, str, str)
     def _on_streamed(self, request_id: int, reasoning: str, answer: str) -> None:
@@ -321,10 +480,17 @@ class MainWindow(QMainWindow):
         if row >= 0:
             self.replyFailed.emit(row, message)
 
+    @Slot(int, object)
+    def _on_left_out(self, _request_id: int, left: LeftOut) -> None:
+        self.overflow.show_left_out(left)
+
     def _reply_over(self, request_id: int) -> None:
         if request_id == self._active_request:
             self._active_request = None
             self._refresh_state()
+            self._refresh_context_meter()
+            if self.history is not None:
+                self.history.reply_ended()
             self.composer.focus_input()
 
     # State and settings
@@ -349,50 +515,25 @@ class MainWindow(QMainWindow):
         self.actions_.recent.setEnabled(not busy)
         self.actions_.new_chat.setEnabled(not self.is_generating)
         self.actions_.stop.setEnabled(mode == Mode.GENERATING)
+        if self.history is not None:
+            self.history.busy = self.is_generating
 
-    def _load_config(self) -> LoadConfig:
-        s = self._settings
-        return LoadConfig(
-            n_ctx=s.n_ctx,
-            n_threads=s.n_threads or None,
-            n_gpu_layers=s.n_gpu_layers,
-            flash_attn=s.flash_attn,
-            auto_fit=s.auto_fit,
-        )
+    def _refresh_context_meter(self) -> None:
+        """Context use after each reply and on opening a chat: the last reply's whole window."""
+        self.context_meter.set_total(self._model_info.n_ctx if self._model_info else 0)
+        row = self.chat_model.latest_assistant_row()
+        self.context_meter.set_used(tokens_in_use(self.chat_model.item(row).stats) if row >= 0 else 0)
 
     def _on_effort_changed(self, effort: Effort) -> None:
-        self._update_settings(self._settings.with_changes(effort=effort.value))
+        self.settings_controller.update(self.settings.with_changes(effort=effort.value))
 
     def _on_panel_toggled(self, visible: bool) -> None:
-        if getattr(self, "_panel_auto", False):
+        if self._panel_auto:
             return
         if not self._shut_down and self._model_info is not None:
-            self._update_settings(self._settings.with_changes(show_reasoning_panel=visible))
-
-    def _update_settings(self, settings: Settings) -> None:
-        """Take an edited copy of the effective settings; save only what the user changed."""
-        user = apply_user_changes(self._user_settings, self._settings, settings)
-        if user == self._user_settings:
-            return
-        self._user_settings = user
-        self._settings = effective_settings(user, self._policy)
-        try:
-            save_settings(user, self._settings_path)
-        except OSError as exc:
-            log.warning("Saving settings to %s failed: %s", self._settings_path, exc)
-            self.error_banner.show_message(wording.SETTINGS_SAVE_FAILED, str(exc))
+            self.settings_controller.update(self.settings.with_changes(show_reasoning_panel=visible))
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.hide()  # disappear at once; waiting for the engine to notice Stop takes a moment
         self.shutdown()
         event.accept()
-
-    # Used by menus.py
-
-    def recent_models(self) -> list[str]:
-        return [p for p in self._settings.recent_models if Path(p).is_file()]
-
-    def make_action(self, text: str, slot: Callable[[], object]) -> QAction:
-        action = QAction(text, self)
-        action.triggered.connect(lambda _checked=False: slot())
-        return action

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class WindowActions:
+    """The menu bar's actions, and its menus, for the parts that add their own items."""
+
     open: QAction
     recent: QMenu
     quit: QAction
@@ -27,6 +29,10 @@ class WindowActions:
     panel: QAction
     about: QAction
     models: QAction
+    load_settings: QAction
+    file_menu: QMenu
+    chat_menu: QMenu
+    view_menu: QMenu
 
 
 def build_menus(window: MainWindow) -> WindowActions:
@@ -80,7 +86,8 @@ def build_menus(window: MainWindow) -> WindowActions:
     about.setMenuRole(QAction.MenuRole.AboutRole)
     help_menu.addAction(about)
 
-    return WindowActions(open_action, recent, quit_action, new_chat, stop, panel, about, models_action)
+    return WindowActions(open_action, recent, quit_action, new_chat, stop, panel, about, models_action,
+                         load_settings, file_menu, chat_menu, view_menu)
 
 
 def _fill_recent(window: MainWindow, menu: QMenu) -> None:
@@ -98,13 +105,13 @@ def _fill_recent(window: MainWindow, menu: QMenu) -> None:
 def _open_models(window: MainWindow) -> None:
     from fireside.ui.models.model_manager import open_model_manager
 
-    open_model_manager(window)
+    open_model_manager(window, window.paths, window.settings_controller, window.load_model)
 
 
 def _open_load_settings(window: MainWindow) -> None:
     from fireside.ui.models.load_settings import open_load_settings
 
-    open_load_settings(window)
+    open_load_settings(window, window.settings_controller, window.model_info)
 
 
 def _load_recent(window: MainWindow, path: str, _checked: bool = False) -> None:
