@@ -11,9 +11,13 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from fireside import __version__
+
+if TYPE_CHECKING:
+    from fireside.core.chat.conversation import ChatRequest
+    from fireside.core.config.settings import Settings
 
 log = logging.getLogger("fireside")
 
@@ -156,7 +160,7 @@ def _chat(args: argparse.Namespace) -> int:
     return _run_chat(args, settings, request)
 
 
-def _run_chat(args: argparse.Namespace, settings, request) -> int:  # type: ignore[no-untyped-def]
+def _run_chat(args: argparse.Namespace, settings: Settings, request: ChatRequest) -> int:
     from fireside.core.engine.protocol import EngineError, LoadConfig
     from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta, ToolCall
     from fireside.core.engine.llama_engine import LlamaEngine
@@ -194,6 +198,7 @@ def _run_chat(args: argparse.Namespace, settings, request) -> int:  # type: igno
                 elif isinstance(ev, Done):
                     history.finish(ev.stats.as_json(), ev.stats.stop_reason)
             if args.json:
+                record: dict[str, object]
                 if isinstance(ev, ReasoningDelta):
                     record = {"type": "reasoning", "text": ev.text}
                 elif isinstance(ev, AnswerDelta):
@@ -202,8 +207,10 @@ def _run_chat(args: argparse.Namespace, settings, request) -> int:  # type: igno
                     record = {"type": "tool_call", "recipient": ev.recipient,
                               "arguments": ev.arguments, "channel": ev.channel,
                               "content_type": ev.content_type}
-                else:
+                elif isinstance(ev, Done):
                     record = {"type": "done", "stats": ev.stats.as_json()}
+                else:  # a ToolResult: no engine yields one yet (the tool loop will, and print it)
+                    continue
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 out.flush()
                 continue

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
+from typing import TypeVar
 
 from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, Signal
 
@@ -27,6 +28,7 @@ from fireside.core.history.export import export_json, import_json
 
 from fireside.ui.chat.chat_model import ChatItem, ChatModel
 
+_T = TypeVar("_T")
 log = logging.getLogger(__name__)
 _Index = QModelIndex | QPersistentModelIndex
 OPEN_KEY = "open_conversation"
@@ -246,6 +248,7 @@ class HistoryController(QObject):
                 self._write(self.store.set_state, OPEN_KEY, str(cid))
                 self.currentChanged.emit(cid)
             parent = (self._ids[row - 1] or None) if 0 < row <= len(self._ids) else None
+            mid: int | None
             if item.role == "user" and self._reuse_question is not None:
                 mid, self._reuse_question = self._reuse_question, None
             elif item.role == "user":
@@ -291,7 +294,7 @@ class HistoryController(QObject):
             self._ids, self._recorders = [], {}
             self._set_current(0)
 
-    def _write(self, fn: Callable[..., object], *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+    def _write(self, fn: Callable[..., _T], *args: object, **kwargs: object) -> _T | None:
         """Run a store write; on failure tell the user once and keep the chat usable."""
         try:
             return fn(*args, **kwargs)
@@ -323,7 +326,7 @@ class HistoryController(QObject):
         if conversation_id == self.current_id:
             self.new_chat()
         self.conversationsChanged.emit()
-        return snapshot  # type: ignore[return-value]
+        return snapshot
 
     def undo_delete(self, snapshot: dict[str, object]) -> int:
         ids = self._write(import_json, self.store, snapshot) or []

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
@@ -55,10 +56,10 @@ class Comfort:
             window.transcript.widget_at(row), f"The reply failed: {message}"))
         self.set_tab_order()
 
-    def _action(self, text: str, keys: tuple[str, ...], slot: object) -> QAction:
+    def _action(self, text: str, keys: tuple[str, ...], slot: Callable[[], object]) -> QAction:
         action = QAction(text, self.window)
         action.setShortcuts([QKeySequence(k) for k in keys])
-        action.triggered.connect(lambda _checked=False: slot())  # type: ignore[operator]
+        action.triggered.connect(lambda _checked=False: slot())
         return action
 
     # Text size

@@ -26,11 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fireside.core.engine.protocol import physical_cores
-from fireside.core.models.fit_planner import Machine, Plan, describe_plan
 from fireside.core.admin.policy import load_policy
 from fireside.core.config.settings import Settings, effective_settings, lock_reason
-
+from fireside.core.engine.protocol import physical_cores
+from fireside.core.models.fit_planner import Machine, Plan, describe_plan
 from fireside.ui import wording
 from fireside.ui.models.fit_planner_jobs import FitPlanner
 
@@ -222,7 +221,9 @@ class LoadSettingsDialog(QDialog):
     def _fit_height(self) -> None:
         """Grow to what the wrapped paragraphs need at this width (Qt sizes a dialog without
         height-for-width, and would squeeze the spin boxes instead)."""
-        need = max(self.layout().totalHeightForWidth(self.width()), self.sizeHint().height())
+        layout = self.layout()
+        assert layout is not None  # set in __init__
+        need = max(layout.totalHeightForWidth(self.width()), self.sizeHint().height())
         if need > self.height():
             self.resize(self.width(), need)
 

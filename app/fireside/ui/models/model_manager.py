@@ -34,18 +34,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from fireside.core.admin.policy import load_policy
+from fireside.core.config.paths import Paths
+from fireside.core.config.secrets import TokenStore
+from fireside.core.config.settings import Settings, load_settings, save_settings
 from fireside.core.models.catalog import CATALOG, CatalogEntry
 from fireside.core.models.downloads import Progress
 from fireside.core.models.fit_planner import GPT_OSS_20B, Machine, Plan, plan_fit
-from fireside.core.models.hub import endpoint_from_env
 from fireside.core.models.folders import model_dirs
+from fireside.core.models.hub import endpoint_from_env
 from fireside.core.models.installed import InstalledModel, ModelError, import_model, remove_model
-from fireside.core.config.paths import Paths
-from fireside.core.admin.policy import load_policy
-from fireside.core.config.secrets import TokenStore
-from fireside.core.config.settings import Settings, load_settings, save_settings
 from fireside.core.units import human_bytes
-
 from fireside.ui.models.download_worker import DownloadService
 from fireside.ui.models.fit_planner_jobs import FitPlanner
 from fireside.ui.models.load_settings import LoadSettingsDialog
@@ -210,7 +209,7 @@ class ModelManagerDialog(QDialog):
         layout.addWidget(self.details_label)
         self.installed.currentItemChanged.connect(lambda *_: self._show_details())
         self.installed.currentItemChanged.connect(lambda *_: self._update_remove())
-        row = QHBoxLayout()
+        buttons = QHBoxLayout()
         self.use_button = QPushButton("Use this model")
         self.use_button.setToolTip("Load it with the setup shown in its badge; change that "
                                    "under Advanced settings.")
@@ -219,11 +218,11 @@ class ModelManagerDialog(QDialog):
         self.copy_check = QCheckBox("Copy into the models folder (otherwise link it in place)")
         self.advanced_button = QPushButton("Advanced settings…")
         for b in (self.use_button, self.remove_button, self.import_button):
-            row.addWidget(b)
-        row.addWidget(self.copy_check)
-        row.addStretch(1)
-        row.addWidget(self.advanced_button)
-        layout.addLayout(row)
+            buttons.addWidget(b)
+        buttons.addWidget(self.copy_check)
+        buttons.addStretch(1)
+        buttons.addWidget(self.advanced_button)
+        layout.addLayout(buttons)
         self.use_button.clicked.connect(self._use_selected)
         self.installed.itemDoubleClicked.connect(lambda _item: self._use_selected())
         self.advanced_button.clicked.connect(self.open_advanced)
@@ -268,7 +267,7 @@ class ModelManagerDialog(QDialog):
         self._service.worker.filesRequested.emit(repo, endpoint_from_env(), self._tokens.get() or "")
 
     @Slot(str, list)
-    def _on_files(self, repo: str, files: list) -> None:
+    def _on_files(self, repo: str, files: list[tuple[str, int]]) -> None:
         self.files_combo.clear()
         for name, size in files:
             self.files_combo.addItem(f"{name} ({human_bytes(size)})", name)
@@ -363,6 +362,7 @@ class ModelManagerDialog(QDialog):
         plan = plan_fit(GPT_OSS_20B, machine)  # every catalog entry is gpt-oss-20b
         for row in range(self.table.rowCount()):
             item = self.table.item(row, FIT_COLUMN)
+            assert item is not None  # every catalog row has its fit cell
             item.setText(plan.badge)
             item.setToolTip(plan.reason)
 

@@ -46,7 +46,7 @@ from fireside.ui.chat.chat_model import ChatModel
 from fireside.ui.look.accessibility import install_comfort
 from fireside.ui.chat.composer import Composer, Mode
 from fireside.ui.chat.context_overflow import install_overflow_handler
-from fireside.ui.chat.inference_worker import start_worker, stop_worker
+from fireside.ui.chat.inference_worker import InferenceWorker, start_worker, stop_worker
 from fireside.ui.shell.menus import build_menus
 from fireside.ui.chat.reasoning_panel import ReasoningPanel
 from fireside.ui.history.sidebar import install_history
@@ -65,6 +65,7 @@ class MainWindow(QMainWindow):
     modelLoadFailed = Signal(str)
     replyFinished = Signal(int)  # row, after the footer shows the stats
     replyFailed = Signal(int, str)  # row, message shown inline
+    worker: InferenceWorker  # declared: modules that take the window read it before its __init__ is checked
 
     def __init__(
         self,
