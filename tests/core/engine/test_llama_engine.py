@@ -62,8 +62,7 @@ def test_tiny_gptoss_loads_as_harmony_and_streams_without_control_tokens(tiny: L
     reasoning, answer, stats = _run(tiny, _ask("Hello there, how are you?", max_tokens=40))
     assert stats.prompt_tokens > 20
     assert stats.reasoning_tokens + stats.answer_tokens == 40
-    assert stats.stop_reason == "length"
-    assert stats.stop_reason in {"end", "length"}
+    assert stats.stop_reason == "length"  # greedy on the fixed tiny model: no end token in 40
     for token in CONTROL_TOKENS:
         assert token not in reasoning and token not in answer
 
@@ -130,7 +129,7 @@ def test_naive_prefix_reuse_would_be_wrong(gemma_path: Path, monkeypatch):
 
     Shown on Gemma, a real model; the tiny random model's output barely depends on its context.
     """
-    from fireside.core.engine.protocol import kv_cache
+    from fireside.core.engine import kv_cache
 
     monkeypatch.setattr(kv_cache.PrefixCache, "_restore", lambda self, n_keep: n_keep)
     load = {"n_ctx": 2048, "n_batch": 256}
@@ -258,7 +257,7 @@ def test_template_path_renders_the_ggufs_own_template_and_streams(
 ):
     """A non-gpt-oss chat model goes through its embedded Jinja template (sandboxed). The tiny
     GGUF carries a real chat template, so treat it as such a model end to end."""
-    from fireside.core.engine.protocol import llama_engine
+    from fireside.core.engine import llama_engine
     from fireside.core.chat import prompting
 
     monkeypatch.setattr(llama_engine, "prompt_format", lambda gguf: "template")
