@@ -27,6 +27,7 @@ import platformdirs
 import pytest
 
 import fireside
+from tests.helpers.machine import expected_backend
 
 pytestmark = pytest.mark.slow
 
@@ -227,7 +228,7 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         assert LAUNCHER.is_symlink() and (INSTALL_DIR / "fireside").is_file()
 
         report = _assert_doctor(LAUNCHER, fireside_home)
-        assert report["llama"]["backend"] == "CPU"
+        assert report["llama"]["backend"] == expected_backend()  # the bundle ships this venv's llama.cpp
         # keyring finds its backends frozen: SecretService loads and only then wants D-Bus.
         r = _run([LAUNCHER, "doctor", "--json"],
                  PYTHON_KEYRING_BACKEND="keyring.backends.SecretService.Keyring")
