@@ -217,10 +217,11 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         pytest.fail("A fireside package is already installed on this machine. This test installs "
                     "and purges its own build; run it where none is installed (dpkg -P fireside).")
     assert not INSTALL_DIR.exists(), f"{INSTALL_DIR} exists without a package; remove it first."
-    if (POLICY_DIR / "policy.json").exists():
+    if (POLICY_DIR / "policy.json").exists():  # the test deletes its own at the end: never a real one
         pytest.fail(f"{POLICY_DIR / 'policy.json'} exists: a live policy changes what this test checks. "
                     "Run it where none is installed.")
-    planted_policy = False
+    policy = POLICY_DIR / "policy.json"
+    made_policy_dir = not POLICY_DIR.exists()
     try:
         r = subprocess.run(["dpkg", "-i", str(artifacts.deb)], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -262,10 +263,8 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
 
         # An admin's live policy is in place when the package goes (planted only now: it would
         # change what the runs above see).
-        if not POLICY_DIR.exists():
-            POLICY_DIR.mkdir()
-            planted_policy = True
-        (POLICY_DIR / "policy.json").write_text("{}\n")
+        POLICY_DIR.mkdir(exist_ok=True)
+        policy.write_text("{}\n")
         r = subprocess.run(["dpkg", "-r", "fireside"], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
         assert not LAUNCHER.exists() and not (INSTALL_DIR / "fireside").exists()
@@ -274,11 +273,12 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         assert not _package_installed()
         assert not INSTALL_DIR.exists()
         # Purge ran postrm for real: the admin's policy is still there, unchanged.
-        assert (POLICY_DIR / "policy.json").read_text() == "{}\n"
+        assert policy.read_text() == "{}\n"
     finally:
         if _package_installed() or INSTALL_DIR.exists():
             subprocess.run(["dpkg", "-P", "fireside"], capture_output=True, timeout=300)
-        if planted_policy:
+        policy.unlink(missing_ok=True)  # ours: the test refused to start with one in place
+        if made_policy_dir:
             shutil.rmtree(POLICY_DIR, ignore_errors=True)
 
     # What belongs to people and the organisation is all still there.
