@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from fireside.core.chat.harmony import CONTROL_TOKENS
+from fireside.core.engine.devices import devices
+from tests.helpers.machine import expected_backend
 
 
 def fireside(*args: str, home: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -95,7 +97,8 @@ def test_doctor_json(fireside_home: Path):
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["paths"]["config"] == str(fireside_home / "config")
-    assert report["llama"]["backend"] == "CPU"
-    assert "CPU" in report["llama"]["devices"][0]
+    assert report["llama"]["backend"] == expected_backend()
+    assert report["llama"]["devices"] == [d.name for d in devices()]
+    assert "CPU" in report["llama"]["devices"]  # llama.cpp's CPU device is always there
     assert report["ram_bytes"] > 2**30
     assert report["cpu"]["physical"] >= 1

@@ -27,6 +27,7 @@ import platformdirs
 import pytest
 
 import fireside
+from tests.helpers.machine import expected_backend
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "installer" / "linux" / "build.sh"
 INSTALL_DIR = Path("/opt/fireside")
 LAUNCHER = Path("/usr/bin/fireside")
+POLICY_DIR = Path("/etc/fireside")
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,34 @@ def _assert_chat(launcher: Path | str, model: Path, *, save: bool = False, real_
     assert stats["prompt_tokens"] > 0
 
 
+# What the maintainer scripts may run: the desktop and icon cache refreshers, nothing else.
+CACHE_TOOLS = ("update-desktop-database", "gtk-update-icon-cache")
+
+
+def _assert_maintainer_scripts_only_refresh_caches(control: Path, shims: Path) -> None:
+    """Run postinst and postrm as dpkg does (configure; remove; purge) with a PATH that holds only
+    stand-ins for the cache tools, which record their calls. Any other program a script starts
+    (rm, find, mv, deluser, ...) is not found, which fails the script under `set -e` or shows on
+    stderr; so the scripts can run only the refreshers, and the test sees each call they make."""
+    shims.mkdir()
+    calls = shims / "calls.log"
+    for tool in CACHE_TOOLS:
+        shim = shims / tool
+        shim.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\n')
+        shim.chmod(0o755)
+    index_theme = Path("/usr/share/icons/hicolor/index.theme").is_file()
+    expected = ["update-desktop-database -q /usr/share/applications",
+                *(["gtk-update-icon-cache -q -t -f /usr/share/icons/hicolor"] if index_theme else [])]
+    for script, args in (("postinst", ["configure", "0.0"]), ("postrm", ["remove"]),
+                         ("postrm", ["purge"])):
+        calls.unlink(missing_ok=True)
+        r = subprocess.run(["/bin/sh", str(control / script), *args], capture_output=True, text=True,
+                           timeout=60, env={"PATH": str(shims)}, cwd=shims)
+        assert r.returncode == 0 and r.stderr == "", f"{script} {args[0]}: {r.stderr}"
+        ran = calls.read_text().splitlines() if calls.exists() else []
+        assert ran == expected, f"{script} {args[0]} ran {ran}, expected only the cache refreshers"
+
+
 def test_deb_metadata_contents_and_desktop_entry(artifacts: Artifacts, tmp_path: Path) -> None:
     fields = _run(["dpkg-deb", "-f", artifacts.deb, "Package", "Version", "Depends"]).stdout
     assert "Package: fireside" in fields and f"Version: {fireside.__version__}" in fields
@@ -135,9 +165,7 @@ def test_deb_metadata_contents_and_desktop_entry(artifacts: Artifacts, tmp_path:
     control = tmp_path / "control"
     assert _run(["dpkg-deb", "-e", artifacts.deb, control]).returncode == 0
     assert not (control / "conffiles").exists()
-    for script in ("postinst", "postrm"):
-        text = (control / script).read_text()
-        assert "rm " not in text and "rm\t" not in text, f"{script} must not delete anything"
+    _assert_maintainer_scripts_only_refresh_caches(control, tmp_path / "shims")
     if shutil.which("desktop-file-validate") is None:
         pytest.fail("desktop-file-validate is missing: scripts/system-deps.sh --test installs it "
                     "(apt package desktop-file-utils).")
@@ -189,6 +217,11 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         pytest.fail("A fireside package is already installed on this machine. This test installs "
                     "and purges its own build; run it where none is installed (dpkg -P fireside).")
     assert not INSTALL_DIR.exists(), f"{INSTALL_DIR} exists without a package; remove it first."
+    if (POLICY_DIR / "policy.json").exists():  # the test deletes its own at the end: never a real one
+        pytest.fail(f"{POLICY_DIR / 'policy.json'} exists: a live policy changes what this test checks. "
+                    "Run it where none is installed.")
+    policy = POLICY_DIR / "policy.json"
+    made_policy_dir = not POLICY_DIR.exists()
     try:
         r = subprocess.run(["dpkg", "-i", str(artifacts.deb)], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -196,7 +229,7 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         assert LAUNCHER.is_symlink() and (INSTALL_DIR / "fireside").is_file()
 
         report = _assert_doctor(LAUNCHER, fireside_home)
-        assert report["llama"]["backend"] == "CPU"
+        assert report["llama"]["backend"] == expected_backend()  # the bundle ships this venv's llama.cpp
         # keyring finds its backends frozen: SecretService loads and only then wants D-Bus.
         r = _run([LAUNCHER, "doctor", "--json"],
                  PYTHON_KEYRING_BACKEND="keyring.backends.SecretService.Keyring")
@@ -228,6 +261,10 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         assert "ready" in events, events.get("failed") or r.stderr[-2000:]
         assert events["ready"]["model_rss_bytes"] > 0  # the shared file is mapped, not copied
 
+        # An admin's live policy is in place when the package goes (planted only now: it would
+        # change what the runs above see).
+        POLICY_DIR.mkdir(exist_ok=True)
+        policy.write_text("{}\n")
         r = subprocess.run(["dpkg", "-r", "fireside"], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
         assert not LAUNCHER.exists() and not (INSTALL_DIR / "fireside").exists()
@@ -235,9 +272,14 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         assert r.returncode == 0, r.stdout + r.stderr
         assert not _package_installed()
         assert not INSTALL_DIR.exists()
+        # Purge ran postrm for real: the admin's policy is still there, unchanged.
+        assert policy.read_text() == "{}\n"
     finally:
         if _package_installed() or INSTALL_DIR.exists():
             subprocess.run(["dpkg", "-P", "fireside"], capture_output=True, timeout=300)
+        policy.unlink(missing_ok=True)  # ours: the test refused to start with one in place
+        if made_policy_dir:
+            shutil.rmtree(POLICY_DIR, ignore_errors=True)
 
     # What belongs to people and the organisation is all still there.
     assert shared_model.read_bytes() == tiny_gptoss_path.read_bytes()

@@ -79,6 +79,28 @@ def test_render_with_system_prompt_adds_developer_message() -> None:
     )
 
 
+# openai/harmony's own rendering (test-data/test_simple_convo_medium_effort.txt in that repository),
+# the reference for the format: the developer message ends right after the instructions, with no
+# blank line before <|end|>. It sets no date; Fireside always does, where harmony puts it
+# (test-data/test_reasoning_system_message_with_dates.txt: right after the knowledge cutoff).
+HARMONY_SIMPLE_CONVO_MEDIUM = (
+    "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"
+    "Knowledge cutoff: 2024-06\n\nReasoning: medium\n\n"
+    "# Valid channels: analysis, commentary, final. Channel must be included for every message.<|end|>"
+    "<|start|>developer<|message|># Instructions\n\nAnswer the user's questions like a robot.<|end|>"
+    "<|start|>user<|message|>What is the capital of the largest country in the world?<|end|>"
+    "<|start|>assistant"
+)
+
+
+def test_render_matches_the_harmony_librarys_own_test_data() -> None:
+    req = request(Message("user", "What is the capital of the largest country in the world?"),
+                  system_prompt="Answer the user's questions like a robot.")
+    rendered = render_prompt(req, today=DAY)
+    assert "Knowledge cutoff: 2024-06\nCurrent date: 2025-08-05\n\n" in rendered
+    assert rendered.replace("Current date: 2025-08-05\n", "") == HARMONY_SIMPLE_CONVO_MEDIUM
+
+
 def test_render_blank_system_prompt_has_no_developer_message() -> None:
     req = request(Message("user", "Hi"), system_prompt="  \n")
     assert render_prompt(req, today=DAY) == (

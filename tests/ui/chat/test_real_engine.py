@@ -65,8 +65,11 @@ def test_real_engine_replies_in_the_window_and_the_gui_stays_responsive(
     stats = item.stats
     assert isinstance(stats, ReplyStats)
     assert stats.prompt_tokens > 0
-    assert stats.reasoning_tokens + stats.answer_tokens <= MAX_TOKENS
-    assert stats.stop_reason in {"end", "length"}
+    generated = stats.reasoning_tokens + stats.answer_tokens
+    assert 0 < generated <= MAX_TOKENS
+    # The reply ends on the model's own end token (seed 0: after 53 tokens here) or is cut by the
+    # limit, and "length" only ever with the limit reached (an end token may itself be the 64th).
+    assert stats.stop_reason == "end" or (stats.stop_reason == "length" and generated == MAX_TOKENS)
     assert stats.tokens_per_s > 0  # more than one token was generated
     assert not item.error
     message = window.transcript.widget_at(row)

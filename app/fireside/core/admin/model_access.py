@@ -14,10 +14,13 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fireside.core.config.paths import expand
 from fireside.core.models.folders import ModelDir, NotFound, dir_of, resolve_model
+
+if TYPE_CHECKING:
+    from fireside.core.admin.policy import Policy
 
 HASH_CACHE = "allowed-hashes.json"
 
@@ -26,7 +29,7 @@ class LoadRefused(Exception):
     """The file cannot be found or may not be loaded; the message is for the user."""
 
 
-def prepare_load(name: str, policy: Any, dirs: list[ModelDir], cache_dir: Path) -> str:
+def prepare_load(name: str, policy: Policy, dirs: list[ModelDir], cache_dir: Path) -> str:
     """The file to load for `name` (a path or an installed model's name), or LoadRefused.
 
     Walks folders and may hash the file: call it from a worker thread, never the GUI thread.
@@ -62,8 +65,9 @@ def _sha256(path: Path, cache_dir: Path) -> str:
         cache = json.loads(cache_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         cache = {}
-    if isinstance(cache, dict) and isinstance(cache.get(key), str):
-        return cache[key]
+    cached = cache.get(key) if isinstance(cache, dict) else None
+    if isinstance(cached, str):
+        return cached
     h = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(8 << 20):
@@ -81,7 +85,7 @@ def _sha256(path: Path, cache_dir: Path) -> str:
     return digest
 
 
-def load_refusal(path: str | Path, policy: Any, dirs: list[ModelDir], cache_dir: Path) -> str:
+def load_refusal(path: str | Path, policy: Policy, dirs: list[ModelDir], cache_dir: Path) -> str:
     """Why the policy does not let `path` load, or "" when it may."""
     allowed = policy.get("allowed_models")
     if allowed is None:

@@ -206,7 +206,7 @@ class Policy:
     def expected_sha256(self, repo: str, filename: str) -> str:
         for m in self.get("allowed_models") or ():
             if m["repo"] == repo and m["file"] == filename:
-                return m["sha256"]
+                return str(m["sha256"])
         return ""
 
     def as_json(self) -> dict[str, Any]:
@@ -264,6 +264,8 @@ WINDOWS_KEY = r"HKLM\Software\Policies\Fireside"
 
 
 def _read_registry() -> dict[str, Any] | None:  # pragma: no cover - Windows only
+    if sys.platform != "win32":  # winreg exists only there (and mypy checks the rest for Windows)
+        return None
     import winreg
 
     try:
@@ -323,8 +325,8 @@ def load_policy(sources: Iterable[tuple[str, Reader]] | None = None) -> Policy:
         except _Unreadable as e:
             problems.append(Problem(name, "", f"this policy {e}. Every setting it could lock is "
                                               "held at its most restrictive value until it is fixed."))
-            for key, spec in SCHEMA.items():
-                values.setdefault(key, PolicyValue(spec.restrictive, f"{name} (fallback: unreadable)",
+            for key, key_spec in SCHEMA.items():
+                values.setdefault(key, PolicyValue(key_spec.restrictive, f"{name} (fallback: unreadable)",
                                                    valid=False))
             continue
         if data is None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import platformdirs
+
+if TYPE_CHECKING:
+    from fireside.core.admin.policy import Policy
 
 APP_NAME = "Fireside"
 
@@ -33,7 +36,7 @@ class Paths:
         return {k: str(getattr(self, k)) for k in ("config", "data", "models", "cache", "logs")}
 
 
-def app_paths(env: dict[str, str] | None = None, policy: Any = None) -> Paths:
+def app_paths(env: dict[str, str] | None = None, policy: Policy | None = None) -> Paths:
     """Resolve paths now (not at import), so tests and portable installs can set FIRESIDE_HOME.
 
     An organisation's policy may move the models folder (`user_model_dir`, e.g. to a larger

@@ -11,9 +11,12 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fireside.core.chat.conversation import Effort
+
+if TYPE_CHECKING:
+    from fireside.core.admin.policy import Policy
 
 MAX_RECENT_MODELS = 8
 
@@ -116,7 +119,7 @@ def save_settings(settings: Settings, path: Path) -> None:
 
 
 # -- admin policy on top of the user's settings (see policy.py) -------------------------------
-def effective_settings(user: Settings, policy: Any) -> Settings:
+def effective_settings(user: Settings, policy: Policy) -> Settings:
     """The settings the app runs with: the user's, with every key the policy locks overridden."""
     changes: dict[str, Any] = {}
     if policy.get("offline_only") is True:
@@ -153,7 +156,7 @@ def apply_user_changes(user: Settings, shown: Settings, edited: Settings) -> Set
 _SETTING_TO_POLICY = {"offline": "offline_only", "effort": "allowed_efforts", "n_ctx": "max_context"}
 
 
-def lock_reason(setting: str, policy: Any) -> str:
+def lock_reason(setting: str, policy: Policy) -> str:
     """Why a user setting cannot be changed freely ("" when it can), for a tooltip or the CLI."""
     key = _SETTING_TO_POLICY.get(setting)
     if key is None or not policy.locked(key):

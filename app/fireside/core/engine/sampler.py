@@ -8,7 +8,8 @@ from fireside.core.chat.conversation import Sampling
 
 
 def make_sampler(s: Sampling) -> llama_cpp.llama_sampler_p:
-    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+    params = llama_cpp.llama_sampler_chain_default_params()
+    chain: llama_cpp.llama_sampler_p = llama_cpp.llama_sampler_chain_init(params)
     add = llama_cpp.llama_sampler_chain_add
     if s.temperature <= 0 or s.top_k == 1:
         add(chain, llama_cpp.llama_sampler_init_greedy())

@@ -77,7 +77,7 @@ def _check(data: Any) -> list[dict[str, Any]]:
              "is not a Fireside conversation export.")
     _require(data.get("version") == FORMAT_VERSION, "This file",
              f"uses export format {data.get('version')!r}; this Fireside reads format {FORMAT_VERSION}.")
-    convs = data.get("conversations")
+    convs: list[dict[str, Any]] = data.get("conversations")
     _require(isinstance(convs, list), "This file", "has no list of conversations.")
     for n, conv in enumerate(convs, start=1):
         where = f"Conversation {n}"
@@ -114,7 +114,8 @@ def import_json(store: Store, data: Any) -> list[int]:
                 model=m.get("model", ""), effort=m.get("effort", ""), status=m.get("status", "done"),
                 created=m.get("created"))
         children = {ids[m["id"]]: ids.get(m.get("active_child")) for m in conv["messages"]}
-        store.restore_selection(cid, ids.get(conv.get("active_root")), children)
+        root = conv.get("active_root")
+        store.restore_selection(cid, None if root is None else ids.get(root), children)
         store.update_conversation(cid, title=str(conv.get("title", "")), pinned=bool(conv.get("pinned")))
         created = conv.get("created")
         store.set_times(cid, created if created is not None else store.conversation(cid).created,
@@ -156,9 +157,9 @@ def export_markdown_many(store: Store, conversation_ids: list[int] | None = None
 def read_export_file(text: str, name: str = "This file") -> dict[str, Any]:
     """Parse an export file's text; BadExportFile with a plain reason when it is not JSON."""
     try:
-        data = json.loads(text)
+        data: dict[str, Any] = json.loads(text)  # _check proves it is one
     except json.JSONDecodeError as e:
         raise BadExportFile(f"{name} is not valid JSON (line {e.lineno}); "
                             "export it again from Fireside.") from None
     _check(data)
-    return data  # type: ignore[no-any-return]
+    return data

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 from fireside.core.chat.conversation import Effort, Sampling
@@ -62,6 +63,14 @@ def clean_sampling_value(key: str, value: object) -> float | int | None:
     return float(value)
 
 
+def _with_sampling(name: str, system_prompt: str, effort: str, value: Callable[[str], object]) -> Preset:
+    """A Preset whose sampling fields are `value(field)`, each cleaned by clean_sampling_value."""
+    clean = {key: clean_sampling_value(key, value(key)) for key in SAMPLING_LIMITS}
+    top_k = clean["top_k"]  # an int whenever it is not None (its limits say int)
+    return Preset(name, system_prompt, effort, temperature=clean["temperature"], top_p=clean["top_p"],
+                  top_k=None if top_k is None else int(top_k), min_p=clean["min_p"])
+
+
 def clean_name(name: str) -> str:
     """One line, trimmed; ValueError with a sentence when nothing is left."""
     name = " ".join(name.split())[:MAX_NAME]
@@ -81,9 +90,8 @@ def load_presets(store: Store) -> list[Preset]:
             continue
         try:
             effort = Effort.parse(str(entry.get("effort", "medium"))).value
-            sampling = {key: clean_sampling_value(key, entry.get(key)) for key in SAMPLING_LIMITS}
-            presets.append(Preset(clean_name(entry["name"]), str(entry.get("system_prompt", "")), effort,
-                                  **sampling))
+            presets.append(_with_sampling(clean_name(entry["name"]), str(entry.get("system_prompt", "")),
+                                          effort, entry.get))
         except ValueError:
             continue
     return presets
@@ -91,9 +99,8 @@ def load_presets(store: Store) -> list[Preset]:
 
 def save_preset(store: Store, preset: Preset) -> list[Preset]:
     """Add `preset`, replacing one of the same name; returns the list as saved (sorted by name)."""
-    sampling = {key: clean_sampling_value(key, getattr(preset, key)) for key in SAMPLING_LIMITS}
-    preset = Preset(clean_name(preset.name), preset.system_prompt.strip(), Effort.parse(preset.effort).value,
-                    **sampling)
+    preset = _with_sampling(clean_name(preset.name), preset.system_prompt.strip(),
+                            Effort.parse(preset.effort).value, lambda key: getattr(preset, key))
     presets = [p for p in load_presets(store) if p.name.casefold() != preset.name.casefold()]
     presets.append(preset)
     presets.sort(key=lambda p: p.name.casefold())

@@ -131,7 +131,7 @@ def _split(script: str) -> list[str]:
 def migrate(db: sqlite3.Connection) -> int:
     """Bring `db` (in autocommit mode) to SCHEMA_VERSION, one transaction per step. Returns the
     version the file had before."""
-    start = db.execute("PRAGMA user_version").fetchone()[0]
+    start: int = db.execute("PRAGMA user_version").fetchone()[0]
     if start > SCHEMA_VERSION:
         raise SchemaTooNew(
             f"This history was saved by a newer version of Fireside (format {start}); "

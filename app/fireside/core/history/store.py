@@ -236,7 +236,7 @@ class Store:
             f"SELECT {_CONV_COLS} FROM conversations ORDER BY pinned DESC, updated DESC, id DESC")]
 
     def message_counts(self) -> dict[int, int]:
-        return dict(self.query("SELECT conversation_id, count(*) FROM messages GROUP BY 1"))  # type: ignore[arg-type]
+        return {cid: n for cid, n in self.query("SELECT conversation_id, count(*) FROM messages GROUP BY 1")}
 
     def update_conversation(self, conversation_id: int, durable: bool = True, **fields: Any) -> None:
         """Change title, pinned, system_prompt, model or effort. Renaming or pinning does not move

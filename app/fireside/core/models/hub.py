@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 API_TIMEOUT_S = 20.0
@@ -57,7 +61,7 @@ def valid_repo_id(repo_id: str) -> bool:
     return len(parts) == 2 and all(p and p not in {".", ".."} and " " not in p for p in parts)
 
 
-def _api(endpoint: str, token: str | None):  # type: ignore[no-untyped-def]
+def _api(endpoint: str, token: str | None) -> HfApi:
     from huggingface_hub import HfApi
 
     return HfApi(endpoint=endpoint, token=token or False)

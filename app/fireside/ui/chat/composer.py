@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import Enum
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QShowEvent
+from PySide6.QtGui import QKeyEvent, QShowEvent, QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -175,8 +175,9 @@ class Composer(QFrame):
         """Admin policy: efforts outside `allowed` are greyed out; one left locks the picker."""
         self._allowed_efforts, self._policy_tip = allowed, reason
         items = self.effort_combo.model()
+        assert isinstance(items, QStandardItemModel)  # a QComboBox's own model
         for i in range(self.effort_combo.count()):
-            item = items.item(i)  # type: ignore[attr-defined]
+            item = items.item(i)
             base = item.data(BASE_TEXT_ROLE) or item.text()
             item.setData(base, BASE_TEXT_ROLE)
             ok = allowed is None or self.effort_combo.itemData(i) in allowed
