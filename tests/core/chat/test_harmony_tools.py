@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fireside.core.chat.conversation import ChatRequest, Effort, FunctionTool, Message
 from fireside.core.chat.events import ToolCall
@@ -387,3 +389,41 @@ def test_where_fireside_differs_from_the_librarys_first_final_rule() -> None:
     assert ours == substitute(
         library, "<|start|>assistant<|channel|>analysis<|message|>thinking 3+5<|end|>", ""
     )
+
+
+_TOKEN_SHAPE = re.compile(r"<\|[A-Za-z0-9_]+\|>")
+_NASTY = st.lists(
+    st.one_of(st.text(max_size=6), st.sampled_from(["<|end|>", "<|call|>", "<|start|>", "<|", "|>"])),
+    max_size=5,
+).map("".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(description=_NASTY, args=_NASTY, reasoning=_NASTY, output=_NASTY, preamble=_NASTY)
+def test_tool_content_never_changes_the_prompts_structure(
+    description: str, args: str, reasoning: str, output: str, preamble: str
+) -> None:
+    def request(d: str, a: str, r: str, o: str, p: str) -> ChatRequest:
+        tool = FunctionTool(
+            "f", d, {"type": "object", "properties": {"x": {"type": "string", "description": d}}}
+        )
+        calls = (ToolCall("functions.f", a, call_id="1"), ToolCall("python", a, "analysis", call_id="2"))
+        return ChatRequest(
+            messages=(
+                Message("user", "go"),
+                Message("assistant", p, reasoning=r, tool_calls=calls),
+                Message("tool", o, tool_name="functions.f", call_id="1"),
+                Message("tool", o, tool_name="python", call_id="2"),
+            ),
+            tools=(tool,),
+            python_tool=True,
+        )
+
+    def x(text: str) -> str:
+        return "x" if text else ""
+
+    real = render_prompt(request(description, args, reasoning, output, preamble), today=DAY)
+    skeleton = render_prompt(
+        request(*(x(t) for t in (description, args, reasoning, output, preamble))), today=DAY
+    )
+    assert _TOKEN_SHAPE.findall(real) == _TOKEN_SHAPE.findall(skeleton)
