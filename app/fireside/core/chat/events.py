@@ -27,6 +27,9 @@ class ToolCall:
     client-defined functions alike), "python" for the built-in python tool. `arguments` is the
     message body: JSON text for functions, code for python. `call_id` ties the result to the call
     (OpenAI's `call_…` ids); harmony itself has none, so the conversation service assigns it.
+    `incomplete` is True when the reply ended (context full, token limit, stop) inside the call,
+    before `<|call|>` or `<|end|>`: `arguments` is what arrived, possibly nothing; the call must
+    not be run as if it were whole.
     """
 
     recipient: str
@@ -34,6 +37,7 @@ class ToolCall:
     channel: str = "commentary"  # built-in tools are called on "analysis"
     content_type: str = ""  # "json" for `<|constrain|>json`
     call_id: str = ""
+    incomplete: bool = False
 
     @property
     def function_name(self) -> str:
