@@ -6,8 +6,9 @@ PKGS="libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0
 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0
 libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core"
 # --test adds the tools the installer tests use: shellcheck lints installer/**/*.sh,
-# desktop-file-validate checks the .desktop entry the .deb ships, xmllint the MSI/ADMX files.
-[ "${1:-}" = "--test" ] && PKGS="$PKGS shellcheck desktop-file-utils libxml2-utils"
+# desktop-file-validate checks the .desktop entry the .deb ships, xmllint the MSI/ADMX files;
+# python3 (Debian's) runs the python tool's sandbox as an unprivileged user in tests/core/tools.
+[ "${1:-}" = "--test" ] && PKGS="$PKGS shellcheck desktop-file-utils libxml2-utils python3"
 [ "$(uname -s)" = Linux ] || exit 0
 command -v dpkg-query >/dev/null 2>&1 || exit 0
 missing=""

@@ -160,3 +160,16 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
     except OSError:
         return False
+
+
+def test_the_code_cannot_signal_fireside_or_read_other_processes(sandbox: PythonSandbox) -> None:
+    denied = "import os\ntry:\n    {}\n    print('reached')\nexcept PermissionError:\n    print('denied')"
+    assert sandbox.run(denied.format("os.kill(os.getppid(), 0)")).output == "denied"
+    for what in ("environ", "cmdline", "maps", "mem"):  # API keys live in environments and arguments
+        out = sandbox.run(denied.format(f"open(f'/proc/{{os.getppid()}}/{what}', 'rb').read()"))
+        assert out.output == "denied", (what, out.output)
+    assert sandbox.run(denied.format("open('/proc/1/cmdline').read()")).output == "denied"
+    ok = sandbox.run("import os, subprocess\n'VmRSS' in open('/proc/self/status').read(), "
+                     "'MemTotal' in open('/proc/meminfo').read(), os.cpu_count() > 0, "
+                     "subprocess.run(['ls', '-a'], capture_output=True, text=True).stdout.split()[:2]")
+    assert ok.output == "(True, True, True, ['.', '..'])", ok.output

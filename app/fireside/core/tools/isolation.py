@@ -56,9 +56,12 @@ _SECCOMP_ARCH = {
 _SECCOMP_RET_ALLOW = 0x7FFF0000
 _SECCOMP_RET_ERRNO = 0x00050000
 
-# Directories a Python process needs to read; the child adds its own prefixes and sys.path.
-SYSTEM_READ_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/etc", "/opt",
-                     "/proc", "/sys", "/dev")
+# What a Python process needs to read; the child adds its own prefixes and sys.path. Not all of
+# /proc: other processes' command lines and environments (API keys) are none of the code's business.
+SYSTEM_READ_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/etc", "/opt", "/sys",
+                     "/proc/self", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/loadavg",
+                     "/proc/uptime", "/proc/version", "/proc/filesystems", "/proc/sys/kernel", "/proc/sys/vm",
+                     "/dev/zero", "/dev/urandom", "/dev/random", "/dev/full")
 
 LAYERS = ("landlock-fs", "landlock-net", "landlock-scope", "seccomp", "rlimits")
 
@@ -297,7 +300,8 @@ def read_paths_for_this_python(extra: list[str]) -> list[str]:
     paths += [p for p in sys.path if p and os.path.isabs(p)]
     seen: dict[str, None] = {}
     for p in paths:
-        seen.setdefault(os.path.realpath(p), None)
+        if not p.startswith("/proc/"):
+            seen.setdefault(os.path.realpath(p), None)
         seen.setdefault(p, None)  # a symlinked prefix: allow the name and its target
     return list(seen)
 

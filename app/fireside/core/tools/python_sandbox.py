@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fireside.core.tools.isolation import LAYERS, IsolationReport, isolation_report
-from fireside.core.tools.limits import DEFAULT_LIMITS, SandboxLimits, describe_for_model
+from fireside.core.tools.limits import DEFAULT_LIMITS, SandboxLimits
 from fireside.core.tools.process_tree import kill_tree
 from fireside.core.tools.sandbox_child import BOOT, encode_message
 
@@ -246,8 +246,8 @@ class PythonSandbox:
             output.add(chunk)
 
     def run(self, code: str, timeout: float | None = None) -> ToolOutcome:
-        """Run one cell; never raises for anything the code does (SandboxUnavailable if it cannot
-        start at all)."""
+        """Run one cell. Never raises: an exception in the code, a time-out, a crash or a process
+        that cannot start is an outcome with error=True whose output says what happened."""
         wall = self.limits.wall_time_s if timeout is None else max(0.1, min(timeout, 24 * 3600.0))
         with self._lock:
             started = time.monotonic()
@@ -256,7 +256,10 @@ class PythonSandbox:
                 note = (f"[The python session was restarted: {self._lost}. Variables and imports from "
                         "earlier calls are gone; files in the work folder remain.]\n")
                 self._lost = ""
-            self._ensure_started()
+            try:
+                self._ensure_started()
+            except SandboxUnavailable as e:
+                return ToolOutcome(note + str(e), error=True, duration_s=time.monotonic() - started)
             self._drain(_Output(0))  # what a background process printed between calls
             self._cell += 1
             output = _Output(self.limits.output_bytes)
@@ -303,7 +306,3 @@ class PythonSandbox:
             return text
         return text[:limit] + f"\n[output cut: {len(text):,} characters in all]"
 
-
-def tool_limits(limits: SandboxLimits = DEFAULT_LIMITS) -> dict[str, str]:
-    """The figures the python tool's description states (time limit, memory, output size)."""
-    return describe_for_model(limits)
