@@ -9,11 +9,11 @@ import sys
 from typing import Any
 
 from fireside import __version__
-from fireside.core.engine.protocol import physical_cores
-from fireside.core.engine.devices import devices as ggml_devices
-from fireside.core.models.fit_planner import meminfo_bytes
 from fireside.core.config.paths import app_paths
 from fireside.core.config.settings import load_settings
+from fireside.core.engine.devices import devices as ggml_devices
+from fireside.core.engine.protocol import physical_cores
+from fireside.core.models.fit_planner import meminfo_bytes
 
 
 def _backend() -> dict[str, Any]:
@@ -51,8 +51,8 @@ def _keyring() -> dict[str, Any]:
 
 def _fit_plans(dirs: Any) -> list[dict[str, Any]]:
     """The planner's verdict for each model Fireside can find (headers only, no loads)."""
-    from fireside.core.models.gguf_info import GGUFError, read_gguf
     from fireside.core.models.fit_planner import detect_machine, plan_fit, profile_from_gguf
+    from fireside.core.models.gguf_info import GGUFError, read_gguf
     from fireside.core.models.installed import list_all
 
     out: list[dict[str, Any]] = []
@@ -72,9 +72,9 @@ def _fit_plans(dirs: Any) -> list[dict[str, Any]]:
 
 
 def report() -> dict[str, Any]:
-    from fireside.core.models.folders import model_dirs
     from fireside.core.admin.policy import load_policy
     from fireside.core.config.settings import effective_settings
+    from fireside.core.models.folders import model_dirs
 
     policy = load_policy()
     paths = app_paths(policy=policy)
@@ -99,7 +99,15 @@ def report() -> dict[str, Any]:
         "model_search_order": [{"path": str(d.path), "kind": d.kind, "origin": d.origin,
                                 "exists": d.path.is_dir()} for d in dirs],
         "fit": _fit_plans(dirs),
+        "python_tool": _python_tool(),
     }
+
+
+def _python_tool() -> dict[str, Any]:
+    """Which isolations the built-in python tool's sandbox would run under here (issue 11)."""
+    from fireside.core.tools.isolation import isolation_report
+
+    return isolation_report().as_json() | {"lines": isolation_report().lines()}
 
 
 def format_text(r: dict[str, Any]) -> str:
@@ -136,4 +144,7 @@ def format_text(r: dict[str, Any]) -> str:
     lines += [f"PROBLEM: {p['source']}{', key ' + p['key'] if p['key'] else ''}: {p['message']}"
               for p in policy["problems"]]
     lines += [f"Fit: {f['model']}: {f['badge']}, {f['n_ctx']:,} tokens" for f in r["fit"]]
+    if "python_tool" in r:
+        lines.append("Python tool sandbox:")
+        lines += [f"  {line}" for line in r["python_tool"]["lines"]]
     return "\n".join(lines)

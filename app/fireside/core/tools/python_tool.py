@@ -1,7 +1,7 @@
 """The built-in python tool as the conversation service uses it: one sandbox per conversation.
 
     tool = PythonTool(paths.data_dir / "python")      # or any folder the caller chooses
-    if tool.available: ...                             # isolation enforced here; else say tool.unavailable_reason
+    if tool.available: ...                             # else show tool.unavailable_reason
     outcome = tool.run(conversation_id, code)          # ToolOutcome(output, error, duration_s, ...)
     tool.restart(conversation_id); tool.close_all()    # on request; at shutdown
 

@@ -29,7 +29,7 @@ BOOT = ("import sys;sys.path.insert(0,sys.argv[1]);"
 _RESULT_CAP = 16 * 1024  # a repr or traceback longer than this is cut in the child already
 
 
-class CPUTimeLimitExceeded(BaseException):  # noqa: N818 - the name the model reads in a traceback
+class CPUTimeLimitExceeded(BaseException):  # the name the model reads in its traceback
     """Raised into the cell when its CPU time runs out (SIGXCPU); BaseException so `except
     Exception` in the model's code does not swallow it."""
 
@@ -94,8 +94,10 @@ class Kernel:
         except (SyntaxError, ValueError) as exc:
             return {"result": None, "error": "".join(traceback.format_exception_only(type(exc), exc))}
         last = None
-        if tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = ast.Expression(tree.body.pop().value)
+        tail = tree.body[-1] if tree.body else None
+        if isinstance(tail, ast.Expr):
+            tree.body.pop()
+            last = ast.Expression(tail.value)
         self._arm_cpu_limit()
         try:
             exec(compile(tree, filename, "exec"), self.namespace)
