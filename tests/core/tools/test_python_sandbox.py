@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import resource
+import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from fireside.core.tools.limits import SandboxLimits
 from fireside.core.tools.python_sandbox import PythonSandbox
@@ -177,3 +182,65 @@ def test_the_code_cannot_signal_fireside_or_read_other_processes(sandbox: Python
                      "'MemTotal' in open('/proc/meminfo').read(), os.cpu_count() > 0, "
                      "subprocess.run(['ls', '-a'], capture_output=True, text=True).stdout.split()[:2]")
     assert ok.output == "(True, True, True, ['.', '..'])", ok.output
+
+
+def _when_file_appears(path: Path, then: Callable[[], None]) -> threading.Thread:
+    def watch() -> None:
+        deadline = time.monotonic() + 20
+        while not path.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)  # sleep-ok: waiting for the cell to reach its loop
+        then()
+
+    t = threading.Thread(target=watch)
+    t.start()
+    return t
+
+
+BUSY = "kept = 1\nopen('started', 'w').close()\nwhile True:\n    pass"
+
+
+def test_interrupt_stops_the_cell_and_keeps_the_session(sandbox: PythonSandbox) -> None:
+    sandbox.start()
+    t = _when_file_appears(sandbox.work_dir / "started", sandbox.interrupt)
+    out = sandbox.run(BUSY)
+    t.join()
+    assert out.error and not out.restarted and "KeyboardInterrupt" in out.output
+    assert sandbox.run("kept").output == "1"
+
+
+def test_restart_during_a_call_ends_it_at_once(sandbox: PythonSandbox) -> None:
+    sandbox.start()
+    t = _when_file_appears(sandbox.work_dir / "started", sandbox.restart)
+    out = sandbox.run(BUSY)
+    t.join()
+    assert out.error and out.restarted and "restarted on request during the call" in out.output
+    assert out.duration_s < 15  # not the 20 s time limit
+    fresh = sandbox.run("kept")
+    assert "NameError" in fresh.output and "[The python session was restarted" not in fresh.output
+
+
+def test_a_forked_copy_of_the_session_does_not_answer_for_it(sandbox: PythonSandbox) -> None:
+    out = sandbox.run("import os\npid = os.fork()\nif pid == 0:\n    print('child')\nelse:\n"
+                      "    os.waitpid(pid, 0)\n    print('parent')")
+    assert sorted(out.output.split()) == ["child", "parent"]
+    assert sandbox.run("print(1)").output == "1"
+    assert sandbox.run("pid > 0").output == "True"
+
+
+def test_a_hard_link_cannot_carry_writes_out_of_the_work_folder(sandbox: PythonSandbox,
+                                                                tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("original")
+    out = sandbox.run(f"import os\nos.link({str(victim)!r}, 'alias.txt')")
+    assert out.error and ("PermissionError" in out.output or "Invalid cross-device link" in out.output)
+    assert victim.read_text() == "original"
+
+
+def test_a_frozen_build_starts_its_child_through_its_own_entry_point(sandbox: PythonSandbox,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from fireside.core.tools import sandbox_child
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    argv = sandbox._command('{"x": 1}')
+    assert argv == [sys.executable, sandbox_child.CHILD_FLAG, '{"x": 1}']
+    assert not sandbox_child.run_if_child(["fireside", "--help", "x"])

@@ -26,7 +26,7 @@ from pathlib import Path
 from fireside.core.tools.isolation import LAYERS, IsolationReport, isolation_report
 from fireside.core.tools.limits import DEFAULT_LIMITS, SandboxLimits
 from fireside.core.tools.process_tree import kill_tree
-from fireside.core.tools.sandbox_child import BOOT, encode_message
+from fireside.core.tools.sandbox_child import BOOT, CHILD_FLAG, encode_message
 
 APP_ROOT = str(Path(__file__).resolve().parents[3])  # the folder holding the `fireside` package
 _MAX_REPLY_BYTES = 4 * 1024 * 1024
@@ -109,6 +109,7 @@ class PythonSandbox:
         self._cell = 0
         self._lost = ""  # why the last session's state was lost, told to the next call
         self.last_failure = ""  # why _read_reply gave up: "timeout", "exited" or "garbled"
+        self._aborted = ""  # set by restart() or close() from another thread while a call runs
 
     # ---- life cycle --------------------------------------------------------------------------
     @property
@@ -121,14 +122,31 @@ class PythonSandbox:
             self._ensure_started()
 
     def restart(self) -> None:
-        """Throw the session away on request; the next call starts fresh."""
+        """Throw the session away on request (also one stuck in a call); the next call starts fresh."""
+        self._abort("restarted on request")
         with self._lock:
             self._stop()
             self._lost = ""
+            self._aborted = ""
+
+    def interrupt(self) -> None:
+        """Stop the running cell with KeyboardInterrupt, keeping the session (a UI's Stop button)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGINT)
 
     def close(self) -> None:
+        """End the process now, even in the middle of a call (which then reports it was closed)."""
+        self._abort("closed")
         with self._lock:
             self._stop()
+            self._aborted = ""
+
+    def _abort(self, why: str) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            self._aborted = why
+            kill_tree(proc.pid)
 
     def __enter__(self) -> PythonSandbox:
         return self
@@ -144,6 +162,11 @@ class PythonSandbox:
                 "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8", "MPLBACKEND": "Agg",
                 "TERM": "dumb"}
 
+    def _command(self, config: str) -> list[str]:
+        if self.python == sys.executable and getattr(sys, "frozen", False):
+            return [self.python, CHILD_FLAG, config]  # see sandbox_child.run_if_child
+        return [self.python, "-I", "-c", BOOT, APP_ROOT, config]
+
     def _ensure_started(self) -> None:
         if self.running:
             return
@@ -153,12 +176,12 @@ class PythonSandbox:
         res_r, res_w = os.pipe()
         out_r, out_w = os.pipe()
         config = {"cmd_fd": cmd_r, "res_fd": res_w, "work_dir": str(self.work_dir.resolve()),
-                  "read_paths": [APP_ROOT], "app_root": APP_ROOT, "layers": list(self.layers),
+                  "read_paths": [APP_ROOT], "layers": list(self.layers),
                   "memory_bytes": self.limits.memory_bytes, "file_size_bytes": self.limits.file_size_bytes,
                   "cpu_time_s": self.limits.cpu_time_s}
         try:
             self._proc = subprocess.Popen(
-                [self.python, "-I", "-c", BOOT, APP_ROOT, json.dumps(config)],
+                self._command(json.dumps(config)),
                 stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w, pass_fds=(cmd_r, res_w),
                 cwd=self.work_dir, env=self._child_env(), start_new_session=True)
         except OSError as e:
@@ -170,7 +193,7 @@ class PythonSandbox:
         self._cmd_w, self._res_r, self._out_r = cmd_w, res_r, out_r
         os.set_blocking(out_r, False)
         startup = _Output(64 * 1024)
-        ready = self._read_reply(time.monotonic() + _START_TIMEOUT_S, startup)
+        ready = self._read_reply(time.monotonic() + _START_TIMEOUT_S, startup, None)
         if ready is None or ready.get("ready") is not True:
             code = self._proc.poll()
             self._stop()
@@ -197,8 +220,9 @@ class PythonSandbox:
         self._cmd_w = self._res_r = self._out_r = -1
 
     # ---- one call ----------------------------------------------------------------------------
-    def _read_reply(self, deadline: float, output: _Output) -> dict[str, object] | None:
-        """Collect output until a whole reply arrives; None on a dead child or at the deadline."""
+    def _read_reply(self, deadline: float, output: _Output, cell: int | None) -> dict[str, object] | None:
+        """Collect output until the reply to `cell` arrives; None on a dead child or at the deadline.
+        Replies to other cells (a process the code forked, old news) are dropped."""
         self.last_failure = "timeout"
         buf = bytearray()
         with selectors.DefaultSelector() as sel:
@@ -211,13 +235,16 @@ class PythonSandbox:
                         self.last_failure = "garbled"
                         return None
                     if len(buf) >= 4 + size:
-                        self._drain(output)
                         try:
                             reply = json.loads(bytes(buf[4:4 + size]).decode("utf-8"))
                         except ValueError:
                             self.last_failure = "garbled"
                             return None
-                        return reply if isinstance(reply, dict) else None
+                        del buf[:4 + size]
+                        if isinstance(reply, dict) and (cell is None or reply.get("cell") == cell):
+                            self._drain(output)
+                            return reply
+                        continue
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
@@ -265,7 +292,7 @@ class PythonSandbox:
             output = _Output(self.limits.output_bytes)
             try:
                 os.write(self._cmd_w, encode_message({"code": code, "cell": self._cell}))
-                reply = self._read_reply(started + wall, output)
+                reply = self._read_reply(started + wall, output, self._cell)
             except OSError:
                 reply = None
             duration = time.monotonic() - started
@@ -277,14 +304,17 @@ class PythonSandbox:
                 text = note + ("\n".join(p.rstrip("\n") for p in parts) if parts else "(no output)")
                 return ToolOutcome(self._cap(text), error=reply.get("error") is not None,
                                    duration_s=duration, truncated=output.cut)
-            if self.last_failure == "timeout":
+            if self._aborted:
+                why = f"the python session was {self._aborted} during the call"
+            elif self.last_failure == "timeout":
                 why = f"the call ran past its {wall:g} s time limit and was stopped"
             elif self.last_failure == "garbled":
                 why = "the python process sent back something unreadable and was stopped"
             else:
                 why = f"the python process {_describe_exit(self._wait_exit())}"
             self._stop()
-            self._lost = f"the previous call failed ({why})"
+            self._lost = "" if self._aborted else f"the previous call failed ({why})"
+            self._aborted = ""
             text = (output.text().rstrip("\n") + "\n" if output.total else "") + (
                 f"[{why[0].upper()}{why[1:]}. The python session was restarted, so variables from earlier "
                 "calls are gone; files in the work folder remain.]")

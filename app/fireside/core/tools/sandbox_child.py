@@ -25,7 +25,18 @@ from types import FrameType
 from fireside.core.tools.isolation import confine
 
 BOOT = ("import sys;sys.path.insert(0,sys.argv[1]);"
-        "from fireside.core.tools.sandbox_child import main;main(sys.argv[2])")
+        "from fireside.core.tools.sandbox_child import main;del sys.path[0];main(sys.argv[2])")
+# A frozen build (PyInstaller) has no `python -c`: its sys.executable is Fireside itself, started
+# as `fireside --python-sandbox-child CONFIG`; its entry point calls run_if_child() first thing.
+CHILD_FLAG = "--python-sandbox-child"
+
+
+def run_if_child(argv: list[str]) -> bool:
+    """For a frozen entry point: when started as the sandbox's child, be it (returns when done)."""
+    if len(argv) == 3 and argv[1] == CHILD_FLAG:
+        main(argv[2])
+        return True
+    return False
 _RESULT_CAP = 16 * 1024  # a repr or traceback longer than this is cut in the child already
 
 
@@ -139,7 +150,6 @@ def main(config_json: str) -> None:
     except Exception as exc:  # report it; the parent refuses to run code unconfined
         replies.write(encode_message({"ready": False, "problem": f"{type(exc).__name__}: {exc}"}))
         return
-    sys.path.remove(cfg["app_root"]) if cfg["app_root"] in sys.path else None
     out = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8",
                            errors="backslashreplace", write_through=True)
     err = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
@@ -151,12 +161,17 @@ def main(config_json: str) -> None:
     if hasattr(signal, "SIGXFSZ"):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-big file write raises OSError instead
     kernel = Kernel(float(cfg["cpu_time_s"]))
+    me = os.getpid()
     replies.write(encode_message({"ready": True, "isolation": report.as_json(), "pid": os.getpid()}))
     while True:
         msg = read_message(commands)
         if msg is None:
             return  # the parent closed the pipe: shut down
-        reply = kernel.run_cell(str(msg.get("code", "")), int(str(msg.get("cell", 0))))
+        cell = int(str(msg.get("cell", 0)))
+        reply = kernel.run_cell(str(msg.get("code", "")), cell)
+        if os.getpid() != me:
+            os._exit(0)  # a fork of the REPL (os.fork() in the cell) must not answer too
+        reply["cell"] = cell
         for stream in (sys.stdout, sys.stderr, out, err):
             try:
                 stream.flush()
