@@ -46,6 +46,9 @@ def test_state_persists_within_a_sandbox_and_not_across_sandboxes(tmp_path: Path
         other = b.run("secret")
         assert other.error and "NameError: name 'secret' is not defined" in other.output
         assert a.run("print(secret)").output == "41"
+        b.run("open('b-private.txt', 'w').write('mine')")
+        peek = a.run(f"open({str(b.work_dir / 'b-private.txt')!r}).read()")
+        assert peek.error and "PermissionError" in peek.output  # nor each other's files
 
 
 def test_files_are_written_in_the_work_folder_and_nowhere_else(sandbox: PythonSandbox,
@@ -135,6 +138,15 @@ def test_huge_output_is_capped_and_says_so(tmp_path: Path) -> None:
         big = sb.run("'z' * 10_000_000")
         assert len(big.output) < 1024 + 16 * 1024 + 200 and "characters cut" in big.output
         assert sb.run("print(1)").output == "1"  # nothing left over in the pipe
+
+
+def test_printing_forever_is_interrupted_long_before_the_time_limit(tmp_path: Path) -> None:
+    with PythonSandbox(tmp_path / "w", SandboxLimits(output_bytes=1024, wall_time_s=60)) as sb:
+        sb.run("kept = 1")
+        out = sb.run("while True:\n    print('x' * 1000)")
+        assert out.error and out.truncated and not out.restarted
+        assert "KeyboardInterrupt" in out.output and out.duration_s < 30
+        assert sb.run("kept").output == "1"
 
 
 def test_a_crash_is_reported_and_the_session_recovers(sandbox: PythonSandbox) -> None:

@@ -284,13 +284,17 @@ def apply_rlimits(memory_bytes: int, file_size_bytes: int) -> bool:
         import resource
     except ImportError:  # Windows
         return False
+    applied = True
     for which, value in ((resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_FSIZE, file_size_bytes),
                          (resource.RLIMIT_CORE, 0)):
-        _soft, hard = resource.getrlimit(which)
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
-        resource.setrlimit(which, (value, value))
-    return True
+        try:
+            _soft, hard = resource.getrlimit(which)
+            if hard != resource.RLIM_INFINITY:
+                value = min(value, hard)
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):  # macOS refuses some (RLIMIT_AS): say so, do not fail
+            applied = False
+    return applied
 
 
 def read_paths_for_this_python(extra: list[str]) -> list[str]:

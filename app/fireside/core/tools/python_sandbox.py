@@ -30,6 +30,7 @@ from fireside.core.tools.sandbox_child import BOOT, CHILD_FLAG, encode_message
 
 APP_ROOT = str(Path(__file__).resolve().parents[3])  # the folder holding the `fireside` package
 _MAX_REPLY_BYTES = 4 * 1024 * 1024
+_FLOOD_FACTOR = 256  # a cell printing this many times the output cap is interrupted (state kept)
 _START_TIMEOUT_S = 30.0
 
 
@@ -225,6 +226,7 @@ class PythonSandbox:
         Replies to other cells (a process the code forked, old news) are dropped."""
         self.last_failure = "timeout"
         buf = bytearray()
+        flood, flooded = max(16 * 1024 * 1024, _FLOOD_FACTOR * output.cap), False
         with selectors.DefaultSelector() as sel:
             sel.register(self._res_r, selectors.EVENT_READ, "res")
             sel.register(self._out_r, selectors.EVENT_READ, "out")
@@ -253,6 +255,9 @@ class PythonSandbox:
                     if key.data == "out":
                         if chunk:
                             output.add(chunk)
+                            if cell is not None and output.total > flood and not flooded:
+                                flooded = True  # printing forever: stop the cell, keep the session
+                                self.interrupt()
                         else:
                             sel.unregister(self._out_r)
                     elif chunk:
@@ -291,7 +296,9 @@ class PythonSandbox:
             self._cell += 1
             output = _Output(self.limits.output_bytes)
             try:
-                os.write(self._cmd_w, encode_message({"code": code, "cell": self._cell}))
+                message = memoryview(encode_message({"code": code, "cell": self._cell}))
+                while message:
+                    message = message[os.write(self._cmd_w, message):]
                 reply = self._read_reply(started + wall, output, self._cell)
             except OSError:
                 reply = None
