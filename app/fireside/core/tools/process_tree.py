@@ -53,3 +53,11 @@ def kill_tree(pid: int) -> None:
             pass
         if not victims:
             return
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL what is left of a process group whose leader is gone (background processes)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

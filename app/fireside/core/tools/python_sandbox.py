@@ -25,7 +25,7 @@ from pathlib import Path
 
 from fireside.core.tools.isolation import LAYERS, IsolationReport, isolation_report
 from fireside.core.tools.limits import DEFAULT_LIMITS, SandboxLimits
-from fireside.core.tools.process_tree import kill_tree
+from fireside.core.tools.process_tree import kill_group, kill_tree
 from fireside.core.tools.sandbox_child import BOOT, CHILD_FLAG, encode_message
 
 APP_ROOT = str(Path(__file__).resolve().parents[3])  # the folder holding the `fireside` package
@@ -209,7 +209,10 @@ class PythonSandbox:
 
     def _stop(self) -> None:
         if self._proc is not None:
-            kill_tree(self._proc.pid)
+            if self._proc.poll() is None:
+                kill_tree(self._proc.pid)
+            else:  # reaped: its pid may be someone else's now, but not while its group lives on
+                kill_group(self._proc.pid)
             try:
                 self._proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
