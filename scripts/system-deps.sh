@@ -7,8 +7,9 @@ libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 li
 libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core"
 # --test adds the tools the installer tests use: shellcheck lints installer/**/*.sh,
 # desktop-file-validate checks the .desktop entry the .deb ships, xmllint the MSI/ADMX files;
-# dbus-daemon and gnome-keyring give the keyring test a real Secret Service (tests/helpers/secret_service.py).
-[ "${1:-}" = "--test" ] && PKGS="$PKGS shellcheck desktop-file-utils libxml2-utils dbus-daemon gnome-keyring"
+# dbus-daemon and gnome-keyring give the keyring test a real Secret Service (tests/helpers/secret_service.py);
+# python3 (Debian's) runs the python tool's sandbox as an unprivileged user in tests/core/tools.
+[ "${1:-}" = "--test" ] && PKGS="$PKGS shellcheck desktop-file-utils libxml2-utils dbus-daemon gnome-keyring python3"
 [ "$(uname -s)" = Linux ] || exit 0
 command -v dpkg-query >/dev/null 2>&1 || exit 0
 missing=""

@@ -99,7 +99,15 @@ def report() -> dict[str, Any]:
         "model_search_order": [{"path": str(d.path), "kind": d.kind, "origin": d.origin,
                                 "exists": d.path.is_dir()} for d in dirs],
         "fit": _fit_plans(dirs),
+        "python_tool": _python_tool(),
     }
+
+
+def _python_tool() -> dict[str, Any]:
+    """Which isolations the built-in python tool's sandbox would run under here (issue 11)."""
+    from fireside.core.tools.isolation import isolation_report
+
+    return isolation_report().as_json() | {"lines": isolation_report().lines()}
 
 
 def format_text(r: dict[str, Any]) -> str:
@@ -136,4 +144,7 @@ def format_text(r: dict[str, Any]) -> str:
     lines += [f"PROBLEM: {p['source']}{', key ' + p['key'] if p['key'] else ''}: {p['message']}"
               for p in policy["problems"]]
     lines += [f"Fit: {f['model']}: {f['badge']}, {f['n_ctx']:,} tokens" for f in r["fit"]]
+    if "python_tool" in r:
+        lines.append("Python tool sandbox:")
+        lines += [f"  {line}" for line in r["python_tool"]["lines"]]
     return "\n".join(lines)
