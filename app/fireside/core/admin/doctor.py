@@ -9,11 +9,11 @@ import sys
 from typing import Any
 
 from fireside import __version__
-from fireside.core.engine.protocol import physical_cores
-from fireside.core.engine.devices import devices as ggml_devices
-from fireside.core.models.fit_planner import meminfo_bytes
 from fireside.core.config.paths import app_paths
 from fireside.core.config.settings import load_settings
+from fireside.core.engine.devices import devices as ggml_devices
+from fireside.core.engine.protocol import physical_cores
+from fireside.core.models.fit_planner import meminfo_bytes
 
 
 def _backend() -> dict[str, Any]:
@@ -49,10 +49,25 @@ def _keyring() -> dict[str, Any]:
         return {"backend": "unavailable", "usable": False, "status": f"keyring failed: {e}"}
 
 
+def _tls() -> dict[str, Any]:
+    """Which CA certificates downloads trust (core/net/tls.py), and how many were loaded."""
+    from fireside.core.net.tls import TrustStoreError, ssl_context, trust_source
+
+    source = trust_source()
+    try:
+        count: int | None = ssl_context().cert_store_stats()["x509_ca"]
+    except TrustStoreError as e:
+        return {"source": source.describe(), "kind": source.kind, "ca_certificates": 0,
+                "problem": str(e)}
+    if sys.platform in ("win32", "darwin") and source.kind == "system":
+        count = None  # the OS verifies; OpenSSL's store is not used
+    return {"source": source.describe(), "kind": source.kind, "ca_certificates": count}
+
+
 def _fit_plans(dirs: Any) -> list[dict[str, Any]]:
     """The planner's verdict for each model Fireside can find (headers only, no loads)."""
-    from fireside.core.models.gguf_info import GGUFError, read_gguf
     from fireside.core.models.fit_planner import detect_machine, plan_fit, profile_from_gguf
+    from fireside.core.models.gguf_info import GGUFError, read_gguf
     from fireside.core.models.installed import list_all
 
     out: list[dict[str, Any]] = []
@@ -72,9 +87,9 @@ def _fit_plans(dirs: Any) -> list[dict[str, Any]]:
 
 
 def report() -> dict[str, Any]:
-    from fireside.core.models.folders import model_dirs
     from fireside.core.admin.policy import load_policy
     from fireside.core.config.settings import effective_settings
+    from fireside.core.models.folders import model_dirs
 
     policy = load_policy()
     paths = app_paths(policy=policy)
@@ -93,6 +108,7 @@ def report() -> dict[str, Any]:
         "settings": {"last_model": settings.last_model, "effort": settings.effort,
                      "n_ctx": settings.n_ctx},
         "network": "offline: Fireside makes no network calls unless you start a download",
+        "tls": _tls(),
         "policy": policy.as_json(),
         "keyring": _keyring(),
         # where models are looked for, first match wins (docs/ADMIN.md)
@@ -125,6 +141,11 @@ def format_text(r: dict[str, Any]) -> str:
               for d in r["model_search_order"]]
     lines.append(f"Last model: {r['settings']['last_model'] or '(none yet)'}")
     lines.append(f"Network: {r['network']}")
+    tls = r["tls"]
+    count = "" if tls["ca_certificates"] is None else f", {tls['ca_certificates']} CA certificates"
+    lines.append(f"HTTPS trust: {tls['source']}{count}")
+    if "problem" in tls:
+        lines.append(f"PROBLEM: {tls['problem']}")
     lines.append(f"Keyring: {r['keyring']['backend']} ({r['keyring']['status']})")
     policy = r["policy"]
     if policy["values"]:
