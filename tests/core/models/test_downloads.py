@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fireside.core.models.installed import downloads
+from fireside.core.models import downloads
 from fireside.core.models.downloads import Downloader, DownloadError, Progress, _Speed, partial_paths
 from fireside.core.models.hub import HubError, remote_file
 from tests.helpers.hf_server import FakeHub, HubServer

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication
 
 from fireside.core.config.paths import Paths
 from fireside.core.config.settings import Settings, load_settings, save_settings
-from fireside.ui import app as gui_app
+from fireside.ui.shell import app as gui_app
 from fireside.ui.shell.main_window import MainWindow
 from tests.helpers.stubs import ScriptedEngine
 
