@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
@@ -15,7 +16,9 @@ from fireside.core.config.paths import app_paths
 from fireside.core.engine.protocol import Engine
 from fireside.ui import wording
 from fireside.ui.shell import single_instance, startup_probe
-from fireside.ui.shell.main_window import MainWindow
+
+if TYPE_CHECKING:  # imported in create_window: a second launch hands over without loading it
+    from fireside.ui.shell.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
@@ -50,6 +53,8 @@ def create_window(
     auto_load_last: bool | None = None,
 ) -> MainWindow:
     """The main window; loads `model_path` now, or else the last model used if it still exists."""
+    from fireside.ui.shell.main_window import MainWindow
+
     paths = app_paths()
     window = MainWindow(
         engine_factory or default_engine_factory,
