@@ -6,6 +6,9 @@ and X-Linked-Size, exactly what huggingface_hub's HEAD reads), and the "cdn" por
 with Range support. Because the ports differ, huggingface_hub treats the CDN as another host and
 stops at the redirect for metadata, as it does against huggingface.co.
 
+With `tls=` (a server-side SSLContext, e.g. from `tls_certs.py`) both listeners speak HTTPS
+and the URLs are https://, so the client's certificate checks run exactly as against the Hub.
+
 Faults are switched on per test through `server.faults` and every byte request is logged with its
 Range header, so tests can assert what a resumed download asked for. A test that must act part-way
 through a download (pause, cancel, kill the downloading process) holds the body at a byte count
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -297,15 +301,19 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
 class HubServer:
     """Start with `with HubServer(repos) as hub:`; `hub.hub_url` is what HF_ENDPOINT should be."""
 
-    def __init__(self, repos: dict[str, dict[str, bytes]], token: str | None = None) -> None:
+    def __init__(self, repos: dict[str, dict[str, bytes]], token: str | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.state = FakeHub(repos=repos, token=token)
         handler = _handler(self.state)
         self._servers = [ThreadingHTTPServer(("127.0.0.1", 0), handler) for _ in range(2)]
         for s in self._servers:
             s.daemon_threads = True
             s.block_on_close = False
-        self.state.hub_url = f"http://127.0.0.1:{self._servers[0].server_address[1]}"
-        self.state.cdn_url = f"http://127.0.0.1:{self._servers[1].server_address[1]}"
+            if tls is not None:  # the handshake runs in accept(); a refused one is dropped quietly
+                s.socket = tls.wrap_socket(s.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.state.hub_url = f"{scheme}://127.0.0.1:{self._servers[0].server_address[1]}"
+        self.state.cdn_url = f"{scheme}://127.0.0.1:{self._servers[1].server_address[1]}"
         self._threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05},
                                           daemon=True) for s in self._servers]
 

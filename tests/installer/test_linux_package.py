@@ -27,7 +27,9 @@ import platformdirs
 import pytest
 
 import fireside
+from tests.helpers.hf_server import HubServer
 from tests.helpers.machine import expected_backend
+from tests.helpers.tls_certs import make_pki
 
 pytestmark = pytest.mark.slow
 
@@ -160,8 +162,11 @@ def test_deb_metadata_contents_and_desktop_entry(artifacts: Artifacts, tmp_path:
     assert not any(n.startswith("/etc/") for n in names), "the package must not ship a live policy"
     # Qt trimmed to what Fireside uses: no translations, no Qt modules it never imports.
     assert not any("/Qt/translations/" in n for n in names)
-    for unused in ("QtNetwork", "QtQml", "QtQuick", "QtWebEngineCore", "QtSql"):
+    for unused in ("QtQml", "QtQuick", "QtWebEngineCore", "QtSql"):
         assert f"/opt/fireside/_internal/PySide6/{unused}.abi3.so" not in names, unused
+    # QtNetwork ships for QLocalServer (one window per data folder), without Qt's TLS plugins.
+    assert "/opt/fireside/_internal/PySide6/QtNetwork.abi3.so" in names
+    assert not any("/plugins/tls/" in n for n in names)
     control = tmp_path / "control"
     assert _run(["dpkg-deb", "-e", artifacts.deb, control]).returncode == 0
     assert not (control / "conffiles").exists()
@@ -287,3 +292,60 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         tables = {row[0] for row in con.execute("select name from sqlite_master where type='table'")}
     assert tables, "the conversation database must survive uninstall intact"
     assert (fireside_home / "config").is_dir()
+
+
+def _run_env(cmd: list[str | Path], env: dict[str, str],
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
+                          env=env)
+
+
+def _one_line(r: subprocess.CompletedProcess[str]) -> str:
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fireside: ") and "Traceback" not in r.stderr, r.stderr
+    return lines[0]
+
+
+def test_bundle_downloads_over_https_with_one_trust_source(
+    artifacts: Artifacts, fireside_home: Path, tiny_gptoss_path: Path, tmp_path: Path
+) -> None:
+    """The frozen app on a Hub that speaks HTTPS (core/net/tls.py): its OpenSSL was built elsewhere,
+    so it must find this machine's CA store itself, trust SSL_CERT_FILE when an organisation sets
+    it, and refuse an unknown CA, an expired certificate and another host's, in one line each."""
+    launcher = artifacts.bundle / "fireside"
+    repo, name = "ggml-org/gpt-oss-20b-GGUF", "gpt-oss-20b-mxfp4.gguf"
+    data = tiny_gptoss_path.read_bytes()
+    pki = make_pki(tmp_path / "pki")
+    system = _clean_env(PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    for var in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        system.pop(var, None)
+    trusting = {**system, "SSL_CERT_FILE": str(pki.ca_file)}
+
+    report = json.loads(_run_env([launcher, "doctor", "--json"], system).stdout)
+    assert report["tls"]["kind"] == "system", report["tls"]
+    assert report["tls"]["ca_certificates"] > 50, report["tls"]  # the distribution's bundle, found
+
+    def pull(env: dict[str, str], hub_url: str) -> subprocess.CompletedProcess[str]:
+        return _run_env([launcher, "models", "pull", repo, name], {**env, "HF_ENDPOINT": hub_url})
+
+    with HubServer({repo: {name: data}}, tls=pki.server_context("good")) as hub:
+        r = pull(system, hub.hub_url)
+        assert r.returncode == 1 and "not signed by an authority this computer trusts" in _one_line(r)
+        r = pull(trusting, hub.hub_url)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert (fireside_home / "models" / repo / name).read_bytes() == data
+        assert [q.range for q in hub.byte_requests()] == ["bytes=0-"]
+    for kind, words in (("expired", "has expired"), ("other_host", "belongs to another server"),
+                        ("untrusted", "not signed by an authority this computer trusts")):
+        with HubServer({repo: {name + "2": data}}, tls=pki.server_context(kind)) as hub:
+            r = _run_env([launcher, "models", "pull", repo, name + "2"],
+                         {**trusting, "HF_ENDPOINT": hub.hub_url})
+            assert r.returncode == 1 and words in _one_line(r), (kind, r.stderr)
+            assert hub.byte_requests() == []
+
+
+def test_bundle_without_a_display_says_so_in_one_line(artifacts: Artifacts, fireside_home: Path) -> None:
+    env = {k: v for k, v in _clean_env().items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    r = _run_env([artifacts.bundle / "fireside"], env, timeout=60)
+    assert r.returncode == 2 and "needs a graphical session" in _one_line(r), r.stderr[-2000:]

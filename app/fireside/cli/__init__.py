@@ -66,6 +66,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from fireside.cli.conversations import run as run_conversations
 
             return run_conversations(args)
+        from fireside.ui.shell.display import no_display_reason
+
+        if reason := no_display_reason():  # before PySide6 is imported: Qt would abort
+            raise BadInput(reason)
         from fireside.ui.shell.app import run_gui
 
         return run_gui(args.model)

@@ -49,6 +49,21 @@ def _keyring() -> dict[str, Any]:
         return {"backend": "unavailable", "usable": False, "status": f"keyring failed: {e}"}
 
 
+def _tls() -> dict[str, Any]:
+    """Which CA certificates downloads trust (core/net/tls.py), and how many were loaded."""
+    from fireside.core.net.tls import TrustStoreError, ssl_context, trust_source
+
+    source = trust_source()
+    try:
+        count: int | None = ssl_context().cert_store_stats()["x509_ca"]
+    except TrustStoreError as e:
+        return {"source": source.describe(), "kind": source.kind, "ca_certificates": 0,
+                "problem": str(e)}
+    if sys.platform in ("win32", "darwin") and source.kind == "system":
+        count = None  # the OS verifies; OpenSSL's store is not used
+    return {"source": source.describe(), "kind": source.kind, "ca_certificates": count}
+
+
 def _fit_plans(dirs: Any) -> list[dict[str, Any]]:
     """The planner's verdict for each model Fireside can find (headers only, no loads)."""
     from fireside.core.models.fit_planner import detect_machine, plan_fit, profile_from_gguf
@@ -93,6 +108,7 @@ def report() -> dict[str, Any]:
         "settings": {"last_model": settings.last_model, "effort": settings.effort,
                      "n_ctx": settings.n_ctx},
         "network": "offline: Fireside makes no network calls unless you start a download",
+        "tls": _tls(),
         "policy": policy.as_json(),
         "keyring": _keyring(),
         # where models are looked for, first match wins (docs/ADMIN.md)
@@ -133,6 +149,11 @@ def format_text(r: dict[str, Any]) -> str:
               for d in r["model_search_order"]]
     lines.append(f"Last model: {r['settings']['last_model'] or '(none yet)'}")
     lines.append(f"Network: {r['network']}")
+    tls = r["tls"]
+    count = "" if tls["ca_certificates"] is None else f", {tls['ca_certificates']} CA certificates"
+    lines.append(f"HTTPS trust: {tls['source']}{count}")
+    if "problem" in tls:
+        lines.append(f"PROBLEM: {tls['problem']}")
     lines.append(f"Keyring: {r['keyring']['backend']} ({r['keyring']['status']})")
     policy = r["policy"]
     if policy["values"]:
