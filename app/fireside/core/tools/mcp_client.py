@@ -21,7 +21,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 from fireside.core.tools.mcp_config import ServerConfig
 
@@ -234,7 +234,7 @@ class McpConnection:
         raise McpServerError(self.last_error)
 
     # -- the child's stderr ----------------------------------------------------------------------
-    def _open_log(self) -> IO[str]:
+    def _open_log(self) -> TextIO:
         if self._log_dir is None:
             import os
 

@@ -375,12 +375,26 @@ class ToolRegistry:
             if refusal := self.python_refusal():
                 raise BadCall(refusal)
             return self._python_entry(), {}
+        if refusal := self.policy.tools_refusal():
+            raise BadCall(refusal)
         entries = [e for e in self.entries(start=False) if e.server]
         entry = next((e for e in entries if e.name == name), None)
-        if entry is None:  # not cached yet: ask the servers that have no list
+        if entry is None:  # not cached yet: ask the server the name points at, then all
+            for s in self.config.servers:
+                if name.startswith(_ident(s.name) + "__") and not self.server_refusal(s) \
+                        and self.state.server_enabled(s.name):
+                    self._tools_of(s, start=True, refresh=False)
+            entries = [e for e in self.entries(start=False) if e.server]
+            entry = next((e for e in entries if e.name == name), None)
+        if entry is None:
             entries = [e for e in self.entries(start=True) if e.server]
             entry = next((e for e in entries if e.name == name), None)
         if entry is None:
+            for status in self.servers():  # the tool may belong to a server that cannot run
+                if name.startswith(_ident(status.name) + "__") and status.state in (
+                        "blocked by policy", "off", "failed"):
+                    why = status.error or f"the MCP server {status.name!r} is turned off in Fireside."
+                    raise BadCall(f"The tool {name!r} cannot be used: {why}")
             on = [e.name for e in entries if e.state == "on"]
             listing = ", ".join(on[:20]) + (", …" if len(on) > 20 else "")
             raise BadCall(f"There is no tool named {name!r}. "
