@@ -180,3 +180,18 @@ def test_model_names_are_harmony_safe_unique_and_deterministic():
     assert len(set(names.values())) == len(pairs)
     assert all(len(n) <= 64 and n.replace("_", "").isalnum() and n[0].isalpha() for n in names.values())
     assert model_names(pairs) == names
+
+
+def test_an_edited_mcp_json_is_picked_up_at_the_next_listing(tmp_path: Path):
+    paths = make_paths(tmp_path)
+    write_mcp_json(paths, {"raw": stdio(RAW_SERVER)})
+    with ToolRegistry(paths, load_policy([])) as registry:
+        assert [t.name for t in registry.function_tools()] == RAW_TOOLS
+        write_mcp_json(paths, {"again": stdio(RAW_SERVER, "--other"), "raw": stdio(RAW_SERVER)})
+        names = [t.name for t in registry.function_tools()]
+        assert names == [n.replace("raw__", "again__") for n in RAW_TOOLS] + RAW_TOOLS
+        assert registry.call("again__reverse", '{"text": "xy"}').output == "yx"
+        (paths.config / "mcp.json").write_text("{broken", encoding="utf-8")  # a broken edit
+        registry.function_tools()
+        assert registry.function_tools() == ()
+        assert any("not valid JSON" in p for p in registry.problems)

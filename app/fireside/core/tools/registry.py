@@ -219,17 +219,33 @@ class ToolRegistry:
         self._connections: dict[str, McpConnection] = {}
         self._tools: dict[str, list[RemoteTool]] = {}  # server name -> its tools, sorted
         self._from_cache: dict[str, bool] = {}
+        self._stamp = self._config_stamp()
 
     # -- configuration ---------------------------------------------------------------------------
     @property
     def problems(self) -> tuple[str, ...]:
         return self.config.problems + ((self.state.problem,) if self.state.problem else ())
 
+    def _config_stamp(self) -> tuple[int, int]:
+        try:
+            st = self.config.path.stat()
+        except OSError:
+            return (0, -1)
+        return (st.st_mtime_ns, st.st_size)
+
     def reload(self) -> None:
-        """Re-read mcp.json; servers whose configuration changed are stopped."""
+        """Re-read mcp.json; servers whose configuration changed are stopped.
+
+        Listing calls this by itself when the file changed, so a long-running window picks up an
+        edited mcp.json at its next chat.
+        """
+        self._stamp = self._config_stamp()
         new = load_mcp_config(self.config.path)
         with self._lock:
             stale = [n for n, c in self._connections.items() if new.server(n) != c.config]
+            for n in [n for n in self._tools if new.server(n) != self.config.server(n)]:
+                self._tools.pop(n, None)
+                self._from_cache.pop(n, None)
             self.config = new
             for n in stale:
                 conn = self._connections.pop(n)
@@ -261,6 +277,8 @@ class ToolRegistry:
 
     def entries(self, start: bool = True, refresh: bool = False) -> list[ToolEntry]:
         """Every tool with its state. `start`: start servers with no cached list; `refresh`: all."""
+        if self._config_stamp() != self._stamp:
+            self.reload()
         out = [self._python_entry()]
         listed: list[tuple[ServerConfig, RemoteTool]] = []
         for s in self.config.servers:
@@ -437,6 +455,8 @@ class ToolRegistry:
                                 timeout + self.connect_timeout + 15.0)
         except McpServerError as e:
             return ToolResult(recipient, str(e), call_id, True, time.perf_counter() - t0)
+        if self._from_cache.get(s.name):  # now that it runs, check the cached list is current
+            self._tools_of(s, start=False, refresh=True)
         text = outcome.text if outcome.text.strip() else "(the tool returned no output)"
         return ToolResult(recipient, cap_output(text, self.max_output_chars), call_id,
                           outcome.is_error, time.perf_counter() - t0)
