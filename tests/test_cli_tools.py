@@ -95,6 +95,12 @@ def test_tools_call_failures_exit_1_with_one_line(home: Path):
     assert "python tool is not available" in line
 
 
+def test_tools_call_of_a_server_that_cannot_start_exits_1(fireside_home: Path):
+    _config(fireside_home, {"gone": {"command": "fireside-no-such-program"}})
+    line = _one_line(fireside("tools", "call", "gone__x", "{}", home=fireside_home), 1)
+    assert "fireside-no-such-program was not found" in line
+
+
 @pytest.mark.parametrize(("args", "expected"), [
     (("demo__add", '{"a": 1,'), "are not valid JSON"),
     (("demo__add", "[1]"), "must be a JSON object"),

@@ -83,7 +83,7 @@ def _call(registry: ToolRegistry, args: argparse.Namespace) -> int:
         registry.prepare(name, text)
     except BadCall as e:
         print(f"fireside: {e}", file=sys.stderr)
-        return 2
+        return 1 if e.runtime else 2
     result = registry.call(name, text, args.timeout)
     if args.json:
         print(json.dumps({"name": name, "output": result.output, "error": result.error,

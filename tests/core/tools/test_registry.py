@@ -195,3 +195,18 @@ def test_an_edited_mcp_json_is_picked_up_at_the_next_listing(tmp_path: Path):
         registry.function_tools()
         assert registry.function_tools() == ()
         assert any("not valid JSON" in p for p in registry.problems)
+
+
+def test_a_server_stuck_at_start_is_reported_and_a_greeting_on_stdout_is_survived(tmp_path: Path):
+    paths = make_paths(tmp_path)
+    write_mcp_json(paths, {"mute": stdio(RAW_SERVER, "--mute"), "chatty": stdio(RAW_SERVER, "--banner")})
+    with ToolRegistry(paths, load_policy([]), connect_timeout=2) as registry:
+        t0 = time.perf_counter()
+        names = [t.name for t in registry.function_tools()]
+        assert time.perf_counter() - t0 < 20
+        assert names == [n.replace("raw__", "chatty__") for n in RAW_TOOLS]
+        mute = registry.servers()[0]
+        assert mute.state == "failed" and mute.error == "MCP server 'mute' did not start within 2 s."
+        r = registry.call("mute__reverse", "{}")
+        assert r.error and "did not start within 2 s" in r.output
+        assert registry.call("chatty__reverse", '{"text": "ab"}').output == "ba"

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,7 @@ class McpConnection:
         self.config = config
         self.state = "not started"  # "starting" | "running" | "stopped" | "failed"
         self.last_error = ""
+        self.failed_at = 0.0  # time.monotonic() of the last failure to start
         self._log_dir = log_dir
         self._version = client_version
         self._client: Any = None  # mcp.Client while running
@@ -98,7 +100,7 @@ class McpConnection:
             try:
                 self._client = await asyncio.wait_for(asyncio.shield(ready), timeout)
             except TimeoutError:
-                await self._wind_down()
+                await self._wind_down(timeout=0.1)  # it is stuck in the handshake: cancel it
                 self._fail(f"did not start within {timeout:g} s")
             except McpServerError as e:
                 await self._wind_down()
@@ -108,7 +110,7 @@ class McpConnection:
 
     def _fail(self, why: str) -> None:
         tail = self._stderr_tail()
-        self.state = "failed"
+        self.state, self.failed_at = "failed", time.monotonic()
         self.last_error = f"MCP server {self.config.name!r} {why}" + (
             f" (it said: {tail})" if tail and tail not in why else "") + "."
         raise McpServerError(self.last_error)

@@ -50,6 +50,7 @@ MAX_OUTPUT_CHARS = 16_000  # about 4,000 tokens: enough for a page of output, no
 MAX_NAME = 64
 DEFAULT_CALL_TIMEOUT = 120.0  # what the model is told for python; MCP tools get the same
 DEFAULT_CONNECT_TIMEOUT = 30.0
+RETRY_START_AFTER = 60.0  # seconds before a listing tries again a server that failed to start
 
 
 # -- the python tool, as the registry needs it (the sandbox lives in python_sandbox.py) --------
@@ -104,7 +105,14 @@ class ServerStatus:
 
 
 class BadCall(Exception):
-    """The request itself is wrong (unknown tool, tool off, bad arguments): the message says how."""
+    """The call cannot run (unknown tool, tool off, bad arguments): the message says why.
+
+    `runtime` is set when the request was fine but its server could not be started.
+    """
+
+    def __init__(self, message: str, runtime: bool = False) -> None:
+        super().__init__(message)
+        self.runtime = runtime
 
 
 def cap_output(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
@@ -341,6 +349,8 @@ class ToolRegistry:
         if not (start or refresh):
             return []
         conn = self._connection(s)
+        if not refresh and conn.state == "failed" and time.monotonic() - conn.failed_at < RETRY_START_AFTER:
+            return []  # a server that just failed to start is not retried at every listing
         try:
             tools = self._run(lambda: conn.list_tools(self.connect_timeout, self.connect_timeout),
                               2 * self.connect_timeout + 15.0)
@@ -405,14 +415,14 @@ class ToolRegistry:
             entries = [e for e in self.entries(start=False) if e.server]
             entry = next((e for e in entries if e.name == name), None)
         if entry is None:
-            entries = [e for e in self.entries(start=True) if e.server]
-            entry = next((e for e in entries if e.name == name), None)
-        if entry is None:
             for status in self.servers():  # the tool may belong to a server that cannot run
                 if name.startswith(_ident(status.name) + "__") and status.state in (
                         "blocked by policy", "off", "failed"):
                     why = status.error or f"the MCP server {status.name!r} is turned off in Fireside."
-                    raise BadCall(f"The tool {name!r} cannot be used: {why}")
+                    raise BadCall(f"The tool {name!r} cannot be used: {why}", status.state == "failed")
+            entries = [e for e in self.entries(start=True) if e.server]
+            entry = next((e for e in entries if e.name == name), None)
+        if entry is None:
             on = [e.name for e in entries if e.state == "on"]
             listing = ", ".join(on[:20]) + (", …" if len(on) > 20 else "")
             raise BadCall(f"There is no tool named {name!r}. "
