@@ -210,3 +210,29 @@ def test_a_server_stuck_at_start_is_reported_and_a_greeting_on_stdout_is_survive
         r = registry.call("mute__reverse", "{}")
         assert r.error and "did not start within 2 s" in r.output
         assert registry.call("chatty__reverse", '{"text": "ab"}').output == "ba"
+
+
+def test_non_text_results_are_described_for_the_model():
+    from mcp.types import (
+        BlobResourceContents,
+        CallToolResult,
+        EmbeddedResource,
+        ImageContent,
+        ResourceLink,
+        TextContent,
+        TextResourceContents,
+    )
+
+    from fireside.core.tools.mcp_client import result_text
+
+    result = CallToolResult(content=[
+        TextContent(text="hello"),
+        ImageContent(data="AAAA" * 100, mime_type="image/png"),
+        ResourceLink(uri="file:///tmp/a.txt", name="a"),
+        EmbeddedResource(resource=TextResourceContents(uri="file:///b", text="inline text")),
+        EmbeddedResource(resource=BlobResourceContents(uri="file:///c.bin", blob="AAAA")),
+    ])
+    assert result_text(result).splitlines() == [
+        "hello", "[image image/png, about 300 bytes, not shown]", "[resource file:///tmp/a.txt]",
+        "inline text", "[binary resource file:///c.bin]"]
+    assert result_text(CallToolResult(content=[], structured_content={"t": 21})) == '{"t": 21}'

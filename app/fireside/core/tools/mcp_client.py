@@ -22,9 +22,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 from fireside.core.tools.mcp_config import ServerConfig
+
+if TYPE_CHECKING:
+    from mcp import Client
+    from mcp.types import CallToolResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -77,7 +81,7 @@ class McpConnection:
         self.failed_at = 0.0  # time.monotonic() of the last failure to start
         self._log_dir = log_dir
         self._version = client_version
-        self._client: Any = None  # mcp.Client while running
+        self._client: Client | None = None  # while running
         self._task: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
         self._lock: asyncio.Lock | None = None
@@ -85,7 +89,7 @@ class McpConnection:
         self._log_start = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
-    async def _ensure(self, timeout: float) -> Any:
+    async def _ensure(self, timeout: float) -> Client:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
@@ -93,29 +97,29 @@ class McpConnection:
                 return self._client
             await self._wind_down()
             self.state = "starting"
-            ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            ready: asyncio.Future[Client] = asyncio.get_running_loop().create_future()
             self._stop = asyncio.Event()
             self._task = asyncio.create_task(self._serve(ready, self._stop),
                                              name=f"mcp:{self.config.name}")
             try:
-                self._client = await asyncio.wait_for(asyncio.shield(ready), timeout)
+                client = await asyncio.wait_for(asyncio.shield(ready), timeout)
             except TimeoutError:
                 await self._wind_down(timeout=0.1)  # it is stuck in the handshake: cancel it
                 self._fail(f"did not start within {timeout:g} s")
             except McpServerError as e:
                 await self._wind_down()
                 self._fail(str(e))
-            self.state, self.last_error = "running", ""
-            return self._client
+            self._client, self.state, self.last_error = client, "running", ""
+            return client
 
-    def _fail(self, why: str) -> None:
+    def _fail(self, why: str) -> NoReturn:
         tail = self._stderr_tail()
         self.state, self.failed_at = "failed", time.monotonic()
         self.last_error = f"MCP server {self.config.name!r} {why}" + (
             f" (it said: {tail})" if tail and tail not in why else "") + "."
         raise McpServerError(self.last_error)
 
-    async def _serve(self, ready: asyncio.Future[Any], stop: asyncio.Event) -> None:
+    async def _serve(self, ready: asyncio.Future[Client], stop: asyncio.Event) -> None:
         from mcp import Client
         from mcp.types import Implementation
 
@@ -262,23 +266,25 @@ class McpConnection:
         return lines[-1][:200] if lines else ""
 
 
-def result_text(result: Any) -> str:
+def result_text(result: CallToolResult) -> str:
     """An MCP CallToolResult as the text the model reads: text as is, other content described."""
+    import json
+
+    from mcp.types import AudioContent, EmbeddedResource, ImageContent, ResourceLink, TextContent
+
     parts: list[str] = []
     for block in result.content or []:
-        kind = getattr(block, "type", "")
-        if kind == "text":
+        if isinstance(block, TextContent):
             parts.append(block.text)
-        elif kind in ("image", "audio"):
-            size = len(block.data) * 3 // 4
-            parts.append(f"[{kind} {block.mime_type}, about {size:,} bytes, not shown]")
-        elif kind == "resource_link":
+        elif isinstance(block, ImageContent | AudioContent):
+            parts.append(f"[{block.type} {block.mime_type}, about {len(block.data) * 3 // 4:,} bytes, "
+                         "not shown]")
+        elif isinstance(block, ResourceLink):
             parts.append(f"[resource {block.uri}]")
-        elif kind == "resource":
+        elif isinstance(block, EmbeddedResource):
             res = block.resource
-            parts.append(res.text if hasattr(res, "text") else f"[binary resource {res.uri}]")
+            text = getattr(res, "text", None)
+            parts.append(text if isinstance(text, str) else f"[binary resource {res.uri}]")
     if not parts and result.structured_content is not None:
-        import json
-
         parts.append(json.dumps(result.structured_content, ensure_ascii=False))
     return "\n".join(parts)
