@@ -236,3 +236,24 @@ def test_non_text_results_are_described_for_the_model():
         "hello", "[image image/png, about 300 bytes, not shown]", "[resource file:///tmp/a.txt]",
         "inline text", "[binary resource file:///c.bin]"]
     assert result_text(CallToolResult(content=[], structured_content={"t": 21})) == '{"t": 21}'
+
+
+def test_stop_calls_ends_a_running_call_at_once_and_the_server_stays_up(tmp_path: Path):
+    import threading
+
+    paths = make_paths(tmp_path)
+    write_mcp_json(paths, {"demo": stdio(SDK_SERVER)})
+    with ToolRegistry(paths, load_policy([]), connect_timeout=60) as registry:
+        first = registry.call("demo__pid", "{}").output
+        results = []
+        worker = threading.Thread(target=lambda: results.append(registry.call("demo__hang", "{}",
+                                                                              timeout=120)))
+        worker.start()
+        deadline = time.monotonic() + 30
+        while registry.stop_calls() == 0:  # until the call is in flight
+            assert time.monotonic() < deadline
+            threading.Event().wait(0.01)  # sleep-ok: polling for the call to start
+        worker.join(30)
+        assert not worker.is_alive()
+        assert results[0].error and results[0].output == "The call was stopped before it finished."
+        assert registry.call("demo__pid", "{}").output == first  # same process, still serving

@@ -159,17 +159,29 @@ class _LoopThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._inflight: set[concurrent.futures.Future[Any]] = set()
 
     def run(self, make: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> T:
         loop = self._start()
         fut = asyncio.run_coroutine_threadsafe(make(), loop)
+        with self._lock:
+            self._inflight.add(fut)
         try:
             return fut.result(timeout)
         except concurrent.futures.TimeoutError:
             fut.cancel()
             raise McpServerError(f"No answer within {timeout:g} s.") from None
         except concurrent.futures.CancelledError:
-            raise McpServerError("The request was cancelled because Fireside is closing.") from None
+            raise McpServerError("The call was stopped before it finished.") from None
+        finally:
+            with self._lock:
+                self._inflight.discard(fut)
+
+    def cancel_all(self) -> int:
+        """Cancel every request in flight (their callers get "stopped"); returns how many."""
+        with self._lock:
+            pending = list(self._inflight)
+        return sum(1 for f in pending if f.cancel())
 
     def _start(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -541,6 +553,11 @@ class ToolRegistry:
                         for s, c in zip(self.servers(), self.config.servers, strict=True)],
             "problems": list(self.problems),
         }
+
+    def stop_calls(self) -> int:
+        """Stop the MCP calls in flight, from any thread (the Stop button): each returns at once
+        as an error result saying it was stopped; the servers keep running. Returns how many."""
+        return self._loop.cancel_all() if self._loop.started else 0
 
     # -- plumbing --------------------------------------------------------------------------------
     def _run(self, make: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> T:
