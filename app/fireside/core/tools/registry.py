@@ -23,16 +23,12 @@ holding the tool definitions is byte-identical from one chat and one reconnect t
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import hashlib
 import json
-import re
 import threading
 import time
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from fireside import __version__
 from fireside.core.admin.policy import Policy
@@ -40,183 +36,25 @@ from fireside.core.chat.conversation import FunctionTool
 from fireside.core.chat.events import ToolResult
 from fireside.core.config.paths import Paths
 from fireside.core.tools import mcp_config, tool_state
+from fireside.core.tools.loop_thread import LoopThread
 from fireside.core.tools.mcp_client import McpConnection, McpServerError, RemoteTool
 from fireside.core.tools.mcp_config import McpConfig, ServerConfig, load_mcp_config
+from fireside.core.tools.naming import MAX_OUTPUT_CHARS, PYTHON, cap_output, ident, kind, model_names
+from fireside.core.tools.shapes import (
+    BadCall,
+    PythonOutcome,
+    PythonTool,
+    ServerStatus,
+    ToolEntry,
+)
 from fireside.core.tools.tool_state import ToolState
 
 T = TypeVar("T")
-PYTHON = "python"
-MAX_OUTPUT_CHARS = 16_000  # about 4,000 tokens: enough for a page of output, not a flooded context
-MAX_NAME = 64
 DEFAULT_CALL_TIMEOUT = 120.0  # what the model is told for python; MCP tools get the same
 DEFAULT_CONNECT_TIMEOUT = 30.0
 RETRY_START_AFTER = 60.0  # seconds before a listing tries again a server that failed to start
-
-
-# -- the python tool, as the registry needs it (the sandbox lives in python_sandbox.py) --------
-class PythonOutcome(Protocol):
-    @property
-    def output(self) -> str: ...
-    @property
-    def error(self) -> bool | str: ...
-    @property
-    def duration_s(self) -> float: ...
-
-
-class PythonTool(Protocol):
-    """Runs model-written code: `run(code, timeout)`; the sandbox decides per conversation state."""
-
-    def run(self, code: str, timeout: float) -> PythonOutcome: ...
-
-
-@dataclass(frozen=True)
-class ToolEntry:
-    """One tool for `fireside tools list` and the settings page."""
-
-    name: str  # the model-facing name ("python" or "server__tool")
-    server: str  # "" for python
-    tool: str  # the server's own name for it
-    description: str = ""
-    parameters: Mapping[str, Any] = field(default_factory=dict)
-    state: str = "on"  # "on" | "off" | "server off" | "blocked by policy" | "not available"
-    reason: str = ""  # why it is not on, in a sentence
-    always_allow: bool = False
-
-    def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "server": self.server or None, "tool": self.tool,
-                "description": self.description, "parameters": dict(self.parameters),
-                "state": self.state, "reason": self.reason, "always_allow": self.always_allow}
-
-
-@dataclass(frozen=True)
-class ServerStatus:
-    name: str
-    transport: str  # "stdio" | "http"
-    target: str  # command line or URL
-    state: str  # "not started" | "starting" | "running" | "stopped" | "failed" | "off" | "blocked by policy"
-    error: str = ""
-    tools: int = 0
-    tools_from_cache: bool = False
-
-    def as_json(self) -> dict[str, Any]:
-        return {"name": self.name, "transport": self.transport, "target": self.target,
-                "state": self.state, "error": self.error, "tools": self.tools,
-                "tools_from_cache": self.tools_from_cache}
-
-
-class BadCall(Exception):
-    """The call cannot run (unknown tool, tool off, bad arguments): the message says why.
-
-    `runtime` is set when the request was fine but its server could not be started.
-    """
-
-    def __init__(self, message: str, runtime: bool = False) -> None:
-        super().__init__(message)
-        self.runtime = runtime
-
-
-def cap_output(text: str, limit: int = MAX_OUTPUT_CHARS) -> str:
-    if len(text) <= limit:
-        return text
-    return (text[:limit] + f"\n\n[Output cut: the tool returned {len(text):,} characters; only the "
-            f"first {limit:,} are shown.]")
-
-
-def _ident(text: str) -> str:
-    s = re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_]", "_", text)).strip("_")
-    return s or "x"
-
-
-def model_names(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-    """(server, tool) -> a unique harmony-safe name; deterministic for the same set of pairs."""
-    out: dict[tuple[str, str], str] = {}
-    taken: set[str] = {PYTHON}
-    for server, tool in pairs:
-        base = f"{_ident(server)}__{_ident(tool)}"
-        if not base[0].isalpha():
-            base = "mcp_" + base
-        digest = hashlib.sha256(f"{server}\x00{tool}".encode()).hexdigest()[:8]
-        name = base if len(base) <= MAX_NAME else f"{base[:MAX_NAME - 9]}_{digest}"
-        if name in taken:
-            name = f"{base[:MAX_NAME - 9]}_{digest}"
-        taken.add(name)
-        out[(server, tool)] = name
-    return out
-
-
-def _kind(v: object) -> str:
-    if isinstance(v, bool) or v is None:
-        return json.dumps(v)
-    if isinstance(v, int | float):
-        return "a number"
-    return "text" if isinstance(v, str) else "a list"
-
-
-class _LoopThread:
-    """An asyncio loop in a daemon thread, started on first use; blocking calls into it."""
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._inflight: set[concurrent.futures.Future[Any]] = set()
-
-    def run(self, make: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> T:
-        loop = self._start()
-        fut = asyncio.run_coroutine_threadsafe(make(), loop)
-        with self._lock:
-            self._inflight.add(fut)
-        try:
-            return fut.result(timeout)
-        except concurrent.futures.TimeoutError:
-            fut.cancel()
-            raise McpServerError(f"No answer within {timeout:g} s.") from None
-        except concurrent.futures.CancelledError:
-            raise McpServerError("The call was stopped before it finished.") from None
-        finally:
-            with self._lock:
-                self._inflight.discard(fut)
-
-    def cancel_all(self) -> int:
-        """Cancel every request in flight (their callers get "stopped"); returns how many."""
-        with self._lock:
-            pending = list(self._inflight)
-        return sum(1 for f in pending if f.cancel())
-
-    def _start(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                self._thread = threading.Thread(target=self._main, args=(loop,),
-                                                name="fireside-mcp", daemon=True)
-                self._thread.start()
-                self._loop = loop
-            return self._loop
-
-    @staticmethod
-    def _main(loop: asyncio.AbstractEventLoop) -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_forever()
-            pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-            for t in pending:
-                t.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            loop.close()
-
-    @property
-    def started(self) -> bool:
-        return self._loop is not None
-
-    def stop(self) -> None:
-        with self._lock:
-            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
-        if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(10)
+__all__ = ["MAX_OUTPUT_CHARS", "PYTHON", "BadCall", "PythonOutcome", "PythonTool", "ServerStatus",
+           "ToolEntry", "ToolRegistry", "cap_output", "model_names"]
 
 
 class ToolRegistry:
@@ -234,7 +72,7 @@ class ToolRegistry:
         self.max_output_chars = max_output_chars
         self.state = ToolState(paths.config / tool_state.FILE_NAME)
         self.config: McpConfig = load_mcp_config(paths.config / mcp_config.FILE_NAME)
-        self._loop = _LoopThread()
+        self._loop = LoopThread()
         self._lock = threading.RLock()
         self._connections: dict[str, McpConnection] = {}
         self._tools: dict[str, list[RemoteTool]] = {}  # server name -> its tools, sorted
@@ -421,14 +259,14 @@ class ToolRegistry:
         entry = next((e for e in entries if e.name == name), None)
         if entry is None:  # not cached yet: ask the server the name points at, then all
             for s in self.config.servers:
-                if name.startswith(_ident(s.name) + "__") and not self.server_refusal(s) \
+                if name.startswith(ident(s.name) + "__") and not self.server_refusal(s) \
                         and self.state.server_enabled(s.name):
                     self._tools_of(s, start=True, refresh=False)
             entries = [e for e in self.entries(start=False) if e.server]
             entry = next((e for e in entries if e.name == name), None)
         if entry is None:
             for status in self.servers():  # the tool may belong to a server that cannot run
-                if name.startswith(_ident(status.name) + "__") and status.state in (
+                if name.startswith(ident(status.name) + "__") and status.state in (
                         "blocked by policy", "off", "failed"):
                     why = status.error or f"the MCP server {status.name!r} is turned off in Fireside."
                     raise BadCall(f"The tool {name!r} cannot be used: {why}", status.state == "failed")
@@ -451,7 +289,7 @@ class ToolRegistry:
             raise BadCall(f"The arguments for {name!r} are nested too deeply.") from None
         if not isinstance(args, dict):
             raise BadCall(f"The arguments for {name!r} must be a JSON object with the tool's "
-                          f"parameters, not {_kind(args)}.")
+                          f"parameters, not {kind(args)}.")
         return entry, args
 
     def call(self, name: str, arguments: str, timeout: float | None = None, *,
