@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     from fireside.cli.models import add_parser as add_models_parser
 
     add_models_parser(sub)
+    from fireside.cli import tools as tools_cli
+
+    tools_cli.add_parser(sub)
     return p
 
 
@@ -62,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from fireside.cli.models import run as run_models
 
             return run_models(args)
+        if args.command == "tools":
+            from fireside.cli.tools import run as run_tools
+
+            return run_tools(args)
         if args.command == "conversations":
             from fireside.cli.conversations import run as run_conversations
 

@@ -28,6 +28,11 @@ FULL: dict[str, Any] = {
     "allow_keyring_tokens": True,
     "update_checks": False,
     "local_api_server_allowed": True,
+    "tools_allowed": True,
+    "python_tool_allowed": False,
+    "mcp_servers": " Listed ",
+    "allowed_mcp_servers": ["github", "https://mcp.example.org/mcp"],
+    "tool_auto_approval_allowed": False,
 }
 EXPECTED: dict[str, Any] = {
     "allow_model_downloads": True,
@@ -43,12 +48,19 @@ EXPECTED: dict[str, Any] = {
     "allow_keyring_tokens": True,
     "update_checks": False,
     "local_api_server_allowed": True,
+    "tools_allowed": True,
+    "python_tool_allowed": False,
+    "mcp_servers": "listed",
+    "allowed_mcp_servers": ("github", "https://mcp.example.org/mcp"),
+    "tool_auto_approval_allowed": False,
 }
 RESTRICTIVE: dict[str, Any] = {
     "allow_model_downloads": False, "allowed_models": (), "hf_endpoint": "",
     "offline_only": True, "shared_model_dirs": (), "user_model_dir": "", "default_model": "",
     "default_effort": "low", "allowed_efforts": ("low",), "max_context": RESTRICTIVE_MAX_CONTEXT,
     "allow_keyring_tokens": False, "update_checks": False, "local_api_server_allowed": False,
+    "tools_allowed": False, "python_tool_allowed": False, "mcp_servers": "off",
+    "allowed_mcp_servers": (), "tool_auto_approval_allowed": False,
 }
 
 
@@ -168,6 +180,11 @@ def test_a_broken_file_does_not_override_a_valid_earlier_source(tmp_path: Path):
     ("allow_keyring_tokens", 2),
     ("update_checks", True),
     ("local_api_server_allowed", None),
+    ("tools_allowed", "yes"),
+    ("python_tool_allowed", 5),
+    ("mcp_servers", "some"),
+    ("allowed_mcp_servers", [3]),
+    ("tool_auto_approval_allowed", []),
 ])
 def test_one_invalid_value_is_restrictive_for_that_key_only(tmp_path: Path, key: str, bad: Any):
     data = {**FULL, key: bad}

@@ -86,6 +86,17 @@ def _fit_plans(dirs: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _tools(paths: Any, policy: Any) -> dict[str, Any]:
+    """Tools as policy and mcp.json leave them; no MCP server is started for this."""
+    try:
+        from fireside.core.tools.defaults import build_registry
+
+        with build_registry(paths, policy) as registry:
+            return registry.summary()
+    except Exception as e:  # a broken tools setup is something doctor reports, not dies on
+        return {"error": f"the tools could not be inspected: {e}"}
+
+
 def report() -> dict[str, Any]:
     from fireside.core.admin.policy import load_policy
     from fireside.core.config.settings import effective_settings
@@ -111,6 +122,7 @@ def report() -> dict[str, Any]:
         "tls": _tls(),
         "policy": policy.as_json(),
         "keyring": _keyring(),
+        "tools": _tools(paths, policy),
         # where models are looked for, first match wins (docs/ADMIN.md)
         "model_search_order": [{"path": str(d.path), "kind": d.kind, "origin": d.origin,
                                 "exists": d.path.is_dir()} for d in dirs],
@@ -164,8 +176,28 @@ def format_text(r: dict[str, Any]) -> str:
         lines.append(f"Policy: none ({', '.join(policy['sources_checked'])} not found)")
     lines += [f"PROBLEM: {p['source']}{', key ' + p['key'] if p['key'] else ''}: {p['message']}"
               for p in policy["problems"]]
+    lines += _tools_text(r["tools"])
     lines += [f"Fit: {f['model']}: {f['badge']}, {f['n_ctx']:,} tokens" for f in r["fit"]]
     if "python_tool" in r:
         lines.append("Python tool sandbox:")
         lines += [f"  {line}" for line in r["python_tool"]["lines"]]
     return "\n".join(lines)
+
+
+def _tools_text(t: dict[str, Any]) -> list[str]:
+    if "error" in t:
+        return [f"Tools: PROBLEM: {t['error']}"]
+    mode = {"off": "off", "listed": "only " + (", ".join(t["allowed_mcp_servers"]) or "(none listed)"),
+            "any": "any"}.get(t["mcp_servers"], t["mcp_servers"])
+    lines = [f"Tools: {'allowed' if t['tools_allowed'] else 'turned off by policy'}; "
+             f"MCP servers allowed: {mode}; always-allow: "
+             f"{'allowed' if t['auto_approval_allowed'] else 'forbidden by policy'}",
+             f"  python: {t['python']['state']}"
+             + (f" ({t['python']['reason']})" if t["python"]["reason"] else ""),
+             f"  MCP servers from {t['config']}" + ("" if t["config_exists"] else " (no such file)")]
+    for s in t["servers"]:
+        why = s["policy"] or s["error"]
+        lines.append(f"    {s['name']}: {s['state']}, {s['transport']} {s['target']}"
+                     + (f", {s['tools']} tools known" if s["tools"] else "") + (f" ({why})" if why else ""))
+    lines += [f"PROBLEM: {p}" for p in t["problems"]]
+    return lines

@@ -104,6 +104,15 @@ def _models(v: Any) -> tuple[dict[str, str], ...]:
     return tuple(out)
 
 
+MCP_MODES = ("off", "listed", "any")
+
+
+def _mcp_mode(v: Any) -> str:
+    if isinstance(v, str) and v.strip().lower() in MCP_MODES:
+        return v.strip().lower()
+    raise _Invalid("expected one of off, listed, any")
+
+
 def _update_checks(v: Any) -> bool:
     if _bool(v):
         raise _Invalid("Fireside never checks for updates; this key can only be false")
@@ -131,6 +140,11 @@ SCHEMA: dict[str, _Key] = {
     "allow_keyring_tokens": _Key(_bool, False, "whether tokens may be saved in the keyring"),
     "update_checks": _Key(_update_checks, False, "update checks (always off)"),
     "local_api_server_allowed": _Key(_bool, False, "whether the local API server may run"),
+    "tools_allowed": _Key(_bool, False, "whether the model may use tools at all"),
+    "python_tool_allowed": _Key(_bool, False, "whether the built-in python tool may run"),
+    "mcp_servers": _Key(_mcp_mode, "off", "which MCP servers may run: off, listed or any"),
+    "allowed_mcp_servers": _Key(_str_list, (), "the MCP servers allowed when mcp_servers is listed"),
+    "tool_auto_approval_allowed": _Key(_bool, False, "whether a tool may be always allowed"),
 }
 
 
@@ -202,6 +216,55 @@ class Policy:
             return ""
         return (f"Reasoning effort {effort!r} is not allowed by your organisation's policy "
                 f"(allowed_efforts: {', '.join(allowed)}; {self._src('allowed_efforts')}).")
+
+    def tools_refusal(self) -> str:
+        """Why no tool may run at all, or "" when tools are allowed."""
+        if self.get("tools_allowed") is False:
+            return ("Tools are turned off by your organisation's policy "
+                    f"(tools_allowed, {self._src('tools_allowed')}).")
+        return ""
+
+    def python_tool_refusal(self) -> str:
+        if refusal := self.tools_refusal():
+            return refusal
+        if self.get("python_tool_allowed") is False:
+            return ("The python tool is turned off by your organisation's policy "
+                    f"(python_tool_allowed, {self._src('python_tool_allowed')}).")
+        return ""
+
+    def mcp_server_refusal(self, name: str, command: str = "", command_line: str = "",
+                           url: str = "") -> str:
+        """Why this MCP server may not run, or "".
+
+        With mcp_servers "listed", an entry of allowed_mcp_servers matches the server's name in
+        mcp.json, its command, its whole command line, or its URL. A name trusts the user's
+        naming; a command or URL pins what actually runs.
+        """
+        if refusal := self.tools_refusal():
+            return refusal
+        mode = self.get("mcp_servers", "any")
+        if mode == "off":
+            return (f"MCP servers are turned off by your organisation's policy "
+                    f"(mcp_servers, {self._src('mcp_servers')}).")
+        if mode == "listed":
+            allowed = self.get("allowed_mcp_servers") or ()
+            keys = {k for k in (name, command, command_line, url.rstrip("/")) if k}
+            if not any(a.rstrip("/") in keys for a in allowed):
+                where = self._src("allowed_mcp_servers") or self._src("mcp_servers")
+                return (f"MCP server {name!r} is not on your organisation's list of allowed "
+                        f"servers (allowed_mcp_servers, {where}).")
+        if url and self.get("offline_only") is True and not _loopback(url):
+            return (f"MCP server {name!r} is on the network, and your organisation's policy keeps "
+                    f"Fireside offline (offline_only, {self._src('offline_only')}).")
+        return ""
+
+    def auto_approval_refusal(self) -> str:
+        """Why a tool may not be set to "always allow", or ""."""
+        if self.get("tool_auto_approval_allowed") is False:
+            return ("Every tool call needs your approval: your organisation's policy does not "
+                    "allow tools to run without asking "
+                    f"(tool_auto_approval_allowed, {self._src('tool_auto_approval_allowed')}).")
+        return ""
 
     def expected_sha256(self, repo: str, filename: str) -> str:
         for m in self.get("allowed_models") or ():
@@ -358,6 +421,16 @@ def _check_consistency(values: dict[str, PolicyValue], problems: list[Problem]) 
                                     f"{default.value!r} is not in allowed_efforts; "
                                     f"{allowed.value[0]!r} is used instead."))
         values["default_effort"] = PolicyValue(allowed.value[0], default.source, default.valid)
+
+
+def _loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _show(v: Any) -> str:

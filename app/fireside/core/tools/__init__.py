@@ -1,4 +1,4 @@
-"""Tools the model can call. Qt-free; `python_sandbox` runs model-written code in a confined child.
+"""Tools the model can use: MCP servers (mcp.json), the python tool, and the registry that runs them.
 
 Kept import-free on purpose: the sandbox's child process imports `fireside.core.tools.sandbox_child`
 through this package, and it must start fast and load nothing but the standard library.
