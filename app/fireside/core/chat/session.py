@@ -292,10 +292,10 @@ class ChatSession:
         """Stream one reply (shortened if the person agrees), recording it; never raises."""
         saving = recorder is not None
         if cancel.is_set():  # stopped while still queued: the engine never starts
-            stats = ReplyStats(stop_reason="cancelled")
+            unstarted = ReplyStats(stop_reason="cancelled")
             if recorder is not None:
-                self._write(lambda: recorder.finish(stats.as_json(), "cancelled"))
-            yield Done(stats)
+                self._write(lambda: recorder.finish(unstarted.as_json(), "cancelled"))
+            yield Done(unstarted)
             return
         try:
             try:

@@ -224,7 +224,7 @@ class InferenceWorker(QObject):
             self.finished.emit(request_id, stats or ReplyStats(stop_reason="cancelled"))
 
     def ask_leave_out(self, request_id: int, overflow: Overflow, cancel: threading.Event) -> bool:
-        answered, answer = threading.Event(), []
+        answered, answer = threading.Event(), list[bool]()
         with self._lock:
             self._answers[request_id] = (answered, answer)
         try:
