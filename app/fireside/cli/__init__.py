@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     from fireside.cli.models import add_parser as add_models_parser
 
     add_models_parser(sub)
+    from fireside.cli.remotes import add_parser as add_remotes_parser
+
+    add_remotes_parser(sub)
     return p
 
 
@@ -80,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from fireside.cli.conversations import run as run_conversations
 
             return run_conversations(args)
+        if args.command == "remotes":
+            from fireside.cli.remotes import run as run_remotes
+
+            return run_remotes(args)
         from fireside.ui.shell.app import run_gui
 
         return run_gui(args.model)
@@ -91,11 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
-    from fireside.core.chat.conversation import ChatRequest, Effort, Message, Sampling
-    from fireside.core.models.gguf_info import GGUFError, read_gguf
-    from fireside.core.config.paths import app_paths
     from fireside.core.admin.policy import load_policy
+    from fireside.core.chat.conversation import ChatRequest, Effort, Message, Sampling
+    from fireside.core.config.paths import app_paths
     from fireside.core.config.settings import effective_settings, load_settings
+    from fireside.core.models.gguf_info import GGUFError, read_gguf
 
     policy = load_policy()
     paths = app_paths(policy=policy)
@@ -157,9 +164,9 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _run_chat(args: argparse.Namespace, settings, request) -> int:  # type: ignore[no-untyped-def]
-    from fireside.core.engine.protocol import EngineError, LoadConfig
     from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta, ToolCall
     from fireside.core.engine.llama_engine import LlamaEngine
+    from fireside.core.engine.protocol import EngineError, LoadConfig
 
     config = LoadConfig(
         n_ctx=args.ctx or settings.n_ctx,
