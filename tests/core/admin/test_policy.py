@@ -263,7 +263,7 @@ def test_refusals_name_the_policy_key(tmp_path: Path):
 
 
 def test_policy_keeps_tokens_out_of_the_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    from tests.core.test_secrets import MemoryKeyring
+    from tests.core.config.test_secrets import MemoryKeyring
 
     monkeypatch.setenv("FIRESIDE_POLICY_FILE", str(_write(tmp_path,
                                                           {"allow_keyring_tokens": False})))

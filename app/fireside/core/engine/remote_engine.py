@@ -49,6 +49,10 @@ _CHAT_ONLY: set[str] = set()
 _NO_REASONING_FIELDS: set[tuple[str, str]] = set()
 
 
+class _NoModelList(EngineError):
+    """GET /models answered 404: a gateway that does not list models (any name is tried)."""
+
+
 @dataclass(frozen=True)
 class Endpoint:
     """Where a remote engine lives and how to reach it. `api_key` is never written anywhere."""
@@ -102,6 +106,8 @@ class RemoteEngine:
         try:
             page = self._client.models.list()
             return [m.model_dump() for m in page.data]
+        except openai.NotFoundError as e:
+            raise _NoModelList(describe(e, self.endpoint)) from None
         except openai.OpenAIError as e:
             raise EngineError(describe(e, self.endpoint)) from None
 
@@ -113,13 +119,13 @@ class RemoteEngine:
         model = path.strip()
         try:
             listed = self._list_raw()
-        except EngineError as e:
-            if not isinstance(e.__context__, openai.NotFoundError) and "404" not in str(e):
-                raise ModelLoadError(str(e)) from None
+        except _NoModelList:
             listed = []
             if not model:
                 raise ModelLoadError(f"{self.endpoint.label} does not list its models: "
                                      "name the model to use.") from None
+        except EngineError as e:
+            raise ModelLoadError(str(e)) from None
         ids = [m["id"] for m in listed]
         if not model and len(ids) == 1:
             model = ids[0]
