@@ -92,7 +92,8 @@ class OpenAIPeer:
         self.models_status = models_status
         self.plan: deque[Reply] = deque()
         self.default = Reply(events=chat_chunks(["Think"], ["Hello", " there"]))
-        self.requests: list[tuple[str, dict[str, str], dict[str, Any]]] = []
+        self.requests: list[tuple[str, dict[str, str], dict[str, Any]]] = []  # POSTs
+        self.gets: list[tuple[str, dict[str, str]]] = []
         self.release = threading.Event()
         peer = self
 
@@ -113,6 +114,7 @@ class OpenAIPeer:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
+                peer.gets.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
                 if self.path.rstrip("/") == "/v1/models":
                     if peer.models_status != 200:
                         self._json(peer.models_status, {"detail": "Not Found"})
