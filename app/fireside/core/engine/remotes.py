@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from fireside.core.admin.policy import Policy
 from fireside.core.config.paths import Paths
 from fireside.core.config.secrets import TokenStore, remote_key_user
 from fireside.core.engine.protocol import EngineError
@@ -116,13 +117,13 @@ class Remotes:
             raise
 
 
-def key_store(name: str, policy: Any, backend: Any | None = None) -> TokenStore:
+def key_store(name: str, policy: Policy, backend: Any | None = None) -> TokenStore:
     """The keyring entry of connection `name` (the policy may keep keys out of the keyring)."""
     return TokenStore(backend, keyring_allowed=policy.get("allow_keyring_tokens") is not False,
                       user=remote_key_user(name))
 
 
-def refusal(base_url: str, paths: Paths, policy: Any) -> str:
+def refusal(base_url: str, paths: Paths, policy: Policy) -> str:
     """Why a remote engine at `base_url` may not be used now, or ""."""
     if why := policy.remote_refusal(base_url):
         return why
@@ -134,7 +135,7 @@ def refusal(base_url: str, paths: Paths, policy: Any) -> str:
     return ""
 
 
-def resolve(url_or_name: str, paths: Paths, policy: Any, *, env: Mapping[str, str] | None = None,
+def resolve(url_or_name: str, paths: Paths, policy: Policy, *, env: Mapping[str, str] | None = None,
             keyring_backend: Any | None = None) -> Endpoint:
     """The endpoint for a saved connection's name or a URL, with its key, after the checks.
 
@@ -168,7 +169,7 @@ def default_model(url_or_name: str, paths: Paths) -> str:
     return conn.model if conn else ""
 
 
-def open_remote(url_or_name: str, model: str, paths: Paths, policy: Any, *,
+def open_remote(url_or_name: str, model: str, paths: Paths, policy: Policy, *,
                 env: Mapping[str, str] | None = None,
                 keyring_backend: Any | None = None) -> RemoteEngine:
     """A RemoteEngine with `model` loaded (or the connection's default model, or the endpoint's
