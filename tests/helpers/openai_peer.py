@@ -12,6 +12,7 @@ records what arrived in `peer.requests`.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -86,7 +87,7 @@ def responses_events(reasoning: list[str], answer: list[str], *,
 
 class OpenAIPeer:
     def __init__(self, models: tuple[str, ...] = ("m",), responses_api: bool = False,
-                 models_status: int = 200) -> None:
+                 models_status: int = 200, tls: ssl.SSLContext | None = None) -> None:
         self.models = models
         self.responses_api = responses_api
         self.models_status = models_status
@@ -164,11 +165,15 @@ class OpenAIPeer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:  # https: every accepted connection does the handshake first
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        return f"{self.scheme}://127.0.0.1:{self.server.server_address[1]}/v1"
 
     def __enter__(self) -> OpenAIPeer:
         self.thread.start()

@@ -307,3 +307,24 @@ def test_render_prompt_shows_the_request_body(peer: OpenAIPeer) -> None:
 def test_an_unreadable_ca_bundle_is_reported(tmp_path: Any) -> None:
     with pytest.raises(EngineError, match="CA bundle"):
         RemoteEngine(Endpoint("https://127.0.0.1:9/v1", ca_bundle=str(tmp_path / "none.pem")))
+
+
+def test_tls_is_always_verified_and_a_custom_ca_bundle_is_trusted(tmp_path: Any) -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    bundle = tmp_path / "corp-ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    with OpenAIPeer(tls=server_ctx) as peer:
+        assert peer.url.startswith("https://")
+        with pytest.raises(ModelLoadError, match=r"could not be verified.*CA bundle"):
+            RemoteEngine(Endpoint(peer.url, connect_timeout_s=5)).load("m")
+        engine = RemoteEngine(Endpoint(peer.url, ca_bundle=str(bundle), connect_timeout_s=5))
+        engine.load("m")
+        _, answer, _, done = _split(list(engine.stream(_ask())))
+        assert answer == "Hello there" and done.stats.stop_reason == "end"
+        engine.close()
