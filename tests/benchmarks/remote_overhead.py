@@ -12,6 +12,7 @@ Run: `python -m tests.benchmarks.remote_overhead [--quick]`.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +28,7 @@ QUESTION = "Write a short poem about a fire in the hearth."
 def _engine_reply(engine: Any, request: Any) -> Callable[[], float]:
     def once() -> float:
         t0 = time.perf_counter()
-        for _ in engine.stream(request):
+        for _ in engine.stream(request, threading.Event()):  # as the window calls it: with Stop
             pass
         return time.perf_counter() - t0
     return once

@@ -266,6 +266,21 @@ def test_cancel_closes_the_stream_between_chunks(peer: OpenAIPeer) -> None:
     assert [e.text for e in seen if isinstance(e, AnswerDelta)] == ["a"]
 
 
+def test_cancel_cuts_a_silent_server_at_once(peer: OpenAIPeer) -> None:
+    peer.default = Reply(events=chat_chunks([], ["a", "b"]), stall_after=2)  # silent after "a"
+    cancel = threading.Event()
+    seen: list[Event] = []
+    t0 = 0.0
+    for ev in _engine(peer, read_timeout_s=60).stream(_ask(), cancel):
+        seen.append(ev)
+        if isinstance(ev, AnswerDelta):
+            cancel.set()
+            t0 = time.perf_counter()
+    assert time.perf_counter() - t0 < 5  # not the 60 s read timeout
+    assert [type(e) for e in seen] == [AnswerDelta, Done]
+    assert isinstance(seen[-1], Done) and seen[-1].stats.stop_reason == "cancelled"
+
+
 def test_load_checks_the_model_list() -> None:
     with OpenAIPeer(models=("gpt-oss-120b", "gpt-oss-20b")) as peer:
         engine = RemoteEngine(Endpoint(peer.url))

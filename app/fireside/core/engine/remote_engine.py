@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import socket
 import ssl
 import threading
 import time
@@ -40,7 +41,8 @@ from fireside.core.engine.remote_wire import chat_body, responses_body
 log = logging.getLogger(__name__)
 
 REMOTE_FORMAT = "remote"  # ModelInfo.prompt_format of a remote model
-MAX_RETRY_WAIT_S = 30.0  # a 429 asking for a longer wait is reported, not waited out
+MAX_RETRY_WAIT_S = 30.0
+CANCEL_POLL_S = 0.05  # how soon Stop cuts a reply whose server has gone quiet  # a 429 asking for a longer wait is reported, not waited out
 _NO_KEY = "no-key"  # the client needs some key; servers without auth ignore it
 
 # Per endpoint, for the whole run: endpoints without /responses, and (endpoint, model) pairs that
@@ -201,6 +203,10 @@ class RemoteEngine:
         events: Iterable[Event] = (remote_stream.chat_events(raw, acc) if api == "chat"
                                    else remote_stream.responses_events(raw, acc))
         stop, message, sent = "", "", False
+        finished = threading.Event()
+        if cancel is not None:  # Stop works even while the server is silent
+            threading.Thread(target=_close_on_cancel, args=(cancel, finished, raw.response),
+                             name="remote-cancel", daemon=True).start()
         try:
             for ev in events:
                 if cancel is not None and cancel.is_set():
@@ -211,12 +217,16 @@ class RemoteEngine:
             if cancel is not None and cancel.is_set():
                 stop = "cancelled"
         except (openai.OpenAIError, httpx2.HTTPError, remote_stream.StreamFailed) as e:
-            message = describe(e, self.endpoint, mid_stream=sent)
-            if not sent:
-                raise _classify(e, message, request, self) from None
-            log.warning("remote reply cut: %s", message)
-            stop = "error"
+            if cancel is not None and cancel.is_set():
+                stop = "cancelled"  # the watcher shut the connection
+            else:
+                message = describe(e, self.endpoint, mid_stream=sent)
+                if not sent:
+                    raise _classify(e, message, request, self) from None
+                log.warning("remote reply cut: %s", message)
+                stop = "error"
         finally:
+            finished.set()
             raw.close()
         if not stop:
             stop = acc.stop or "end"
@@ -262,6 +272,24 @@ class RemoteEngine:
                 raise _classify(e, describe(e, self.endpoint), request, self) from None
             except openai.OpenAIError as e:
                 raise EngineError(describe(e, self.endpoint)) from None
+
+
+def _close_on_cancel(cancel: threading.Event, finished: threading.Event,
+                     response: httpx2.Response) -> None:
+    """Shut the reply's socket when `cancel` is set, so a read blocked on a silent server returns
+    at once (closing the response from another thread does not wake a blocked read)."""
+    while not finished.is_set():
+        if cancel.wait(CANCEL_POLL_S):
+            if finished.is_set():
+                return
+            stream = response.extensions.get("network_stream")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if isinstance(sock, socket.socket):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:  # already closed: the reply ended meanwhile
+                    pass
+            return
 
 
 # -- errors in words ---------------------------------------------------------------------------
