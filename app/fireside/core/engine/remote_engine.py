@@ -41,8 +41,8 @@ from fireside.core.engine.remote_wire import chat_body, responses_body
 log = logging.getLogger(__name__)
 
 REMOTE_FORMAT = "remote"  # ModelInfo.prompt_format of a remote model
-MAX_RETRY_WAIT_S = 30.0
-CANCEL_POLL_S = 0.05  # how soon Stop cuts a reply whose server has gone quiet  # a 429 asking for a longer wait is reported, not waited out
+MAX_RETRY_WAIT_S = 30.0  # a 429 asking for a longer wait is reported, not waited out
+CANCEL_POLL_S = 0.05  # how soon Stop cuts a reply whose server has gone quiet
 _NO_KEY = "no-key"  # the client needs some key; servers without auth ignore it
 
 # Per endpoint, for the whole run: endpoints without /responses, and (endpoint, model) pairs that
