@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +35,13 @@ from fireside.core.chat.conversation import ChatRequest
 from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats, ToolCall
 from fireside.core.engine import remote_stream
 from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
+from fireside.core.engine.remote_errors import (
+    cut_message,
+    describe,
+    error_text,
+    no_responses_api,
+    retry_after_s,
+)
 from fireside.core.engine.remote_wire import chat_body, responses_body
 
 log = logging.getLogger(__name__)
@@ -232,8 +238,8 @@ class RemoteEngine:
             stop = acc.stop or "end"
             if stop == "cut":
                 if not sent:
-                    raise EngineError(_cut_message(self.endpoint))
-                stop, message = "error", _cut_message(self.endpoint)
+                    raise EngineError(cut_message(self.endpoint))
+                stop, message = "error", cut_message(self.endpoint)
         yield Done(acc.stats(t_start, stop, message))
 
     def _open(self, request: ChatRequest, cancel: threading.Event | None
@@ -251,13 +257,13 @@ class RemoteEngine:
                 assert isinstance(raw, openai.Stream)
                 return api, raw
             except openai.APIStatusError as e:
-                if api == "responses" and _no_responses_api(e, self._model):
+                if api == "responses" and no_responses_api(e, self._model):
                     log.info("%s has no Responses API; using Chat Completions",
                              self.endpoint.base_url)
                     _CHAT_ONLY.add(self.endpoint.base_url)
                     continue
                 if (e.status_code in (400, 422) and not lenient_tried and "reason" in
-                        _error_text(e).lower()):
+                        error_text(e).lower()):
                     lenient_tried = True
                     _NO_REASONING_FIELDS.add((self.endpoint.base_url, self._model))
                     continue
@@ -293,65 +299,13 @@ def _close_on_cancel(cancel: threading.Event, finished: threading.Event,
 
 
 # -- errors in words ---------------------------------------------------------------------------
-def _error_text(e: openai.APIStatusError) -> str:
-    body = e.body
-    if isinstance(body, dict):
-        inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return str(inner["message"])
-        if isinstance(body.get("detail"), str):
-            return str(body["detail"])
-    text = e.response.text if e.response is not None else ""
-    return text.strip()[:300] or e.message
-
-
-def _no_responses_api(e: openai.APIStatusError, model: str) -> bool:
-    if e.status_code in (405, 501):
-        return True
-    if e.status_code != 404:
-        return False
-    text = _error_text(e)
-    return not (model and model in text) and "model" not in text.lower()
-
-
-def retry_after_s(response: httpx2.Response | None, now: float | None = None) -> float | None:
-    """Seconds a 429/503 asks to wait: `retry-after-ms`, `retry-after` seconds or HTTP date."""
-    if response is None:
-        return None
-    ms = response.headers.get("retry-after-ms")
-    try:
-        if ms is not None:
-            return max(0.0, float(ms) / 1000)
-    except ValueError:
-        pass
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when - (time.time() if now is None else now))
-
-
-def _when(seconds: float) -> str:
-    if seconds < 90:
-        return f"in {max(1, round(seconds))} seconds"
-    at = time.strftime("%H:%M", time.localtime(time.time() + seconds))
-    return f"in about {round(seconds / 60)} minutes (at {at})"
-
-
 _MAX_CTX = re.compile(r"(?:maximum context length|context (?:length|size|window))\D{0,30}(\d{3,7})", re.I)
 
 
 def _classify(e: BaseException, message: str, request: ChatRequest,
               engine: RemoteEngine) -> EngineError:
     if isinstance(e, openai.BadRequestError):
-        text = _error_text(e)
+        text = error_text(e)
         if "context" in text.lower() and ("length" in text.lower() or "exceed" in text.lower()):
             m = _MAX_CTX.search(text)
             n_ctx = int(m.group(1)) if m else (engine.info.n_ctx if engine.info else 0)
@@ -360,57 +314,6 @@ def _classify(e: BaseException, message: str, request: ChatRequest,
                 f"({text}). Shorten your message or start a new chat.",
                 engine.count_prompt_tokens(request), n_ctx)
     return EngineError(message)
-
-
-def _cut_message(endpoint: Endpoint) -> str:
-    return (f"The connection to {endpoint.label} ended before the reply was complete. What "
-            "arrived is kept; try again to get the rest.")
-
-
-def describe(e: BaseException, endpoint: Endpoint, *, mid_stream: bool = False) -> str:
-    """One sentence (or two) a person can act on, for any failure talking to `endpoint`.
-
-    `mid_stream`: part of the reply has arrived (and is kept), so a lost connection is a reply
-    that broke off, not a server that cannot be reached.
-    """
-    who = endpoint.label
-    if isinstance(e, openai.APITimeoutError | httpx2.TimeoutException):
-        return (f"{who} did not answer within {endpoint.read_timeout_s:g} seconds, so Fireside "
-                "stopped waiting. The server may be overloaded; try again later.")
-    if isinstance(e, openai.APIConnectionError):
-        cause = e.__cause__ or e.__context__
-        text = str(cause or e)
-        if isinstance(cause, httpx2.TimeoutException):
-            return describe(cause, endpoint)
-        if mid_stream:
-            return (f"The reply from {who} broke off ({text}). What arrived is kept; try again "
-                    "for the rest.")
-        if "CERTIFICATE_VERIFY_FAILED" in text or isinstance(cause, ssl.SSLError):
-            return (f"The secure connection to {who} could not be verified ({text}). If your "
-                    "organisation uses its own certificate authority, add its CA bundle to this "
-                    "connection.")
-        return (f"Could not reach {who} at {endpoint.base_url} ({text}). Check the address and "
-                "your network connection.")
-    if isinstance(e, openai.APIStatusError):
-        code, text = e.status_code, _error_text(e)
-        if code == 401:
-            return (f"{who} refused the API key (401: {text}). Set the right key with "
-                    "`fireside remotes add` or the OPENAI_API_KEY variable.")
-        if code == 403:
-            return f"{who} does not allow this (403: {text})."
-        if code == 404:
-            return f"{who} does not know this model or address (404: {text})."
-        if code == 429:
-            wait = retry_after_s(e.response)
-            later = _when(wait) if wait is not None else "in a minute"
-            return f"{who} is limiting requests (429: {text}). Try again {later}."
-        if code >= 500:
-            return (f"{who} failed with a server error ({code}: {text}). Try again later, or "
-                    "tell whoever runs the server.")
-        return f"{who} refused the request ({code}: {text})."
-    if isinstance(e, httpx2.HTTPError | remote_stream.StreamFailed):
-        return f"The reply from {who} broke off ({e}). What arrived is kept; try again for the rest."
-    return f"{who} failed: {e}"
 
 
 def _context_length(meta: dict[str, Any]) -> int:
