@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     from fireside.cli import tools as tools_cli
 
     tools_cli.add_parser(sub)
+    from fireside.cli.remotes import add_parser as add_remotes_parser
+
+    add_remotes_parser(sub)
     return p
 
 
@@ -73,6 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from fireside.cli.conversations import run as run_conversations
 
             return run_conversations(args)
+        if args.command == "remotes":
+            from fireside.cli.remotes import run as run_remotes
+
+            return run_remotes(args)
         from fireside.ui.shell.display import no_display_reason
 
         if reason := no_display_reason():  # before PySide6 is imported: Qt would abort

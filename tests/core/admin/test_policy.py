@@ -33,6 +33,7 @@ FULL: dict[str, Any] = {
     "mcp_servers": " Listed ",
     "allowed_mcp_servers": ["github", "https://mcp.example.org/mcp"],
     "tool_auto_approval_allowed": False,
+    "allowed_remote_endpoints": ["https://Foundry.example.org/openai/v1/", "http://127.0.0.1:8000"],
 }
 EXPECTED: dict[str, Any] = {
     "allow_model_downloads": True,
@@ -53,6 +54,7 @@ EXPECTED: dict[str, Any] = {
     "mcp_servers": "listed",
     "allowed_mcp_servers": ("github", "https://mcp.example.org/mcp"),
     "tool_auto_approval_allowed": False,
+    "allowed_remote_endpoints": ("https://foundry.example.org/openai/v1", "http://127.0.0.1:8000"),
 }
 RESTRICTIVE: dict[str, Any] = {
     "allow_model_downloads": False, "allowed_models": (), "hf_endpoint": "",
@@ -61,6 +63,7 @@ RESTRICTIVE: dict[str, Any] = {
     "allow_keyring_tokens": False, "update_checks": False, "local_api_server_allowed": False,
     "tools_allowed": False, "python_tool_allowed": False, "mcp_servers": "off",
     "allowed_mcp_servers": (), "tool_auto_approval_allowed": False,
+    "allowed_remote_endpoints": (),
 }
 
 
@@ -185,6 +188,8 @@ def test_a_broken_file_does_not_override_a_valid_earlier_source(tmp_path: Path):
     ("mcp_servers", "some"),
     ("allowed_mcp_servers", [3]),
     ("tool_auto_approval_allowed", []),
+    ("allowed_remote_endpoints", ["ftp://models.example.org"]),
+    ("allowed_remote_endpoints", 5),
 ])
 def test_one_invalid_value_is_restrictive_for_that_key_only(tmp_path: Path, key: str, bad: Any):
     data = {**FULL, key: bad}
@@ -306,3 +311,25 @@ def test_downloader_refuses_when_policy_forbids(tmp_path: Path, monkeypatch: pyt
         Downloader(tmp_path / "models").download(remote)
     assert info.value.kind == "policy"
     assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize(("data", "url", "refused"), [
+    ({}, "https://anywhere.example.org/v1", ""),
+    ({"allowed_remote_endpoints": "any"}, "https://anywhere.example.org/v1", ""),
+    ({"allowed_remote_endpoints": ["*"]}, "http://127.0.0.1:9/v1", ""),
+    ({"allowed_remote_endpoints": "none"}, "http://127.0.0.1:9/v1", "turned off"),
+    ({"allowed_remote_endpoints": []}, "http://127.0.0.1:9/v1", "turned off"),
+    ({"allowed_remote_endpoints": ["https://ai.example.org"]}, "https://AI.example.org/v1/", ""),
+    ({"allowed_remote_endpoints": ["https://ai.example.org"]}, "https://ai.example.org", ""),
+    ({"allowed_remote_endpoints": ["https://ai.example.org"]}, "https://ai.example.org.evil.net/v1",
+     "not on your organisation's list"),
+    ({"allowed_remote_endpoints": "any", "offline_only": True}, "https://ai.example.org", "offline_only"),
+])
+def test_remote_endpoints_none_listed_or_any(tmp_path: Path, data: dict[str, Any], url: str,
+                                             refused: str) -> None:
+    policy = load_policy([_source(_write(tmp_path, data))])
+    assert policy.problems == ()
+    if refused:
+        assert refused in policy.remote_refusal(url)
+    else:
+        assert policy.remote_refusal(url) == ""

@@ -111,6 +111,30 @@ def _mcp_mode(v: Any) -> str:
     if isinstance(v, str) and v.strip().lower() in MCP_MODES:
         return v.strip().lower()
     raise _Invalid("expected one of off, listed, any")
+ANY_ENDPOINT = "*"
+
+
+def _endpoints(v: Any) -> tuple[str, ...]:
+    """none / listed base URLs / any: "none" or [] allows none, "any" or ["*"] allows every one."""
+    if isinstance(v, str) and v.strip().lower() in ("any", ANY_ENDPOINT):
+        return (ANY_ENDPOINT,)
+    if isinstance(v, str) and v.strip().lower() == "none":
+        return ()
+    try:
+        items = _str_list(v)
+    except _Invalid:
+        raise _Invalid('expected "none", "any" or a list of http(s):// base URLs') from None
+    if ANY_ENDPOINT in items:
+        return (ANY_ENDPOINT,)
+    return tuple(_url(x).lower() for x in items)
+
+
+def endpoint_allowed(base_url: str, allowed: tuple[str, ...]) -> bool:
+    """Whether `base_url` is one of `allowed` (or below one: https://h/v1 is below https://h)."""
+    if ANY_ENDPOINT in allowed:
+        return True
+    url = base_url.strip().rstrip("/").lower()
+    return any(url == a or url.startswith(a + "/") for a in allowed)
 
 
 def _update_checks(v: Any) -> bool:
@@ -145,6 +169,8 @@ SCHEMA: dict[str, _Key] = {
     "mcp_servers": _Key(_mcp_mode, "off", "which MCP servers may run: off, listed or any"),
     "allowed_mcp_servers": _Key(_str_list, (), "the MCP servers allowed when mcp_servers is listed"),
     "tool_auto_approval_allowed": _Key(_bool, False, "whether a tool may be always allowed"),
+    "allowed_remote_endpoints": _Key(_endpoints, (), "the OpenAI-compatible endpoints users may "
+                                                     "use as remote engines (none, listed, any)"),
 }
 
 
@@ -202,6 +228,20 @@ class Policy:
             return ("Downloads are turned off because the policy's hf_endpoint could not be read "
                     f"({self._src('hf_endpoint')}).")
         return ""
+
+    def remote_refusal(self, base_url: str) -> str:
+        """Why a remote engine at `base_url` may not be used, or "" when it may."""
+        if self.get("offline_only") is True:
+            return ("Remote engines are turned off by your organisation's policy "
+                    f"(offline_only, {self._src('offline_only')}).")
+        allowed = self.get("allowed_remote_endpoints")
+        if allowed is None or endpoint_allowed(base_url, allowed):
+            return ""
+        if not allowed:
+            return ("Remote engines are turned off by your organisation's policy "
+                    f"(allowed_remote_endpoints, {self._src('allowed_remote_endpoints')}).")
+        return (f"{base_url} is not on your organisation's list of allowed remote endpoints "
+                f"(allowed_remote_endpoints, {self._src('allowed_remote_endpoints')}).")
 
     def model_refusal(self, repo: str, filename: str) -> str:
         allowed = self.get("allowed_models")

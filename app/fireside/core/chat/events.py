@@ -70,9 +70,12 @@ class ReplyStats:
     total_s: float = 0.0
     # "end" | "length" | "cancelled" | "context" | "error" | "tool_call" (a call for the caller to run)
     stop_reason: str = "end"
+    # With stop_reason "error": what went wrong, for the person (a remote stream cut mid-reply;
+    # the deltas that arrived before stay shown). Empty otherwise.
+    message: str = ""
 
     def as_json(self) -> dict[str, float | int | str]:
-        return {
+        out: dict[str, float | int | str] = {
             "ttft_s": round(self.ttft_s, 4),
             "tokens_per_s": round(self.tokens_per_s, 2),
             "prompt_tokens": self.prompt_tokens,
@@ -83,6 +86,9 @@ class ReplyStats:
             "total_s": round(self.total_s, 4),
             "stop_reason": self.stop_reason,
         }
+        if self.message:
+            out["message"] = self.message
+        return out
 
 
 @dataclass(frozen=True)

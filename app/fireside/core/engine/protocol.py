@@ -1,7 +1,7 @@
 """The Engine protocol: what the UI and CLI need from anything that can produce a reply.
 
 LlamaEngine (llama_engine.py) is the real, in-process llama.cpp implementation; tests add a scripted
-one beside it for deterministic GUI tests. A later remote engine speaks the OpenAI API.
+one beside it for deterministic GUI tests. RemoteEngine (remote_engine.py) speaks the OpenAI API.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class ModelInfo:
     path: str
     name: str
     architecture: str
-    prompt_format: str  # "harmony" | "template" | "plain"
+    prompt_format: str  # "harmony" | "template" | "plain" | "remote" (rendered by a server)
     n_ctx: int
     n_ctx_train: int
     size_bytes: int
@@ -108,6 +108,16 @@ class ModelInfo:
     @property
     def is_harmony(self) -> bool:
         return self.prompt_format == "harmony"
+
+    @property
+    def is_remote(self) -> bool:
+        return self.prompt_format == "remote"
+
+    @property
+    def supports_effort(self) -> bool:
+        """Reasoning effort (and the reasoning panel) apply: gpt-oss here, or any remote model
+        (the server ignores or refuses effort for a model without it; RemoteEngine copes)."""
+        return self.prompt_format in ("harmony", "remote")
 
 
 class Engine(Protocol):

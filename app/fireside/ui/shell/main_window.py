@@ -379,7 +379,7 @@ class MainWindow(QMainWindow):
     def _options(self) -> TurnOptions:
         info = self._model_info
         assert info is not None
-        effort = self.composer.effort() if info.is_harmony else Effort.MEDIUM
+        effort = self.composer.effort() if info.supports_effort else Effort.MEDIUM
         system_prompt = self.history.system_prompt() if self.history else self.settings.system_prompt
         return TurnOptions(effort=effort, max_tokens=self._max_tokens, sampling=self._sampling,
                            model_name=info.name, system_prompt=system_prompt,
@@ -426,11 +426,11 @@ class MainWindow(QMainWindow):
         self.settings_controller.update(self.settings.with_recent_model(info.path))
         if info.note:
             self.notifier.notice(wording.NOTE_TITLE, info.note)
-        self.composer.set_effort_supported(info.is_harmony)
+        self.composer.set_effort_supported(info.supports_effort)
         # The panel has nothing to show for models that do not reason; hide it for them without
         # forgetting that the user wants it for the ones that do.
         self._panel_auto = True
-        self.reasoning_panel.setVisible(self.settings.show_reasoning_panel and info.is_harmony)
+        self.reasoning_panel.setVisible(self.settings.show_reasoning_panel and info.supports_effort)
         self._panel_auto = False
         self.stack.setCurrentWidget(self.transcript)
         self._refresh_state()
