@@ -12,9 +12,13 @@ from typing import Any
 
 import pytest
 
+from fireside.core.tools.isolation import isolation_report
 from tests.core.tools.conftest import RAW_SERVER, SDK_SERVER, stdio
 
 MAIN = "from fireside.cli import main; raise SystemExit(main())"
+
+# The python tool runs wherever its sandbox can be enforced (Landlock and seccomp on Linux).
+PYTHON_STATE = "on" if isolation_report().enforced else "not available"
 
 
 def fireside(*args: str, home: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -67,7 +71,7 @@ def test_tools_list_json_shows_python_and_every_server_tool_with_state(fireside_
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     tools = {t["name"]: t for t in data["tools"]}
-    assert tools["python"]["state"] == "not available" and tools["python"]["server"] is None
+    assert tools["python"]["state"] == PYTHON_STATE and tools["python"]["server"] is None
     assert tools["demo__add"]["server"] == "demo" and tools["demo__add"]["tool"] == "add"
     assert tools["demo__add"]["state"] == "on"
     assert tools["demo__add"]["parameters"]["required"] == ["a", "b"]
@@ -91,8 +95,8 @@ def test_tools_call_failures_exit_1_with_one_line(home: Path):
     assert line == "fireside: demo__hang: MCP server 'demo' did not answer within 1 s while running 'hang'."
     line = _one_line(fireside("tools", "call", "raw__crash", home=home), 1)
     assert "stopped while running 'crash'" in line
-    line = _one_line(fireside("tools", "call", "python", "print(1)", home=home), 1)
-    assert "python tool is not available" in line
+    line = _one_line(fireside("tools", "call", "python", "1 / 0", home=home), 1)
+    assert line == "fireside: python: ZeroDivisionError: division by zero"
 
 
 def test_tools_call_of_a_server_that_cannot_start_exits_1(fireside_home: Path):
@@ -123,7 +127,7 @@ def test_a_malformed_mcp_json_is_one_line_and_python_is_still_listed(fireside_ho
     r = fireside("tools", "list", home=fireside_home)
     assert r.returncode == 0
     assert "is not valid JSON (line 1" in _one_line(r, 0)
-    assert r.stdout.startswith("python  [not available]") and "Traceback" not in r.stderr
+    assert r.stdout.startswith(f"python  [{PYTHON_STATE}]") and "Traceback" not in r.stderr
     r = fireside("tools", "call", "x__y", "{}", home=fireside_home)
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
@@ -140,7 +144,7 @@ def test_doctor_reports_tools_policy_and_servers_without_starting_them(home: Pat
     assert servers["demo"]["state"] == "blocked by policy"
     assert "allowed_mcp_servers" in servers["demo"]["policy"]
     assert servers["raw"]["state"] == "not started"  # doctor starts nothing
-    assert tools["python"]["state"] == "not available"
+    assert tools["python"]["state"] == PYTHON_STATE
     text = fireside("doctor", home=home).stdout
     assert "Tools: allowed; MCP servers allowed: only raw; always-allow: forbidden by policy" in text
     assert "    demo: blocked by policy, stdio" in text

@@ -84,14 +84,16 @@ def _call(registry: ToolRegistry, args: argparse.Namespace) -> int:
     except BadCall as e:
         print(f"fireside: {e}", file=sys.stderr)
         return 1 if e.runtime else 2
-    result = registry.call(name, text, args.timeout)
+    result = registry.call(name, text, args.timeout, conversation="cli")
     if args.json:
         print(json.dumps({"name": name, "output": result.output, "error": result.error,
                           "duration_s": round(result.duration_s, 4)}, ensure_ascii=False))
     elif not result.error or result.output.count("\n") > 0:
         sys.stdout.write(result.output + ("" if result.output.endswith("\n") else "\n"))
     if result.error:
-        first = result.output.strip().splitlines()[0] if result.output.strip() else "it failed"
-        print(f"fireside: {name}: {first}", file=sys.stderr)
+        lines = result.output.strip().splitlines()
+        # A traceback's last line says what went wrong; anything else says it on its first.
+        reason = (lines[-1] if lines[0].startswith("Traceback") else lines[0]) if lines else "it failed"
+        print(f"fireside: {name}: {reason}", file=sys.stderr)
         return 1
     return 0

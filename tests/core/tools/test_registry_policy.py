@@ -24,12 +24,17 @@ class Outcome:
 
 
 class EchoPython:
-    """Stands in for the sandbox (built elsewhere): what the registry needs is `run(code, timeout)`."""
+    """Stands in for the sandbox in the policy tests (the real one is tested in test_python_tool
+    and through the conversation service in tests/core/chat/test_tool_loop.py)."""
 
     def __init__(self) -> None:
-        self.calls: list[tuple[str, float]] = []
+        self.calls: list[tuple[str, float | None]] = []
+        self.closed = False
 
-    def run(self, code: str, timeout: float) -> Outcome:
+    def close_all(self) -> None:
+        self.closed = True
+
+    def run(self, conversation_id: str, code: str, timeout: float | None = None) -> Outcome:
         self.calls.append((code, timeout))
         if code == "boom":
             return Outcome("", "Traceback: ZeroDivisionError")

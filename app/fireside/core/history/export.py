@@ -12,7 +12,14 @@ import html
 import json
 from typing import Any
 
-from fireside.core.history.store import Conversation, Store, StoredMessage, StoreError
+from fireside.core.history.store import (
+    Conversation,
+    Store,
+    StoredMessage,
+    StoreError,
+    calls_from_json,
+    calls_to_json,
+)
 
 FORMAT = "fireside-conversations"
 FORMAT_VERSION = 1
@@ -47,6 +54,8 @@ def _conversation_json(store: Store, conv: Conversation) -> dict[str, Any]:
                 "created": m.created,
                 "status": m.status,
                 "active_child": local.get(m.active_child_id) if m.active_child_id else None,
+                **({"tool_calls": json.loads(calls_to_json(m.tool_calls))} if m.tool_calls else {}),
+                **({"tool_name": m.tool_name, "call_id": m.call_id} if m.role == "tool" else {}),
             }
             for m in messages
         ],
@@ -87,7 +96,7 @@ def _check(data: Any) -> list[dict[str, Any]]:
         for m in conv["messages"]:
             _require(isinstance(m, dict) and isinstance(m.get("id"), int), where,
                      "has a message without an id.")
-            _require(m.get("role") in ("user", "assistant", "system"), where,
+            _require(m.get("role") in ("user", "assistant", "system", "tool"), where,
                      f"message {m['id']} has an unknown role {m.get('role')!r}.")
             _require(isinstance(m.get("text", ""), str) and isinstance(m.get("reasoning", ""), str), where,
                      f"message {m['id']} has text that is not a string.")
@@ -112,7 +121,8 @@ def import_json(store: Store, data: Any) -> list[int]:
                 cid, ids[m["parent"]] if m.get("parent") is not None else None, m["role"],
                 m.get("text", ""), m.get("reasoning", ""), stats=m.get("stats") or {},
                 model=m.get("model", ""), effort=m.get("effort", ""), status=m.get("status", "done"),
-                created=m.get("created"))
+                created=m.get("created"), tool_calls=calls_from_json(m.get("tool_calls")),
+                tool_name=str(m.get("tool_name", "")), call_id=str(m.get("call_id", "")))
         children = {ids[m["id"]]: ids.get(m.get("active_child")) for m in conv["messages"]}
         root = conv.get("active_root")
         store.restore_selection(cid, None if root is None else ids.get(root), children)
@@ -124,13 +134,28 @@ def import_json(store: Store, data: Any) -> list[int]:
     return imported
 
 
+def _fence(text: str, info: str = "") -> list[str]:
+    ticks = "```"
+    while ticks in text:
+        ticks += "`"
+    return [ticks + info, text, ticks, ""]
+
+
 def _markdown_message(m: StoredMessage) -> list[str]:
+    if m.role == "tool":
+        failed = " (failed)" if m.stats.get("error") else ""
+        return [f"#### Result from {m.tool_name.removeprefix('functions.')}{failed}", "",
+                *_fence(m.text)]
     who = "You" if m.role == "user" else ("Assistant" + (f" ({m.model})" if m.model else ""))
     lines = [f"### {who}", ""]
     if m.reasoning:
         lines += ["<details>", "<summary>Reasoning</summary>", "", html.escape(m.reasoning, quote=False),
                   "", "</details>", ""]
-    lines += [m.text if m.text else "*(no answer)*", ""]
+    for call in m.tool_calls:
+        name = call.recipient.removeprefix("functions.")
+        lines += [f"**Called {name}:**", "", *_fence(call.arguments, "python" if name == "python" else "json")]
+    if not m.tool_calls or m.text:
+        lines += [m.text if m.text else "*(no answer)*", ""]
     if m.status == "partial":
         lines += ["*(This reply was interrupted before it finished.)*", ""]
     return lines

@@ -105,8 +105,23 @@ def _create_v1(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+# Version 3: tool use. An assistant message may carry the calls it made (OpenAI's tool_calls shape,
+# as JSON: recipient, arguments, call_id, channel, content_type); a "tool" message is a result,
+# with the recipient it answers and the call's id. Its output is in `text`, so search finds it.
+_V2_TO_V3 = """
+ALTER TABLE messages ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE messages ADD COLUMN tool_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN call_id TEXT NOT NULL DEFAULT '';
+"""
+
+
+def _v2_to_v3(db: sqlite3.Connection) -> None:
+    for statement in _split(_V2_TO_V3):
+        db.execute(statement)
+
+
 # MIGRATIONS[n] takes a database at version n to n + 1 (version 0 is an empty file).
-MIGRATIONS = (_create_v1, _v1_to_v2)
+MIGRATIONS = (_create_v1, _v1_to_v2, _v2_to_v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

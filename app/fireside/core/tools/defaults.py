@@ -1,8 +1,8 @@
-"""The registry every front end builds: this user's paths and policy, and the python tool if any.
+"""The registry every front end builds: this user's paths and policy, and the python tool.
 
-One place to plug the python sandbox in (it is built on another branch): `python_tool()` returns
-the tool object (anything with `run(code, timeout) -> outcome(output, error, duration_s)`, see
-registry.PythonTool) and "" , or None and the sentence saying why there is none.
+The python tool keeps one confined sandbox per conversation under the user's data folder
+(`data/python/<conversation>`); where its isolation cannot be enforced it is absent, with the
+sentence saying why (isolation.py), so it is never offered unconfined.
 """
 
 from __future__ import annotations
@@ -14,12 +14,17 @@ from fireside.core.tools.registry import PythonTool, ToolRegistry
 NOT_AVAILABLE = "The python tool is not available in this version of Fireside."
 
 
-def python_tool() -> tuple[PythonTool | None, str]:
-    return None, NOT_AVAILABLE
+def python_tool(paths: Paths) -> tuple[PythonTool | None, str]:
+    from fireside.core.tools.python_tool import PythonTool as SandboxedPython
+
+    tool = SandboxedPython(paths.data / "python")
+    if reason := tool.unavailable_reason:
+        return None, reason
+    return tool, ""
 
 
 def build_registry(paths: Paths | None = None, policy: Policy | None = None) -> ToolRegistry:
     policy = load_policy() if policy is None else policy
     paths = app_paths(policy=policy) if paths is None else paths
-    tool, unavailable = python_tool()
+    tool, unavailable = python_tool(paths)
     return ToolRegistry(paths, policy, tool, python_unavailable=unavailable)

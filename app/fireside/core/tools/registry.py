@@ -293,7 +293,7 @@ class ToolRegistry:
         return entry, args
 
     def call(self, name: str, arguments: str, timeout: float | None = None, *,
-             call_id: str = "") -> ToolResult:
+             call_id: str = "", conversation: str = "") -> ToolResult:
         """Run one call as the model made it. Never raises for the call's own problems."""
         timeout = self.call_timeout if timeout is None else timeout
         bare = name.strip().removeprefix("functions.")
@@ -304,7 +304,7 @@ class ToolRegistry:
         except BadCall as e:
             return ToolResult(recipient, str(e), call_id, True, time.perf_counter() - t0)
         if entry.name == PYTHON:
-            return self._call_python(arguments, timeout, call_id, t0)
+            return self._call_python(arguments, timeout, call_id, t0, conversation or "default")
         s = self.config.server(entry.server)
         if s is None:  # mcp.json changed under us
             return ToolResult(recipient, f"The MCP server {entry.server!r} is no longer configured.",
@@ -321,10 +321,11 @@ class ToolRegistry:
         return ToolResult(recipient, cap_output(text, self.max_output_chars), call_id,
                           outcome.is_error, time.perf_counter() - t0)
 
-    def _call_python(self, code: str, timeout: float, call_id: str, t0: float) -> ToolResult:
+    def _call_python(self, code: str, timeout: float, call_id: str, t0: float,
+                     conversation: str) -> ToolResult:
         assert self.python is not None  # prepare() refused otherwise
         try:
-            r = self.python.run(code, timeout)
+            r = self.python.run(conversation, code, timeout)
         except Exception as e:  # the sandbox failing to run at all is a result, not a crash
             return ToolResult(PYTHON, f"The python tool failed to run: {e}", call_id, True,
                               time.perf_counter() - t0)
@@ -402,7 +403,9 @@ class ToolRegistry:
         return self._loop.run(make, timeout)
 
     def close(self) -> None:
-        """Stop every server (bounded) and the loop thread; safe to call twice."""
+        """Stop every server (bounded), the python sandboxes and the loop thread; safe twice."""
+        if self.python is not None:
+            self.python.close_all()
         if self._loop.started:
             with self._lock:
                 conns = list(self._connections.values())

@@ -18,9 +18,13 @@ class PythonOutcome(Protocol):
 
 
 class PythonTool(Protocol):
-    """Runs model-written code: `run(code, timeout)`; the sandbox decides per conversation state."""
+    """Runs model-written code with the state (variables, work folder) of one conversation."""
 
-    def run(self, code: str, timeout: float) -> PythonOutcome: ...
+    def run(self, conversation_id: str, code: str, timeout: float | None = None) -> PythonOutcome: ...
+
+    def close_all(self) -> None:
+        """End every conversation's sandbox process (files in the work folders stay)."""
+        ...
 
 
 @dataclass(frozen=True)
