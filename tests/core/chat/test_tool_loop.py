@@ -91,7 +91,7 @@ def test_python_then_mcp_then_answer_all_saved_and_sent_back(
     assert host.asked == calls  # every call was put to the person first
     assert isinstance(events[-1], Done) and events[-1].stats.stop_reason == "end"
     # the model was offered both tools, and saw each result before going on
-    first, second, third = engine.requests
+    first, _second, third = engine.requests
     assert first.python_tool and "raw__reverse" in {t.name for t in first.tools}
     assert [m.role for m in third.messages] == ["user", "assistant", "tool", "assistant", "tool"]
     assert third.messages[2].text.strip() == "42" and third.messages[2].call_id == calls[0].call_id

@@ -153,7 +153,8 @@ def _markdown_message(m: StoredMessage) -> list[str]:
                   "", "</details>", ""]
     for call in m.tool_calls:
         name = call.recipient.removeprefix("functions.")
-        lines += [f"**Called {name}:**", "", *_fence(call.arguments, "python" if name == "python" else "json")]
+        language = "python" if name == "python" else "json"
+        lines += [f"**Called {name}:**", "", *_fence(call.arguments, language)]
     if not m.tool_calls or m.text:
         lines += [m.text if m.text else "*(no answer)*", ""]
     if m.status == "partial":
