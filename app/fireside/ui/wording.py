@@ -5,7 +5,7 @@ Written for the person at the keyboard: what is happening, and what they can do 
 
 from __future__ import annotations
 
-from fireside.core.chat.events import ReplyStats
+from fireside.core.chat.events import ReplyStats, ToolCall
 from fireside.core.engine.protocol import ModelInfo
 from fireside.core.units import human_bytes
 
@@ -118,6 +118,51 @@ def footer(stats: ReplyStats) -> str:
     ]
     note = _STOP_NOTES.get(stats.stop_reason)
     return " · ".join([note, *parts] if note else parts)
+
+
+# Tool steps in the transcript
+TOOL = "Tool"
+NO_TOOL_OUTPUT = "(no output)"
+
+
+def tool_name(recipient: str) -> str:
+    return recipient.removeprefix("functions.").replace("__", " › ")
+
+
+def tool_calls_markdown(calls: tuple[ToolCall, ...]) -> str:
+    """A step's calls as the transcript shows them: the tool, then its arguments (code for python)."""
+    parts = []
+    for call in calls:
+        language = "python" if call.recipient == "python" else "json"
+        fence = "```"
+        while fence in call.arguments:
+            fence += "`"
+        incomplete = " (cut off before it was complete)" if call.incomplete else ""
+        parts.append(f"**Uses {tool_name(call.recipient)}**{incomplete}\n\n{fence}{language}\n"
+                     f"{call.arguments}\n{fence}")
+    return "\n\n".join(parts)
+
+
+def tool_result_title(recipient: str, failed: bool, seconds: float | None) -> str:
+    took = f" · {seconds:.2f} s" if seconds is not None else ""
+    if failed:
+        return f"{tool_name(recipient)} did not run or failed{took}"
+    return f"Result from {tool_name(recipient)}{took}"
+
+
+# Approving a tool call
+APPROVE_TITLE = "Allow this tool call?"
+APPROVE_ONCE = "Allow Once"
+APPROVE_CHAT = "Allow for This Chat"
+APPROVE_ALWAYS = "Always Allow"
+APPROVE_DENY = "Deny"
+
+
+def approve_question(recipient: str) -> str:
+    if recipient == "python":
+        return ("The model wants to run this Python code. It runs in a sandbox with no network "
+                "access, can only write to this chat's own folder, and is stopped after its time limit.")
+    return f"The model wants to use {tool_name(recipient)} with these arguments."
 
 
 # Reasoning panel

@@ -23,8 +23,16 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from fireside.core.admin.model_access import LoadRefused
 from fireside.core.chat.context_fit import Overflow
-from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta, ReplyStats
-from fireside.core.chat.session import ChatSession, Failed, LeftOut, Saved, SaveFailed, Turn
+from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta, ReplyStats, ToolCall, ToolResult
+from fireside.core.chat.session import (
+    ChatSession,
+    Failed,
+    LeftOut,
+    Saved,
+    SaveFailed,
+    ToolRunner,
+    Turn,
+)
 from fireside.core.engine.protocol import Engine, EngineError, LoadConfig
 from fireside.core.history.store import Store
 from fireside.ui import wording
@@ -88,12 +96,17 @@ class InferenceWorker(QObject):
     # request id, Overflow: may older messages be left out? Answer with answer_overflow(); the
     # worker waits for it (or for Stop), the GUI thread never does.
     overflowed = Signal(int, object)
+    toolCalled = Signal(int, object)  # request id, ToolCall (a step of the reply ended with it)
+    toolResult = Signal(int, object)  # request id, ToolResult
+    # request id, ToolCall: may it run? Answer with answer_approval(); the worker waits.
+    approvalRequested = Signal(int, object)
 
     def __init__(
         self,
         engine_factory: Callable[[], Engine],
         store: Store | None = None,
         *,
+        tools_factory: Callable[[], ToolRunner] | None = None,
         flush_interval: float = FLUSH_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
         prepare_load: Callable[[str], str] | None = None,
@@ -106,11 +119,14 @@ class InferenceWorker(QObject):
         self._prepare_load = prepare_load
         self._engine: Engine | None = None
         self._session: ChatSession | None = None
+        self._tools_factory = tools_factory  # the tool registry, made on this thread when first needed
+        self._tools: ToolRunner | None = None
         self._flush_interval = flush_interval
         self._clock = clock
         self._lock = threading.Lock()
         self._cancels: dict[int, threading.Event] = {}
         self._answers: dict[int, tuple[threading.Event, list[bool]]] = {}
+        self._always: set[int] = set()  # requests whose last approval was "always allow"
         self._done_upto = 0  # highest request id already answered
         self._closing = False
         self.loadRequested.connect(self._load)
@@ -134,14 +150,31 @@ class InferenceWorker(QObject):
 
     def answer_overflow(self, request_id: int, leave_out: bool) -> None:
         """The person's answer to `overflowed`. Safe from any thread."""
+        self._answer(request_id, leave_out)
+
+    def answer_approval(self, request_id: int, allow: bool, always: bool = False) -> None:
+        """The person's answer to `approvalRequested` (`always`: remember it for this tool, which
+        the registry does on this worker's thread). Safe from any thread."""
+        if allow and always:
+            with self._lock:
+                self._always.add(request_id)
+        self._answer(request_id, allow)
+
+    def _answer(self, request_id: int, answer: bool) -> None:
         with self._lock:
             waiting = self._answers.get(request_id)
         if waiting is not None:
-            waiting[1].append(leave_out)
+            waiting[1].append(answer)
             waiting[0].set()
 
     def release_engine(self) -> None:
         """Free the model. Call only once the worker thread has stopped, so nothing else uses it."""
+        tools, self._tools = self._tools, None
+        if tools is not None and hasattr(tools, "close"):
+            try:
+                tools.close()  # MCP servers and python sandboxes end with the app
+            except Exception:
+                log.exception("Closing the tools failed during shutdown")
         engine, self._engine, self._session = self._engine, None, None
         if engine is not None:
             try:
@@ -158,7 +191,12 @@ class InferenceWorker(QObject):
 
     def _ensure_session(self) -> ChatSession:
         if self._session is None:
-            self._session = ChatSession(self._ensure_engine(), self._store)
+            if self._tools is None and self._tools_factory is not None:
+                try:
+                    self._tools = self._tools_factory()
+                except Exception:  # no tools is better than no chat
+                    log.exception("The tools could not be set up")
+            self._session = ChatSession(self._ensure_engine(), self._store, self._tools)
         return self._session
 
     @Slot(str, object)
@@ -211,6 +249,11 @@ class InferenceWorker(QObject):
                     self.saveFailed.emit(request_id, event.message)
                 elif isinstance(event, LeftOut):
                     self.leftOut.emit(request_id, event)
+                elif isinstance(event, ToolCall):
+                    batch.flush()  # the step's text first, then its call
+                    self.toolCalled.emit(request_id, event)
+                elif isinstance(event, ToolResult):
+                    self.toolResult.emit(request_id, event)
         except Exception as exc:  # the service turns failures into events; this is a last resort
             log.exception("Reply %d failed", request_id)
             error = wording.generation_crashed(exc)
@@ -224,11 +267,25 @@ class InferenceWorker(QObject):
             self.finished.emit(request_id, stats or ReplyStats(stop_reason="cancelled"))
 
     def ask_leave_out(self, request_id: int, overflow: Overflow, cancel: threading.Event) -> bool:
+        return self._ask(request_id, cancel, lambda: self.overflowed.emit(request_id, overflow))
+
+    def ask_approval(self, request_id: int, call: ToolCall, cancel: threading.Event) -> bool:
+        allowed = self._ask(request_id, cancel, lambda: self.approvalRequested.emit(request_id, call))
+        with self._lock:
+            always = request_id in self._always
+            self._always.discard(request_id)
+        remember = getattr(self._tools, "set_always_allow", None) if allowed and always else None
+        if remember is not None and (problem := remember(call.recipient, True)):
+            log.warning("Could not remember to always allow %s: %s", call.recipient, problem)
+        return allowed
+
+    def _ask(self, request_id: int, cancel: threading.Event, ask: Callable[[], None]) -> bool:
+        """Ask the GUI and wait here for its answer (or for Stop), never on the GUI thread."""
         answered, answer = threading.Event(), list[bool]()
         with self._lock:
             self._answers[request_id] = (answered, answer)
         try:
-            self.overflowed.emit(request_id, overflow)
+            ask()
             while not answered.wait(0.05):
                 if cancel.is_set():
                     return False
@@ -247,13 +304,19 @@ class _AskTheWindow:
     def leave_out_older(self, overflow: Overflow) -> bool:
         return self._worker.ask_leave_out(self._request_id, overflow, self._cancel)
 
+    def approve(self, call: ToolCall) -> bool:
+        return self._worker.ask_approval(self._request_id, call, self._cancel)
+
 
 def start_worker(engine_factory: Callable[[], Engine], store: Store | None = None,
-                 prepare_load: Callable[[str], str] | None = None) -> tuple[InferenceWorker, QThread]:
+                 prepare_load: Callable[[str], str] | None = None,
+                 tools_factory: Callable[[], ToolRunner] | None = None,
+                 ) -> tuple[InferenceWorker, QThread]:
     """Create the worker, move it to a fresh thread and start that thread."""
     thread = QThread()
     thread.setObjectName("fireside-inference")
-    worker = InferenceWorker(engine_factory, store, prepare_load=prepare_load)
+    worker = InferenceWorker(engine_factory, store, prepare_load=prepare_load,
+                             tools_factory=tools_factory)
     worker.moveToThread(thread)
     thread.start()
     return worker, thread

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from fireside.core.chat.session import ToolRunner
 from fireside.core.config.paths import app_paths
 from fireside.core.engine.protocol import Engine
 from fireside.ui import wording
@@ -23,6 +24,14 @@ if TYPE_CHECKING:  # imported in create_window: a second launch hands over witho
 log = logging.getLogger(__name__)
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 ICON_NAMES = ("fireside.svg", "fireside.png", "icon.svg", "icon.png")
+
+
+def default_tools_factory() -> ToolRunner:
+    """The tool registry (MCP servers from mcp.json, the sandboxed python tool), made on the
+    inference worker's thread: importing the MCP SDK and starting servers takes a moment."""
+    from fireside.core.tools.defaults import build_registry
+
+    return build_registry()
 
 
 def default_engine_factory() -> Engine:
@@ -61,6 +70,7 @@ def create_window(
         settings_path=paths.settings_file,
         paths=paths,
         auto_load_last=(model_path is None) if auto_load_last is None else auto_load_last,
+        tools_factory=default_tools_factory,
     )
     if model_path:
         window.load_model(os.path.abspath(os.path.expanduser(model_path)))

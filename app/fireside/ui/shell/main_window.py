@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
 from fireside.core.admin.model_access import prepare_load
 from fireside.core.admin.policy import load_policy
 from fireside.core.chat.conversation import Effort, Sampling
-from fireside.core.chat.events import ReplyStats
-from fireside.core.chat.session import LeftOut, Saved, Turn, TurnOptions
+from fireside.core.chat.events import ReplyStats, ToolCall, ToolResult
+from fireside.core.chat.session import LeftOut, Saved, ToolRunner, Turn, TurnOptions
 from fireside.core.config.paths import Paths, app_paths
 from fireside.core.config.settings import Settings, lock_reason
 from fireside.core.engine.loading import load_config
@@ -47,6 +47,7 @@ from fireside.ui.chat.context_meter import ContextMeter, tokens_in_use
 from fireside.ui.chat.context_overflow import OverflowHandler
 from fireside.ui.chat.inference_worker import start_worker, stop_worker
 from fireside.ui.chat.reasoning_panel import ReasoningPanel
+from fireside.ui.chat.tool_approval import ToolApprovals
 from fireside.ui.chat.transcript import TranscriptView
 from fireside.ui.history.chat_actions import ChatActions
 from fireside.ui.history.export_actions import ExportActions
@@ -81,8 +82,11 @@ class MainWindow(QMainWindow):
         auto_load_last: bool = False,
         max_tokens: int | None = None,
         sampling: Sampling | None = None,
+        tools_factory: Callable[[], ToolRunner] | None = None,
         parent: QWidget | None = None,
     ) -> None:
+        """`tools_factory` makes the tool registry (MCP servers, the python tool) on the worker's
+        thread; None offers no tools (the scripted GUI tests)."""
         super().__init__(parent)
         self.policy = load_policy()  # admin policy wins over the user's settings, per key
         self.paths = paths or app_paths(policy=self.policy)
@@ -114,7 +118,9 @@ class MainWindow(QMainWindow):
         self.actions_.panel.toggled.connect(self._on_panel_toggled)
 
         store = self._open_store()
-        self.worker, self._thread = start_worker(engine_factory, store, self._prepare_load)
+        self.worker, self._thread = start_worker(engine_factory, store, self._prepare_load,
+                                                 tools_factory)
+        self._tools_offered = tools_factory is not None
         self._connect_worker()
         self.history: HistoryController | None = None
         self.sidebar: Sidebar | None = None
@@ -123,6 +129,7 @@ class MainWindow(QMainWindow):
         if store is not None:
             self._build_history(store)
         self.overflow = OverflowHandler(self.worker, self.notifier, self.current_chat, self)
+        self.approvals = ToolApprovals(self.worker, self.current_chat, self._can_always_allow, self)
         self.comfort = Comfort(self, self.settings_controller, self.chat_model, self.transcript,
                                self.composer, self.actions_.view_menu, self.sidebar)
         self.replyFinished.connect(self.comfort.announce_reply)
@@ -227,6 +234,8 @@ class MainWindow(QMainWindow):
         self.worker.failed.connect(self._on_failed)
         self.worker.saveFailed.connect(lambda _rid, message: self.notifier.error("Saving failed", message))
         self.worker.leftOut.connect(self._on_left_out)
+        self.worker.toolCalled.connect(self._on_tool_called)
+        self.worker.toolResult.connect(self._on_tool_result)
 
     def _prepare_load(self, name: str) -> str:
         """Runs on the worker thread: finding a model by name walks folders, and the
@@ -383,7 +392,12 @@ class MainWindow(QMainWindow):
         system_prompt = self.history.system_prompt() if self.history else self.settings.system_prompt
         return TurnOptions(effort=effort, max_tokens=self._max_tokens, sampling=self._sampling,
                            model_name=info.name, system_prompt=system_prompt,
-                           leave_out_older=self.overflow.agreed_for(self.current_chat()))
+                           leave_out_older=self.overflow.agreed_for(self.current_chat()),
+                           mcp_tools=self._tools_offered, python_tool=self._tools_offered)
+
+    def _can_always_allow(self, call: ToolCall) -> bool:
+        """"Always allow" is for MCP tools, and only when the organisation permits it."""
+        return call.recipient.startswith("functions.") and not self.policy.auto_approval_refusal()
 
     def _start(self, turn: Turn) -> bool:
         self._next_request += 1
@@ -451,16 +465,31 @@ class MainWindow(QMainWindow):
 
     @Slot(int, object)
     def _on_saved(self, request_id: int, saved: Saved) -> None:
-        row = self.chat_model.row_for_request(request_id)
-        if row < 0 or self.history is None:
+        if self.history is None or self.chat_model.row_for_request(request_id) < 0:
             return
-        self.history.on_saved(row if saved.role == "assistant" else row - 1, saved)
+        if saved.role == "assistant":
+            row = self.chat_model.live_reply_row(request_id)
+        elif saved.role == "tool":
+            row = self.chat_model.last_row(request_id, "tool")
+        else:
+            row = self.chat_model.row_for_request(request_id) - 1
+        self.history.on_saved(row, saved)
 
     @Slot(int, str, str)
     def _on_streamed(self, request_id: int, reasoning: str, answer: str) -> None:
-        row = self.chat_model.row_for_request(request_id)
-        if row >= 0:
-            self.chat_model.append_delta(row, reasoning, answer)
+        if self.chat_model.row_for_request(request_id) < 0:
+            return  # the chat was cleared or switched
+        self.chat_model.append_delta(self.chat_model.live_reply_row(request_id), reasoning, answer)
+
+    @Slot(int, object)
+    def _on_tool_called(self, request_id: int, call: ToolCall) -> None:
+        self.chat_model.add_tool_call(request_id, call)
+
+    @Slot(int, object)
+    def _on_tool_result(self, request_id: int, result: ToolResult) -> None:
+        if self.chat_model.row_for_request(request_id) >= 0:
+            self.chat_model.add_tool_result(request_id, result)
+            self.transcript.scroll_to_bottom()
 
     @Slot(int, object)
     def _on_finished(self, request_id: int, stats: ReplyStats) -> None:
