@@ -143,10 +143,16 @@ def tool_calls_markdown(calls: tuple[ToolCall, ...]) -> str:
     return "\n\n".join(parts)
 
 
-def tool_result_title(recipient: str, failed: bool, seconds: float | None) -> str:
+def tool_result_title(recipient: str, failed: bool, seconds: float | None, output: str = "") -> str:
+    from fireside.core.chat.session import DECLINED, STOPPED
+
+    if output == DECLINED:
+        return f"You declined: {tool_name(recipient)} did not run"
+    if output == STOPPED:
+        return f"Stopped before {tool_name(recipient)} ran"
     took = f" · {seconds:.2f} s" if seconds is not None else ""
     if failed:
-        return f"{tool_name(recipient)} did not run or failed{took}"
+        return f"{tool_name(recipient)} failed{took}"
     return f"Result from {tool_name(recipient)}{took}"
 
 
@@ -156,6 +162,10 @@ APPROVE_ONCE = "Allow Once"
 APPROVE_CHAT = "Allow for This Chat"
 APPROVE_ALWAYS = "Always Allow"
 APPROVE_DENY = "Deny"
+
+
+def approve_heading(recipient: str) -> str:
+    return "Run this Python code?" if recipient == "python" else f"Use {tool_name(recipient)}?"
 
 
 def approve_question(recipient: str) -> str:

@@ -80,7 +80,7 @@ def test_a_denied_call_is_shown_failed_and_the_model_is_told(
     result = window.chat_model.item(2)
     assert result.role == "tool" and result.tool_failed and result.text == DECLINED
     widget = window.transcript.widget_at(2)
-    assert widget.reasoning_expanded and "did not run or failed" in widget.reasoning_toggle.text()
+    assert widget.reasoning_expanded and "You declined" in widget.reasoning_toggle.text()
     assert engine.requests[-1].messages[-1].text == DECLINED
 
 

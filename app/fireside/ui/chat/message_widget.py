@@ -196,13 +196,16 @@ class MessageWidget(QWidget):
         if self.role == "assistant":
             self._render_footer(text, streaming, stats)
         self.branch_bar.set_branch(item.branch, busy=streaming)
+        if item.tool_calls:  # a step inside a reply: the reply's last message carries the actions
+            self.branch_bar.hide()
+            self.copy_button.hide()
 
     def _render_tool_result(self, item: ChatItem) -> None:
         """A tool's result: a collapsible output under a title with its duration, opened when
         the tool failed (the person should see why)."""
         self.reasoning_toggle.setVisible(True)
         self.reasoning_toggle.setText(wording.tool_result_title(item.tool_name, item.tool_failed,
-                                                                item.duration_s))
+                                                                item.duration_s, item.text))
         output = item.text or wording.NO_TOOL_OUTPUT
         if self.reasoning_view.text() != output:
             self.reasoning_view.setText(output)

@@ -35,6 +35,13 @@ class ApprovalDialog(QDialog):
         self.setMinimumWidth(520)
         self.choice = Approval.DENY
         layout = QVBoxLayout(self)
+        heading = QLabel(wording.approve_heading(call.recipient))
+        heading.setObjectName("dialogHeading")
+        font = heading.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        heading.setFont(font)
+        layout.addWidget(heading)
         question = QLabel(wording.approve_question(call.recipient))
         question.setWordWrap(True)
         layout.addWidget(question)
@@ -53,8 +60,12 @@ class ApprovalDialog(QDialog):
                                (self.chat, Approval.CHAT), (self.always, Approval.ALWAYS)):
             if button is not None:
                 button.clicked.connect(lambda _=False, c=choice: self._choose(c))
+        for button in (self.once, self.chat, self.always):
+            if button is not None:
+                button.setAutoDefault(False)
         self.deny.setDefault(True)  # Enter never runs code by accident
         layout.addWidget(buttons)
+        self.deny.setFocus()
 
     def _choose(self, choice: Approval) -> None:
         self.choice = choice
