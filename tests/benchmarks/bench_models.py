@@ -15,9 +15,9 @@ from pathlib import Path
 
 import llama_cpp
 
-from fireside.core.engine.protocol import llama_engine
 from fireside.core.chat.conversation import ChatRequest, Message, Sampling
 from fireside.core.chat.events import Done, Event
+from fireside.core.engine import llama_engine
 from fireside.core.engine.llama_engine import LlamaEngine
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from fireside.core.chat.conversation import ChatRequest, Effort, Message, Sampling
-from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelLoadError
 from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta
-from fireside.core.models.gguf_info import read_gguf
 from fireside.core.chat.harmony import CONTROL_TOKENS
-from fireside.core.models.kv_budget import kv_budget
 from fireside.core.engine.llama_engine import LlamaEngine
+from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelLoadError
+from fireside.core.models.gguf_info import read_gguf
+from fireside.core.models.kv_budget import kv_budget
 
 GREEDY = Sampling.greedy()
 
@@ -130,7 +130,7 @@ def test_naive_prefix_reuse_would_be_wrong(gemma_path: Path, monkeypatch):
 
     Shown on Gemma, a real model; the tiny random model's output barely depends on its context.
     """
-    from fireside.core.engine.protocol import kv_cache
+    from fireside.core.engine import kv_cache
 
     monkeypatch.setattr(kv_cache.PrefixCache, "_restore", lambda self, n_keep: n_keep)
     load = {"n_ctx": 2048, "n_batch": 256}
@@ -258,8 +258,8 @@ def test_template_path_renders_the_ggufs_own_template_and_streams(
 ):
     """A non-gpt-oss chat model goes through its embedded Jinja template (sandboxed). The tiny
     GGUF carries a real chat template, so treat it as such a model end to end."""
-    from fireside.core.engine.protocol import llama_engine
     from fireside.core.chat import prompting
+    from fireside.core.engine import llama_engine
 
     monkeypatch.setattr(llama_engine, "prompt_format", lambda gguf: "template")
     monkeypatch.setattr(prompting, "prompt_format", lambda gguf: "template")
