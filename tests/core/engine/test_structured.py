@@ -107,16 +107,26 @@ def gemma(gemma_path: Path) -> LlamaEngine:
     return engine
 
 
+GEMMA_SCHEMA: dict[str, Any] = {  # smaller: Gemma's steps cost ~30x the tiny model's
+    "type": "object",
+    "properties": {"city": {"type": "string", "maxLength": 8}, "sunny": {"type": "boolean"},
+                   "unit": {"enum": ["C", "F"]}},
+    "required": ["city", "sunny", "unit"],
+    "additionalProperties": False,
+}
+
+
 @pytest.mark.slow
 def test_gemma_whole_reply_follows_the_schema(gemma: LlamaEngine):
     """A model without harmony: the whole reply is constrained, from its first token."""
     for seed in range(RUNS):
         request = ChatRequest(
             messages=(Message("user", "What is the weather like in Paris today? Reply in JSON."),),
-            max_tokens=64, sampling=Sampling.for_model(False, seed=seed), json_schema=SCHEMA)
+            max_tokens=48, sampling=Sampling.for_model(False, seed=seed), json_schema=GEMMA_SCHEMA)
         reasoning, answer, stats, _ = _reply(gemma, request)
         assert reasoning == ""
-        _assert_valid(answer, stats, seed)
+        assert stats.stop_reason == "end", (seed, answer)
+        assert schema_errors(json.loads(answer), GEMMA_SCHEMA) == [], (seed, answer)
 
 
 # -------------------------------------------------------------------------------- bad schemas
@@ -141,8 +151,9 @@ def test_a_schema_that_cannot_be_compiled_is_a_clear_error_before_any_event(
     assert words in str(raised.value)
     assert "\n" not in str(raised.value)
     # the engine goes on working
-    _, _, stats, _ = _reply(engine, ChatRequest(messages=(Message("user", "hi"),), max_tokens=4))
-    assert stats.stop_reason == "length"
+    _, _, stats, _ = _reply(engine, ChatRequest(messages=(Message("user", "hi"),), max_tokens=4,
+                                                sampling=Sampling.greedy()))
+    assert stats.stop_reason == "length"  # greedy: the tiny model never ends by itself
 
 
 def test_a_grammar_llama_cpp_refuses_is_a_schema_error(forced):

@@ -9,8 +9,9 @@ the switch happens exactly where the stream parser starts routing text to the an
 engine keeps control of which tokens the grammar is ever shown (see below).
 
 Sampling under a grammar works as llama.cpp's common sampler does: draw a token as usual, ask the
-grammar about that one token, and only when it is refused filter the whole vocabulary through the
-grammar (milliseconds for 200k tokens) and draw again. The grammar is never told about a token it
+grammar about that one token, and only when it is refused filter the vocabulary through the
+grammar and draw again (GrammarConstraint._redraw looks at far fewer than all 262k tokens, with
+the same result). The grammar is never told about a token it
 refused: llama.cpp aborts the process on one, so an unsatisfiable schema becomes an EngineError.
 
 Control tokens are banned while the grammar runs: the grammar reads their text (`<|end|>` would be
@@ -104,14 +105,19 @@ class GrammarTokens:
         first_byte = np.full(n_vocab, 256, dtype=np.int16)
         probes = np.full(256, -1, dtype=np.int32)
         special: set[int] = set(structural)
-        buf = ctypes.create_string_buffer(8)
+        buf = ctypes.create_string_buffer(64)
         for t in range(n_vocab):
             if llama_cpp.llama_vocab_is_control(vocab, t):
                 special.add(t)
                 continue
-            n = llama_cpp.llama_token_to_piece(vocab, t, buf, 8, 0, False)  # < 0: longer than 8
-            if n != 0:
-                b = buf.raw[0]
+            n = llama_cpp.llama_token_to_piece(vocab, t, buf, 64, 0, False)
+            head = buf.raw[:1]
+            if n < 0:  # longer than the buffer: -n bytes
+                long_buf = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(vocab, t, long_buf, -n, 0, False)
+                head = long_buf.raw[:1]
+            if n > 0:
+                b = head[0]
                 first_byte[t] = b
                 if n == 1 and probes[b] < 0:
                     probes[b] = t
