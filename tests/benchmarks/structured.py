@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import functools
 import sys
+import time
 from typing import Any
 
 from fireside.core.chat.conversation import ChatRequest, Message, Sampling
@@ -86,13 +87,16 @@ def run(quick: bool = False, max_tokens: int = 0, reps: int = 0) -> dict[str, An
         schema = SCHEMAS.get(name)
         request = ChatRequest(messages=(Message("user", prompt),), max_tokens=max_tokens,
                               sampling=Sampling.for_model(False, seed=seed), json_schema=schema)
+        cpu = time.process_time()
         if schema is None:
             with no_end_tokens(engine):
                 done, answer = _reply(engine, request)
         else:
             done, answer = _reply(engine, request)
+        cpu = time.process_time() - cpu
         n = done.stats.answer_tokens + done.stats.reasoning_tokens
         samples[name].append({"tokens": n, "tokens_per_s": done.stats.tokens_per_s,
+                              "cpu_ms_per_token": 1000 * cpu / max(n, 1),
                               "stop": done.stats.stop_reason, "answer": answer[:160]})
         print(f"{name:6} seed {seed}: {n} tokens, {done.stats.tokens_per_s:.1f} tok/s, "
               f"{done.stats.stop_reason}", file=sys.stderr, flush=True)
@@ -110,8 +114,12 @@ def run(quick: bool = False, max_tokens: int = 0, reps: int = 0) -> dict[str, An
     finally:
         engine.unload()
     plain = median(speeds["plain"])
+    def cpu_per_token(name: str) -> float:
+        return median([s["cpu_ms_per_token"] for s in samples[name]])
+
     rows = [
         {"model": "gemma-3-270m", "side": name, "median tokens/s": round(median(speeds[name]), 2),
+         "median CPU ms/token": round(cpu_per_token(name), 2),
          "median tokens": median([s["tokens"] for s in samples[name]]), "runs": len(samples[name])}
         for name in sides
     ]
@@ -123,6 +131,12 @@ def run(quick: bool = False, max_tokens: int = 0, reps: int = 0) -> dict[str, An
             f"gemma-3-270m generation tokens/s with a JSON Schema ({name}) / without", median(paired),
             TARGET, detail=f"median of {reps} rounds' ratios; medians {median(speeds[name]):.1f} vs "
                            f"{plain:.1f} tok/s, max {max_tokens} tokens"))
+        # CPU time per token (prompt reused from the cache, so nearly all generation): the
+        # same comparison, much less disturbed by other processes on a shared machine
+        ratios.append(make_ratio(
+            f"gemma-3-270m tokens per CPU-second with a JSON Schema ({name}) / without",
+            cpu_per_token("plain") / cpu_per_token(name), TARGET,
+            detail=f"{cpu_per_token(name):.1f} vs {cpu_per_token('plain'):.1f} CPU ms per token"))
     return {
         "title": "Structured output: tokens/s with a JSON Schema against without",
         "rows": rows, "ratios": ratios, "samples": samples,

@@ -78,7 +78,7 @@ def test_structured_output_speed_section_measures_both_sides():
     result = structured.run(quick=True, max_tokens=24, reps=1)
     _check_section(result)
     assert [r["side"] for r in result["rows"]] == ["plain", *structured.SCHEMAS]
-    assert len(result["ratios"]) == len(structured.SCHEMAS)
+    assert len(result["ratios"]) == 2 * len(structured.SCHEMAS)
     assert all(_positive(r["value"]) for r in result["ratios"])
     for name in structured.SCHEMAS:
         (sample,) = result["samples"][name]

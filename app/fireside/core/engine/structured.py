@@ -196,7 +196,6 @@ class GrammarConstraint:
         self.checked = 0  # candidates the grammar looked at in redraws (for tests and the benchmark)
         n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
         self._n_vocab = n_vocab
-        self._ids = np.arange(n_vocab, dtype=np.int32)
         self._drawable = np.ones(n_vocab, dtype=bool)
         self._drawable[tokens.banned_index] = False
         self._first_byte = tokens.first_byte
@@ -207,6 +206,8 @@ class GrammarConstraint:
         self._all = _Candidates(n_vocab)
         self._probe = _Candidates(256)
         self._one = _Candidates(1)
+        self._one_id = np.zeros(1, dtype=np.int32)
+        self._one_logit = np.zeros(1, dtype=np.float32)
         greedy = sampling.temperature <= 0 or sampling.top_k == 1
         self._need = 1 if greedy else max(sampling.top_k, 0)  # 0: every allowed token counts
 
@@ -220,16 +221,17 @@ class GrammarConstraint:
 
     def sample(self, base: llama_cpp.llama_sampler_p) -> int:
         """Draw the next token with the reply's own sampler chain, within the grammar."""
-        logits = np.ctypeslib.as_array(
-            llama_cpp.llama_get_logits_ith(self._ctx, -1), shape=(self._n_vocab,)
-        )
-        self._all.load(self._ids, logits)  # as llama_sampler_sample does, without its accept
-        self._all.apply(base)
-        token, _ = self._all.chosen()
+        # The chain's own draw, as without a grammar (which also tells the chain about it).
+        token = int(llama_cpp.llama_sampler_sample(base, self._ctx, -1))
         if token in self._tokens.banned or not (self._fits_utf8(token) and self._allows(token)):
             self.redraws += 1
+            logits = np.ctypeslib.as_array(
+                llama_cpp.llama_get_logits_ith(self._ctx, -1), shape=(self._n_vocab,)
+            )
             token = self._redraw(base, logits)
-        llama_cpp.llama_sampler_accept(base, token)
+            # The chain was told about its refused draw as well: harmless for make_sampler's
+            # samplers, which keep no per-token state (a repetition penalty would see both).
+            llama_cpp.llama_sampler_accept(base, token)
         if token not in self._tokens.ends:  # the reply ends there: nothing more to follow
             llama_cpp.llama_sampler_accept(self._grammar, token)
             self._utf8.decode(self._piece(token))
@@ -316,7 +318,8 @@ class GrammarConstraint:
 
     def _allows(self, token: int) -> bool:
         """Whether the grammar accepts `token` next (the grammar filters a one-token list)."""
-        self._one.load(np.array([token], dtype=np.int32), np.zeros(1, dtype=np.float32))
+        self._one_id[0] = token
+        self._one.load(self._one_id, self._one_logit)
         self._one.apply(self._grammar)
         return bool(self._one.buf["logit"][0] != -np.inf)
 
