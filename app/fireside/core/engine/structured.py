@@ -89,7 +89,7 @@ def _gbnf(text: str) -> str:
 class GrammarTokens:
     """Per model: what may be sampled while a grammar runs (worked out once, a vocabulary scan)."""
 
-    banned: frozenset[int]  # control and structural tokens, never sampled under a grammar
+    banned: frozenset[int]  # control, unused and structural tokens: never drawn under a grammar
     banned_index: npt.NDArray[np.intp]
     ends: frozenset[int]  # tokens that end the reply: allowed once the grammar is complete
     first_byte: npt.NDArray[np.int16]  # per token, the first byte of its text (256: never drawn)
@@ -106,21 +106,22 @@ class GrammarTokens:
         probes = np.full(256, -1, dtype=np.int32)
         special: set[int] = set(structural)
         buf = ctypes.create_string_buffer(64)
+        # One C call per token (262k for Gemma): control tokens are the ones with no text when
+        # special tokens are not rendered; so are unused ones, which must not be drawn either.
         for t in range(n_vocab):
-            if llama_cpp.llama_vocab_is_control(vocab, t):
-                special.add(t)
-                continue
             n = llama_cpp.llama_token_to_piece(vocab, t, buf, 64, 0, False)
             head = buf.raw[:1]
             if n < 0:  # longer than the buffer: -n bytes
                 long_buf = ctypes.create_string_buffer(-n)
                 n = llama_cpp.llama_token_to_piece(vocab, t, long_buf, -n, 0, False)
                 head = long_buf.raw[:1]
-            if n > 0:
-                b = head[0]
-                first_byte[t] = b
-                if n == 1 and probes[b] < 0:
-                    probes[b] = t
+            if n <= 0:
+                special.add(t)
+                continue
+            b = head[0]
+            first_byte[t] = b
+            if n == 1 and probes[b] < 0:
+                probes[b] = t
         if ends is None:
             allowed = frozenset(t for t in special if llama_cpp.llama_vocab_is_eog(vocab, t))
         else:
