@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from tests.benchmarks import bandwidth, engine_vs_llama, multiturn, shape20b
+from tests.benchmarks import bandwidth, engine_vs_llama, multiturn, shape20b, structured
 from tests.benchmarks.llama_bench_build import binary_path, find_llama_bench
 
 
@@ -82,3 +82,14 @@ def test_shape20b_tensor_table_matches_gpt_oss_20b_mxfp4():
     tokens, types, _, specials = shape20b.build_vocab()
     assert len(tokens) == len(types) == 201_088 == len(set(tokens))
     assert specials["<|return|>"] == 200_002 and specials["<|start|>"] == 200_006
+
+
+def test_structured_output_speed_section_measures_both_sides():
+    result = structured.run(quick=True, max_tokens=24, reps=1)
+    _check_section(result)
+    assert [r["side"] for r in result["rows"]] == ["plain", *structured.SCHEMAS]
+    assert len(result["ratios"]) == 2 * len(structured.SCHEMAS)
+    assert all(_positive(r["value"]) for r in result["ratios"])
+    for name in structured.SCHEMAS:
+        (sample,) = result["samples"][name]
+        assert sample["answer"].lstrip().startswith("{")

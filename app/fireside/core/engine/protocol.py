@@ -144,8 +144,11 @@ class Engine(Protocol):
         """Yield reasoning/answer deltas as they are generated, then exactly one Done.
 
         Setting `cancel` stops generation between two tokens; Done then reports stop_reason
-        "cancelled". Raises EngineError only before the first event (e.g. no model loaded), and
-        ContextOverflow when the prompt does not fit the context.
+        "cancelled". A tool call that ends the step (harmony's `<|call|>`) is yielded as ToolCall,
+        then Done with stop_reason "tool_call"; the caller runs it and asks again with the call
+        and its result appended. Raises EngineError only before the first event (e.g. no model
+        loaded, or request.json_schema cannot be compiled: SchemaError), and ContextOverflow when
+        the prompt does not fit the context.
         """
         ...
 
