@@ -165,6 +165,12 @@ def _read_schema(args: argparse.Namespace) -> dict[str, Any] | None:
         schema = schema["schema"]  # OpenAI's response_format.json_schema wrapper
     if not isinstance(schema, dict):
         raise BadInput(f"--json-schema {args.json_schema}: a JSON Schema is a JSON object.")
+    from fireside.core.engine.structured import SchemaError, schema_to_gbnf
+
+    try:
+        schema_to_gbnf(schema)  # one that cannot constrain an answer is bad input, before loading
+    except SchemaError as e:
+        raise BadInput(f"--json-schema {args.json_schema}: {e}") from None
     return schema
 
 
