@@ -44,7 +44,10 @@ def forced(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
     return arrange
 
 
-def chat(capsys: pytest.CaptureFixture[str], model: Path, *args: str) -> tuple[int, list[dict[str, Any]], str]:
+Events = list[dict[str, Any]]
+
+
+def chat(capsys: pytest.CaptureFixture[str], model: Path, *args: str) -> tuple[int, Events, str]:
     code = main(["chat", "--model", str(model), "--json", "--no-save", "--max-tokens", "120",
                  "--threads", "1", "--seed", "1", *args])
     out, err = capsys.readouterr()
