@@ -42,6 +42,7 @@ class ForcingSampler:
 
     def __init__(self) -> None:
         self._pending: list[int] = []
+        self._queue: list[list[int]] = []  # for the replies after the next one, in order
         self._states: dict[int, list[int]] = {}  # sampler id -> [position, *tokens]
         self.forced_last = 0
         self.errors: list[str] = []
@@ -67,8 +68,15 @@ class ForcingSampler:
         self.force(tokens)
         return tokens
 
+    def force_replies(self, engine: LlamaEngine, texts: Sequence[str]) -> None:
+        """Force each of the next replies in turn (a tool loop's steps), then run unforced."""
+        tokens = [self.force_text(engine, text) for text in texts]
+        self._pending, self._queue = tokens[0], tokens[1:]
+
     def __call__(self, sampling: Sampling) -> llama_cpp.llama_sampler_p:
         key = next(_ids)
+        if not self._pending and self._queue:
+            self._pending = self._queue.pop(0)
         self._states[key] = [0, *self._pending]
         self._pending = []
         self.forced_last = 0
