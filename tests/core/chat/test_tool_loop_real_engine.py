@@ -76,7 +76,8 @@ def test_three_tools_then_an_answer_through_the_real_engine(
         prompt = engine.render_prompt(build_request(messages_for(path[:-1]), "", options))
         assert ('<|start|>assistant to=functions.raw__reverse<|channel|>commentary <|constrain|>json'
                 '<|message|>{"text": "42"}<|call|>') in prompt
-        assert "<|start|>functions.raw__reverse to=assistant<|channel|>commentary<|message|>24<|end|>" in prompt
+        assert ("<|start|>functions.raw__reverse to=assistant<|channel|>commentary<|message|>24"
+                "<|end|>") in prompt
         assert "<|start|>python to=assistant<|channel|>analysis<|message|>42" in prompt
     finally:
         store.close()
