@@ -157,7 +157,7 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _run_chat(args: argparse.Namespace, settings, request) -> int:  # type: ignore[no-untyped-def]
-    from fireside.core.engine.protocol import EngineError, LoadConfig
+    from fireside.core.engine.protocol import BadModelFile, EngineError, LoadConfig
     from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta, ToolCall
     from fireside.core.engine.llama_engine import LlamaEngine
 
@@ -174,7 +174,7 @@ def _run_chat(args: argparse.Namespace, settings, request) -> int:  # type: igno
         engine.load(args.model, config)
     except EngineError as e:
         print(f"fireside: {e}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(e, BadModelFile) else 1  # a file llama.cpp refuses is bad input
     out, err = sys.stdout, sys.stderr
     in_reasoning = False
     history = None

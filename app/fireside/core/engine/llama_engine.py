@@ -28,9 +28,12 @@ import llama_cpp
 from fireside.core.chat import harmony
 from fireside.core.chat.chat_template import PLAIN_STOPS
 from fireside.core.chat.conversation import ChatRequest, Sampling
-from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
+from fireside.core.engine.protocol import (
+    BadModelFile, ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError,
+)
 from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats
 from fireside.core.models.gguf_info import GGUFError, GGUFInfo, read_gguf
+from fireside.core.models.load_check import check_loads
 from fireside.core.models.fit_planner import Plan, detect_machine, plan_fit, profile_from_gguf
 from fireside.core.engine.kv_cache import PrefixCache
 from fireside.core.engine.llama_log import install_log_handler
@@ -114,8 +117,9 @@ class LlamaEngine:
         config = config or LoadConfig()
         try:
             gguf = read_gguf(path)  # checks that cannot crash, before llama.cpp sees the file
-        except GGUFError as e:
-            raise ModelLoadError(str(e)) from None
+            check_loads(path)  # then llama.cpp itself, in a child process (cached per file)
+        except GGUFError as e:  # the loaded model, if any, stays loaded
+            raise BadModelFile(str(e)) from None
         _init_backend()
         self.unload()
         plan = None

@@ -235,6 +235,10 @@ def read_gguf(path: str | Path) -> GGUFInfo:
     except OSError as e:
         raise GGUFError(f"Could not read {p.name}: {e.strerror or e}.") from None
     _check_vocab(info)
+    from fireside.core.models.gguf_checks import check_model  # it needs GGUFInfo from here
+
+    if why := check_model(info):
+        raise GGUFError(why)
     return info
 
 
