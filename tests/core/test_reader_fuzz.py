@@ -14,7 +14,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,9 +29,31 @@ from fireside.core.history.store import Store
 from tests.helpers.gguf_fuzz import FIRESIDE_CLI
 
 HOSTILE = (
-    "[" * 100_000, "{\"a\":" * 50_000, "9" * 5000, "-" + "9" * 5000, "1e999", "-0", "NaN", "Infinity",
-    "\"\\ud800\"", "\"\\u0000\"", "null", "true", "[]", "{}", "\"" + "x" * 100_000 + "\"", "\x00",
-    "\ufeff", "\"\\", "0x10", "[[[[1]]]]", "=", "[a]", "a.b.c = 1", "'''", "\"\"\"",
+    "[" * 100_000,
+    '{"a":' * 50_000,
+    "9" * 5000,
+    "-" + "9" * 5000,
+    "1e999",
+    "-0",
+    "NaN",
+    "Infinity",
+    '"\\ud800"',
+    '"\\u0000"',
+    "null",
+    "true",
+    "[]",
+    "{}",
+    '"' + "x" * 100_000 + '"',
+    "\x00",
+    "\ufeff",
+    '"\\',
+    "0x10",
+    "[[[[1]]]]",
+    "=",
+    "[a]",
+    "a.b.c = 1",
+    "'''",
+    '"""',
 )
 N_VARIANTS = 150  # per reader and run; every run uses the same seeds
 
@@ -45,12 +66,14 @@ def mutate(text: str, rng: random.Random) -> str:
         chars = list(text)
         for _ in range(rng.randint(1, 6)):
             if chars:
-                chars[rng.randrange(len(chars))] = chr(rng.choice((rng.randrange(32, 127), rng.randrange(0x10FFFF))))
+                chars[rng.randrange(len(chars))] = chr(
+                    rng.choice((rng.randrange(32, 127), rng.randrange(0x10FFFF)))
+                )
         return "".join(c for c in chars if not 0xD800 <= ord(c) < 0xE000)
     if kind == 1:
         return text[:at]
     if kind == 2:
-        return text[:at] + text[rng.randrange(at, n + 1):]
+        return text[:at] + text[rng.randrange(at, n + 1) :]
     if kind == 3:
         end = rng.randrange(at, n + 1)
         return text[:end] + text[at:end] * rng.randint(2, 50) + text[end:]
@@ -114,14 +137,37 @@ def test_export_import_survives_hostile_variants(export_text: str, store: Store)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(conv=st.dictionaries(st.sampled_from(["title", "messages", "active_root", "created", "updated", "pinned"]),
-                            json_values),
-       messages=st.lists(st.dictionaries(st.sampled_from(["id", "parent", "role", "text", "reasoning", "stats",
-                                                          "active_child", "model", "created", "status"]),
-                                         json_values | st.integers(1, 3) | st.sampled_from(["user", "assistant"])),
-                         max_size=4))
+@given(
+    conv=st.dictionaries(
+        st.sampled_from(["title", "messages", "active_root", "created", "updated", "pinned"]), json_values
+    ),
+    messages=st.lists(
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "id",
+                    "parent",
+                    "role",
+                    "text",
+                    "reasoning",
+                    "stats",
+                    "active_child",
+                    "model",
+                    "created",
+                    "status",
+                ]
+            ),
+            json_values | st.integers(1, 3) | st.sampled_from(["user", "assistant"]),
+        ),
+        max_size=4,
+    ),
+)
 def test_export_import_of_arbitrary_json_values(store: Store, conv: dict, messages: list):
-    data = {"format": "fireside-conversations", "version": 1, "conversations": [{**conv, "messages": messages}]}
+    data = {
+        "format": "fireside-conversations",
+        "version": 1,
+        "conversations": [{**conv, "messages": messages}],
+    }
     try:
         text = json.dumps(data)
     except ValueError:
@@ -132,9 +178,13 @@ def test_export_import_of_arbitrary_json_values(store: Store, conv: dict, messag
 def test_deeply_nested_import_is_bad_input_in_the_cli(tmp_path: Path, fireside_home: Path):
     bad = tmp_path / "deep.json"
     bad.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
-    r = subprocess.run([*FIRESIDE_CLI, "conversations", "import", str(bad)],
-                       capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "FIRESIDE_HOME": str(fireside_home)})
+    r = subprocess.run(
+        [*FIRESIDE_CLI, "conversations", "import", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "FIRESIDE_HOME": str(fireside_home)},
+    )
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert "nested too deeply" in r.stderr
@@ -142,8 +192,12 @@ def test_deeply_nested_import_is_bad_input_in_the_cli(tmp_path: Path, fireside_h
 
 # ------------------------------------------------------------------ policy
 POLICY = {
-    "allow_downloads": False, "allowed_efforts": ["low", "medium"], "default_effort": "low",
-    "max_context": 8192, "user_model_dir": "~/models", "hub_endpoint": "https://hub.example.org",
+    "allow_downloads": False,
+    "allowed_efforts": ["low", "medium"],
+    "default_effort": "low",
+    "max_context": 8192,
+    "user_model_dir": "~/models",
+    "hub_endpoint": "https://hub.example.org",
     "allowed_models": [{"repo": "openai/gpt-oss-20b", "file": "a.gguf", "sha256": "0" * 64}],
     "update_checks": False,
 }
@@ -208,8 +262,15 @@ def test_presets_survive_hostile_variants(store: Store):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(entries=st.lists(st.dictionaries(st.sampled_from(["name", "system_prompt", "effort", "temperature", "top_p",
-                                                         "top_k", "min_p"]), json_values), max_size=4))
+@given(
+    entries=st.lists(
+        st.dictionaries(
+            st.sampled_from(["name", "system_prompt", "effort", "temperature", "top_p", "top_k", "min_p"]),
+            json_values,
+        ),
+        max_size=4,
+    )
+)
 def test_presets_of_arbitrary_json_values(store: Store, entries: list):
     try:
         store.set_state(STATE_KEY, json.dumps(entries))

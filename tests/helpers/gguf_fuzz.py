@@ -29,12 +29,60 @@ from pathlib import Path
 from fireside.core.models.gguf_info import GGUFError, read_gguf
 from fireside.core.models.load_check import check_loads
 
-_SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_SCALAR = {
+    0: "<B",
+    1: "<b",
+    2: "<H",
+    3: "<h",
+    4: "<I",
+    5: "<i",
+    6: "<f",
+    7: "<?",
+    10: "<Q",
+    11: "<q",
+    12: "<d",
+}
 # `fireside` as the installed command runs it (fireside.cli has no __main__ module on main today)
 FIRESIDE_CLI = (sys.executable, "-c", "import sys; from fireside.cli import main; sys.exit(main())")
-ABSURD_U64 = (0, 1, 2, 7, 255, 4096, 1 << 31, (1 << 32) - 1, 1 << 32, 1 << 40, 1 << 62, (1 << 63) - 1, (1 << 64) - 1)
-ABSURD_INT = (0, 1, 2, 3, 5, 6, 7, 31, 33, 64, 100, 511, 512, 513, 1023, 1024, 1025, 65535, 65536,
-              0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)
+ABSURD_U64 = (
+    0,
+    1,
+    2,
+    7,
+    255,
+    4096,
+    1 << 31,
+    (1 << 32) - 1,
+    1 << 32,
+    1 << 40,
+    1 << 62,
+    (1 << 63) - 1,
+    (1 << 64) - 1,
+)
+ABSURD_INT = (
+    0,
+    1,
+    2,
+    3,
+    5,
+    6,
+    7,
+    31,
+    33,
+    64,
+    100,
+    511,
+    512,
+    513,
+    1023,
+    1024,
+    1025,
+    65535,
+    65536,
+    0x7FFFFFFF,
+    0x80000000,
+    0xFFFFFFFF,
+)
 ABSURD_FLOAT = (0.0, -0.0, -1.0, 1e-30, 1e30, float("inf"), float("-inf"), float("nan"))
 
 
@@ -120,7 +168,9 @@ class Variant:
 
     def describe(self) -> str:
         where = ", ".join(f"@{o}:{b.hex()[:24]}" for o, b in self.patches[:4])
-        return f"{self.kind}{' to ' + str(self.truncate) if self.truncate is not None else ''} {where}".strip()
+        return (
+            f"{self.kind}{' to ' + str(self.truncate) if self.truncate is not None else ''} {where}".strip()
+        )
 
 
 def _flip(rng: random.Random, lo: int, hi: int, n: int) -> tuple[tuple[int, bytes], ...]:
@@ -128,8 +178,19 @@ def _flip(rng: random.Random, lo: int, hi: int, n: int) -> tuple[tuple[int, byte
 
 
 def mutate(lay: Layout, rng: random.Random) -> Variant:
-    kind = rng.choice(("truncate", "flip_header", "flip_meta", "absurd_count", "hparam", "hparam",
-                       "tensor", "type", "flip_any"))
+    kind = rng.choice(
+        (
+            "truncate",
+            "flip_header",
+            "flip_meta",
+            "absurd_count",
+            "hparam",
+            "hparam",
+            "tensor",
+            "type",
+            "flip_any",
+        )
+    )
     if kind == "truncate":
         end = rng.randrange(lay.data_start) if rng.random() < 0.6 else rng.randrange(lay.size)
         return Variant(kind, truncate=end)
@@ -155,14 +216,30 @@ def mutate(lay: Layout, rng: random.Random) -> Variant:
     if kind == "tensor":
         if rng.random() < 0.7:
             off, value = rng.choice(lay.dims)
-            new = rng.choice((0, 1, 2, value - 1, value + 1, value * 2, value // 2, 1 << 31, 1 << 40, (1 << 64) - 1))
+            new = rng.choice(
+                (0, 1, 2, value - 1, value + 1, value * 2, value // 2, 1 << 31, 1 << 40, (1 << 64) - 1)
+            )
             return Variant("tensor dim", ((off, struct.pack("<Q", new % (1 << 64))),))
         if rng.random() < 0.5:
-            return Variant("tensor n_dims", ((rng.choice(lay.n_dims), struct.pack("<I", rng.choice((0, 1, 2, 3, 4, 5, 1 << 31)))),))
+            return Variant(
+                "tensor n_dims",
+                ((rng.choice(lay.n_dims), struct.pack("<I", rng.choice((0, 1, 2, 3, 4, 5, 1 << 31)))),),
+            )
         off, value = rng.choice(lay.tensor_offsets)
-        return Variant("tensor offset", ((off, struct.pack("<Q", rng.choice((0, 32, value + 32, value - 32, 1 << 40)) % (1 << 64))),))
+        return Variant(
+            "tensor offset",
+            ((off, struct.pack("<Q", rng.choice((0, 32, value + 32, value - 32, 1 << 40)) % (1 << 64))),),
+        )
     if kind == "type":
-        return Variant(kind, ((rng.choice(lay.type_fields), struct.pack("<I", rng.choice((0, 1, 4, 8, 9, 12, 13, 39, 40, 255, 1 << 31)))),))
+        return Variant(
+            kind,
+            (
+                (
+                    rng.choice(lay.type_fields),
+                    struct.pack("<I", rng.choice((0, 1, 4, 8, 9, 12, 13, 39, 40, 255, 1 << 31))),
+                ),
+            ),
+        )
     return Variant(kind, _flip(rng, 0, lay.size, rng.randint(1, 8)))
 
 
@@ -205,7 +282,9 @@ class Workbench:
 
     def place(self, v: Variant, name: Path) -> None:
         with self.current.open("rb") as fh:
-            self._undo = [(at, os.pread(fh.fileno(), len(raw), at)) for at, raw in v.patches if at < self.size]
+            self._undo = [
+                (at, os.pread(fh.fileno(), len(raw), at)) for at, raw in v.patches if at < self.size
+            ]
         _apply(self.current, v)
         os.replace(self.current, name)
         self._placed, self._variant = name, v
@@ -238,7 +317,8 @@ class FuzzReport:
 
     def summary(self) -> str:
         parts = ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()))
-        return f"{sum(self.counts.values())} variants in {self.seconds:.0f} s ({parts}); failures: {len(self.failures)}"
+        total = sum(self.counts.values())
+        return f"{total} variants in {self.seconds:.0f} s ({parts}); failures: {len(self.failures)}"
 
 
 def _one_line(message: str) -> bool:
@@ -248,14 +328,36 @@ def _one_line(message: str) -> bool:
 def run_cli(model: Path, home: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "FIRESIDE_HOME": str(home)}
     return subprocess.run(
-        [*FIRESIDE_CLI, "chat", "--model", str(model), "--max-tokens", "1",
-         "--no-save", "--ctx", "256", "Hi"],
-        capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL,
+        [
+            *FIRESIDE_CLI,
+            "chat",
+            "--model",
+            str(model),
+            "--max-tokens",
+            "1",
+            "--no-save",
+            "--ctx",
+            "256",
+            "Hi",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
     )
 
 
-def fuzz(src: Path, n: int, seed: int, work: Path, home: Path, *, cli_limit: int | None = None,
-         progress: Callable[[str], None] | None = None) -> FuzzReport:
+def fuzz(
+    src: Path,
+    n: int,
+    seed: int,
+    work: Path,
+    home: Path,
+    *,
+    cli_limit: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> FuzzReport:
     """n variants of src; at most cli_limit of the survivors of both checks go through the CLI."""
     t_start = time.perf_counter()
     rng = random.Random(seed)
@@ -286,8 +388,7 @@ def fuzz(src: Path, n: int, seed: int, work: Path, home: Path, *, cli_limit: int
     return report
 
 
-def _judge(path: Path, what: str, cache: Path, home: Path, report: FuzzReport,
-           cli_limit: int | None) -> str:
+def _judge(path: Path, what: str, cache: Path, home: Path, report: FuzzReport, cli_limit: int | None) -> str:
     t0 = time.perf_counter()
     try:
         read_gguf(path)
@@ -324,27 +425,36 @@ def _judge(path: Path, what: str, cache: Path, home: Path, report: FuzzReport,
     return "CLI exit 0"
 
 
-def main() -> int:
-    """The full count (2,000 tiny + 500 Gemma) or a given one: python -m tests.helpers.gguf_fuzz [N_TINY N_GEMMA]."""
+def main(argv: list[str] | None = None) -> int:
+    """The full count: `python -m tests.helpers.gguf_fuzz` (2,000 tiny + 500 Gemma, every survivor
+    through the CLI); `--tiny N --gemma N --cli-limit N --seed S` for a smaller or different run."""
+    import argparse
     import tempfile
 
     from tests.helpers.gemma import cached_gemma
     from tests.helpers.tiny_gptoss import cached_tiny_gptoss
 
-    n_tiny, n_gemma = (int(sys.argv[1]), int(sys.argv[2])) if len(sys.argv) > 2 else (2000, 500)
+    ap = argparse.ArgumentParser(prog="python -m tests.helpers.gguf_fuzz")
+    ap.add_argument("--tiny", type=int, default=2000)
+    ap.add_argument("--gemma", type=int, default=500)
+    ap.add_argument("--cli-limit", type=int, default=None, help="CLI runs per model (default: all)")
+    ap.add_argument("--seed", type=int, default=1000, help="the CI test uses seeds 1 and 2")
+    args = ap.parse_args(argv)
     failed = 0
     with tempfile.TemporaryDirectory(prefix="fireside-fuzz-") as tmp:
         os.environ["FIRESIDE_HOME"] = str(Path(tmp) / "home")
-        for name, src, n, seed in (("tiny gpt-oss", cached_tiny_gptoss(), n_tiny, 1),
-                                   ("Gemma 3 270M", cached_gemma(), n_gemma, 2)):
+        for name, src, n, seed in (
+            ("tiny gpt-oss", cached_tiny_gptoss(), args.tiny, args.seed),
+            ("Gemma 3 270M", cached_gemma(), args.gemma, args.seed + 1),
+        ):
             if n <= 0:
                 continue
-            report = fuzz(src, n, seed, Path(tmp) / "work", Path(tmp) / "home",
+            report = fuzz(src, n, seed, Path(tmp) / "work", Path(tmp) / "home", cli_limit=args.cli_limit,
                           progress=lambda s, name=name: print(f"  {name}: {s}", flush=True))
             checks = sorted(report.check_seconds)
             median = checks[len(checks) // 2] if checks else 0.0
             print(f"{name}: {report.summary()}; CLI runs {report.cli_runs}; child check median "
-                  f"{median:.2f} s over {len(checks)}", flush=True)
+                  f"{median:.2f} s over {len(checks)} new files", flush=True)
             for f in report.failures:
                 print("  FAIL", f, flush=True)
             failed += len(report.failures)

@@ -34,7 +34,10 @@ INTERMEDIATE_TYPES = (9, 15)
 NON_FLOAT_TYPES = (24, 25, 26, 27, 28)
 F32 = 0
 
-_DAMAGED = "{name} has impossible model settings ({what}); the file is damaged or was converted wrongly. Download it again."
+_DAMAGED = (
+    "{name} has impossible model settings ({what}); the file is damaged or was converted wrongly. "
+    "Download it again."
+)
 
 
 class _Refused(Exception):
@@ -148,7 +151,11 @@ def _check(info: GGUFInfo) -> None:
 
     # attention heads: n_gqa() divides by n_head_kv, head sizes default to n_embd / n_head
     n_head_l = k.per_layer("attention.head_count", n_layer)
-    n_head_kv_l = k.per_layer("attention.head_count_kv", n_layer) if k.raw("attention.head_count_kv") is not None else n_head_l
+    n_head_kv_l = (
+        k.per_layer("attention.head_count_kv", n_layer)
+        if k.raw("attention.head_count_kv") is not None
+        else n_head_l
+    )
     n_head, n_head_kv = n_head_l[0], n_head_kv_l[0]
     for il, (h, hkv) in enumerate(zip(n_head_l, n_head_kv_l, strict=True)):
         if h > MAX_HEADS or hkv > h or (hkv and h % hkv) or (h and not hkv and arch in SHIPPED):
@@ -204,12 +211,18 @@ def _check(info: GGUFInfo) -> None:
             raise _fail(f"an expert feed-forward length of {n_ff_exp}")
         if n_expert == 0:
             raise _fail("a gpt-oss model without experts")
-        _check_shapes(info, _gptoss_shapes(n_layer, n_embd, n_head, n_head_kv, n_rot, n_expert, n_ff_exp, len(info.tokens)))
+        _check_shapes(
+            info,
+            _gptoss_shapes(n_layer, n_embd, n_head, n_head_kv, n_rot, n_expert, n_ff_exp, len(info.tokens)),
+        )
     elif arch == "gemma3":
         n_ff = k.per_layer("feed_forward_length", n_layer, required=True)[0]
         if not 0 < n_ff <= MAX_EMBD * 4:
             raise _fail(f"a feed-forward length of {n_ff}")
-        _check_shapes(info, _gemma3_shapes(n_layer, n_embd, n_head, n_head_kv, head_k, head_v, n_ff, len(info.tokens), info))
+        _check_shapes(
+            info,
+            _gemma3_shapes(n_layer, n_embd, n_head, n_head_kv, head_k, head_v, n_ff, len(info.tokens), info),
+        )
 
 
 # (tensor name, expected shape in ggml order (ne0 first), required)
@@ -220,19 +233,42 @@ def _qkv(i: int, n_embd: int, q: int, kk: int, v: int, names: set[str]) -> list[
     """create_tensor_qkv: a fused attn_qkv, or separate q/k/v; biases optional."""
     p = f"blk.{i}."
     if p + "attn_qkv.weight" in names:
-        return [(p + "attn_qkv.weight", (n_embd, q + kk + v), True), (p + "attn_qkv.bias", (q + kk + v,), False),
-                (p + "attn_q.bias", (q,), False), (p + "attn_k.bias", (kk,), False), (p + "attn_v.bias", (v,), False)]
-    return [(p + "attn_q.weight", (n_embd, q), True), (p + "attn_k.weight", (n_embd, kk), True),
-            (p + "attn_v.weight", (n_embd, v), True), (p + "attn_q.bias", (q,), False),
-            (p + "attn_k.bias", (kk,), False), (p + "attn_v.bias", (v,), False)]
+        return [
+            (p + "attn_qkv.weight", (n_embd, q + kk + v), True),
+            (p + "attn_qkv.bias", (q + kk + v,), False),
+            (p + "attn_q.bias", (q,), False),
+            (p + "attn_k.bias", (kk,), False),
+            (p + "attn_v.bias", (v,), False),
+        ]
+    return [
+        (p + "attn_q.weight", (n_embd, q), True),
+        (p + "attn_k.weight", (n_embd, kk), True),
+        (p + "attn_v.weight", (n_embd, v), True),
+        (p + "attn_q.bias", (q,), False),
+        (p + "attn_k.bias", (kk,), False),
+        (p + "attn_v.bias", (v,), False),
+    ]
 
 
-def _gptoss_shapes(n_layer: int, n_embd: int, n_head: int, n_head_kv: int, n_rot: int, n_expert: int,
-                   n_ff_exp: int, n_vocab: int) -> list[_Spec]:
+def _gptoss_shapes(
+    n_layer: int,
+    n_embd: int,
+    n_head: int,
+    n_head_kv: int,
+    n_rot: int,
+    n_expert: int,
+    n_ff_exp: int,
+    n_vocab: int,
+) -> list[_Spec]:
     """models/openai-moe.cpp load_arch_tensors."""
-    return [("token_embd.weight", (n_embd, n_vocab), True), ("output_norm.weight", (n_embd,), True),
-            ("output.weight", (n_embd, n_vocab), True)] + [
-        spec for i in range(n_layer) for spec in [
+    return [
+        ("token_embd.weight", (n_embd, n_vocab), True),
+        ("output_norm.weight", (n_embd,), True),
+        ("output.weight", (n_embd, n_vocab), True),
+    ] + [
+        spec
+        for i in range(n_layer)
+        for spec in [
             (f"blk.{i}.attn_norm.weight", (n_embd,), True),
             (f"blk.{i}.post_attention_norm.weight", (n_embd,), True),
             ("@qkv", (i, n_embd, n_head * n_rot, n_head_kv * n_rot, n_head_kv * n_rot), True),
@@ -251,11 +287,23 @@ def _gptoss_shapes(n_layer: int, n_embd: int, n_head: int, n_head_kv: int, n_rot
     ]
 
 
-def _gemma3_shapes(n_layer: int, n_embd: int, n_head: int, n_head_kv: int, head_k: int, head_v: int,
-                   n_ff: int, n_vocab: int, info: GGUFInfo) -> list[_Spec]:
+def _gemma3_shapes(
+    n_layer: int,
+    n_embd: int,
+    n_head: int,
+    n_head_kv: int,
+    head_k: int,
+    head_v: int,
+    n_ff: int,
+    n_vocab: int,
+    info: GGUFInfo,
+) -> list[_Spec]:
     """models/gemma3.cpp load_arch_tensors (output.weight optional: tied to the embedding)."""
-    specs: list[_Spec] = [("token_embd.weight", (n_embd, n_vocab), True), ("output_norm.weight", (n_embd,), True),
-                          ("output.weight", (n_embd, n_vocab), False)]
+    specs: list[_Spec] = [
+        ("token_embd.weight", (n_embd, n_vocab), True),
+        ("output_norm.weight", (n_embd,), True),
+        ("output.weight", (n_embd, n_vocab), False),
+    ]
     for i in range(n_layer):
         p = f"blk.{i}."
         specs += [

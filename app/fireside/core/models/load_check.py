@@ -121,11 +121,24 @@ def _run_child(p: Path, timeout: float) -> tuple[bool, str, bool]:
     env = dict(os.environ, GGML_NO_BACKTRACE="1")  # no gdb attach on an abort: just die
     with tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.run(child_command(p), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                  stderr=err, env=env, timeout=timeout, check=False)
+            proc = subprocess.run(
+                child_command(p),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                env=env,
+                timeout=timeout,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
-            return False, (f"llama.cpp was still reading {p.name} after {timeout:.0f} seconds; the file "
-                           "is probably damaged. Download it again."), False
+            return (
+                False,
+                (
+                    f"llama.cpp was still reading {p.name} after {timeout:.0f} seconds; the file "
+                    "is probably damaged. Download it again."
+                ),
+                False,
+            )
         except OSError as e:
             log.warning("could not start the load check for %s: %s", p, e)
             return True, "", False
@@ -145,7 +158,9 @@ def _run_child(p: Path, timeout: float) -> tuple[bool, str, bool]:
 _PATTERNS = (
     re.compile(r"GGML_ASSERT\((?P<what>.*)\) failed"),
     re.compile(r"error loading model: (?P<what>.+)"),
-    re.compile(r"(?:gguf_init_from_file\w*|llama_model_load\w*): (?P<what>(?:failed|invalid|tensor|key|wrong).+)"),
+    re.compile(
+        r"(?:gguf_init_from_file\w*|llama_model_load\w*): (?P<what>(?:failed|invalid|tensor|key|wrong).+)"
+    ),
     re.compile(r"(?P<what>GGML_ABORT.*|terminate called.*|what\(\): .+)"),
 )
 
@@ -175,7 +190,7 @@ def child_main(argv: list[str]) -> int:
     """The child: load with no_alloc through the C API, print the mark, exit. Also run by the bundle."""
     ns: dict[str, object] = {"__name__": "__fireside_load_check__"}
     sys.argv = ["load_check", *argv]
-    exec(compile(_CHILD_SOURCE, "<load_check>", "exec"), ns)  # noqa: S102 - our own source, below
+    exec(compile(_CHILD_SOURCE, "<load_check>", "exec"), ns)
     main = ns["main"]
     assert callable(main)
     result = main()
@@ -183,7 +198,7 @@ def child_main(argv: list[str]) -> int:
 
 
 # Runs with `python -I -c` (no user site, no fireside import needed): only llama_cpp.
-_CHILD_SOURCE = r'''
+_CHILD_SOURCE = r"""
 import ctypes, os, sys
 
 def main():
@@ -201,6 +216,8 @@ def main():
     llama_cpp.llama_backend_init()
     params = llama_cpp.llama_model_default_params()
     params.n_gpu_layers = 0
+    no_devices = (ctypes.c_void_p * 1)(None)  # CPU only: a GPU backend's start-up is not the file's
+    params.devices = ctypes.addressof(no_devices)
     params.no_alloc = True  # llama.cpp's memory-fit pass: no mmap, no weights read
     params.load_mode = llama_cpp.LLAMA_LOAD_MODE_NONE
     params.use_extra_bufts = False
@@ -229,4 +246,4 @@ def main():
 if __name__ in ("__main__", "__fireside_load_check__"):
     if __name__ == "__main__":
         sys.exit(main())
-'''
+"""
