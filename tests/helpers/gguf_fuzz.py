@@ -14,6 +14,7 @@ Used by tests/core/models/test_gguf_fuzz.py (about 100 variants of each model) a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import struct
@@ -314,11 +315,15 @@ class FuzzReport:
     seconds: float = 0.0
     cli_runs: int = 0
     check_seconds: list[float] = field(default_factory=list)
+    header_verdicts: dict[bytes, str] = field(default_factory=dict)  # header hash -> refusal ("" ok)
+    reused: int = 0  # child verdicts reused for a variant whose header matched an earlier one
 
     def summary(self) -> str:
         parts = ", ".join(f"{k}: {v}" for k, v in sorted(self.counts.items()))
         total = sum(self.counts.values())
-        return f"{total} variants in {self.seconds:.0f} s ({parts}); failures: {len(self.failures)}"
+        checks, failures = len(self.check_seconds), len(self.failures)
+        return (f"{total} variants in {self.seconds:.0f} s ({parts}); {checks} child checks, "
+                f"{self.reused} verdicts reused for an identical header; failures: {failures}")
 
 
 def _one_line(message: str) -> bool:
@@ -372,13 +377,14 @@ def fuzz(
         bench.place(v, path)
         what = f"variant {i} ({v.describe()})"
         try:
-            outcome = _judge(path, what, cache, home, report, cli_limit)
+            outcome = _judge(path, what, cache, home, report, cli_limit, lay.data_start)
         except Exception:
             outcome = "failure"
             report.failures.append(f"{what}: {traceback.format_exc(limit=6)}")
         finally:
             bench.restore()
         report.counts[outcome] += 1
+        report.seconds = time.perf_counter() - t_start
         if progress and (i + 1) % 50 == 0:
             progress(f"{i + 1}/{n}: {report.summary()}")
     if not bench.intact():
@@ -388,7 +394,8 @@ def fuzz(
     return report
 
 
-def _judge(path: Path, what: str, cache: Path, home: Path, report: FuzzReport, cli_limit: int | None) -> str:
+def _judge(path: Path, what: str, cache: Path, home: Path, report: FuzzReport, cli_limit: int | None,
+           data_start: int) -> str:
     t0 = time.perf_counter()
     try:
         read_gguf(path)
@@ -400,16 +407,29 @@ def _judge(path: Path, what: str, cache: Path, home: Path, report: FuzzReport, c
     finally:
         if time.perf_counter() - t0 > 20:
             report.failures.append(f"{what}: the Python check took {time.perf_counter() - t0:.0f} s")
-    t0 = time.perf_counter()
-    try:
-        verdict = check_loads(path, cache)
-    except GGUFError as e:
-        report.check_seconds.append(time.perf_counter() - t0)
-        if "still reading" in str(e) or not _one_line(str(e)):
-            report.failures.append(f"{what}: child check: {e}")
-            return "failure"
-        return "refused by llama.cpp in the child"
-    report.check_seconds.append(verdict.seconds)
+    # The child loads with no_alloc and reads no weight: its verdict depends only on the header
+    # bytes and the file size. A variant that differs from an earlier one only in its weights
+    # (most flips anywhere) gets that one's verdict instead of another child.
+    with path.open("rb") as fh:
+        header = hashlib.sha256(fh.read(data_start)).digest() + struct.pack("<Q", os.path.getsize(path))
+    known = report.header_verdicts.get(header)
+    if known is not None:
+        report.reused += 1
+        if known:
+            return "refused by llama.cpp in the child"
+    else:
+        t0 = time.perf_counter()
+        try:
+            verdict = check_loads(path, cache)
+        except GGUFError as e:
+            report.check_seconds.append(time.perf_counter() - t0)
+            report.header_verdicts[header] = str(e)
+            if "still reading" in str(e) or not _one_line(str(e)):
+                report.failures.append(f"{what}: child check: {e}")
+                return "failure"
+            return "refused by llama.cpp in the child"
+        report.header_verdicts[header] = ""
+        report.check_seconds.append(verdict.seconds)
     if cli_limit is not None and report.cli_runs >= cli_limit:
         return "passed both checks (CLI not run)"
     report.cli_runs += 1
