@@ -234,6 +234,7 @@ def main():
     cparams.n_seq_max = 1
     cparams.n_threads = cparams.n_threads_batch = 1
     cparams.no_perf = True
+    cparams.swa_full = False  # as the engine loads it
     ctx = llama_cpp.llama_init_from_model(model, cparams)
     if not ctx:
         return 4
