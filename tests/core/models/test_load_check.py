@@ -122,3 +122,16 @@ def test_a_file_llama_cpp_refuses_is_bad_input_everywhere(
     request = ChatRequest(messages=(Message("user", "Hi"),), max_tokens=4, sampling=Sampling.greedy())
     assert isinstance(list(engine.stream(request))[-1], Done)
     engine.unload()
+
+
+def test_the_childs_words_are_the_specific_ones(tiny_gptoss_path: Path, tmp_path: Path):
+    """gguf.cpp's own reason, not the generic "failed to load model" lines that follow it."""
+    lay = layout(tiny_gptoss_path)
+    at, value = lay.tensor_offsets[-1]
+    bad = tmp_path / "moved.gguf"
+    write_variant(tiny_gptoss_path, bad, Variant("test", ((at, struct.pack("<Q", value + 32)),)))
+    with pytest.raises(GGUFError, match="not where the file's index says"):
+        read_gguf(bad)
+    with pytest.raises(GGUFError) as refused:
+        check_loads(bad, tmp_path)
+    assert "cannot load moved.gguf (tensor 'output.weight' has offset" in str(refused.value)

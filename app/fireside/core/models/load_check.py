@@ -157,18 +157,20 @@ def _run_child(p: Path, timeout: float) -> tuple[bool, str, bool]:
 
 _PATTERNS = (
     re.compile(r"GGML_ASSERT\((?P<what>.*)\) failed"),
+    re.compile(r"gguf_\w+: (?P<what>.+)"),
     re.compile(r"error loading model: (?P<what>.+)"),
-    re.compile(
-        r"(?:gguf_init_from_file\w*|llama_model_load\w*): (?P<what>(?:failed|invalid|tensor|key|wrong).+)"
-    ),
     re.compile(r"(?P<what>GGML_ABORT.*|terminate called.*|what\(\): .+)"),
+)
+# the lines that only say that something above failed
+_GENERIC = re.compile(
+    r"failed to (load model|read (tensor info|tensor data|key-value pairs|header)|create tensors)"
 )
 
 
 def explain(name: str, stderr: str, returncode: int) -> str:
     """The child's last words, as one sentence."""
     detail = ""
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not _GENERIC.search(ln)]
     for pattern in _PATTERNS:
         for line in reversed(lines):
             if m := pattern.search(line):
