@@ -220,12 +220,14 @@ def _engine(args: argparse.Namespace, paths: Any, policy: Any, settings: Any) ->
         return None, gguf, model_name
     from fireside.core.engine.llama_engine import LlamaEngine
     from fireside.core.engine.loading import load_config
-    from fireside.core.engine.protocol import EngineError
+    from fireside.core.engine.protocol import BadModelFile, EngineError
 
     engine = LlamaEngine()
     try:
         engine.load(path, load_config(settings, n_ctx=args.ctx, n_threads=args.threads,
                                       n_gpu_layers=args.gpu_layers))
+    except BadModelFile as e:  # llama.cpp refuses the file: bad input, one line
+        raise BadInput(str(e)) from None
     except EngineError as e:
         raise RuntimeFailure(str(e)) from None
     return engine, gguf, model_name

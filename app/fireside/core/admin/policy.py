@@ -87,7 +87,7 @@ def _models(v: Any) -> tuple[dict[str, str], ...]:
     if isinstance(v, str):  # the registry cannot hold a list of objects: JSON text is accepted
         try:
             v = json.loads(v)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise _Invalid("expected a list of {repo, file, sha256} (JSON text in the registry)") from None
     if not isinstance(v, list):
         raise _Invalid("expected a list of {repo, file, sha256}")
@@ -343,6 +343,9 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise _Unreadable(f"is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except (ValueError, RecursionError):  # a 5,000-digit number; arrays nested 100,000 deep
+        raise _Unreadable("is not a policy (its JSON is nested too deeply or holds an impossibly "
+                          "long number)") from None
     if not isinstance(data, dict):
         raise _Unreadable("must hold a JSON object of policy keys")
     return data

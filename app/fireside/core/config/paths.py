@@ -53,6 +53,11 @@ def app_paths(env: dict[str, str] | None = None, policy: Policy | None = None) -
     return paths
 
 
+def user_cache_dir() -> Path:
+    """The cache folder alone (FIRESIDE_HOME honoured), without reading the policy."""
+    return _default_paths(os.environ).cache
+
+
 def expand(text: str) -> Path:
     """~, $USER and %USERNAME% in policy paths, so one policy file serves every user."""
     return Path(os.path.expandvars(os.path.expanduser(text)))

@@ -34,7 +34,14 @@ from fireside.core.chat.text_stream import PlainStreamParser
 from fireside.core.chat.token_counter import TokenCounter
 from fireside.core.engine.kv_cache import PrefixCache
 from fireside.core.engine.llama_log import install_log_handler
-from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
+from fireside.core.engine.protocol import (
+    BadModelFile,
+    ContextOverflow,
+    EngineError,
+    LoadConfig,
+    ModelInfo,
+    ModelLoadError,
+)
 from fireside.core.engine.sampler import SamplerFactory, make_sampler
 from fireside.core.engine.structured import (
     FinalChannelWatch,
@@ -45,6 +52,7 @@ from fireside.core.engine.structured import (
 from fireside.core.engine.tensor_overrides import cpu_overrides
 from fireside.core.models.fit_planner import Plan, detect_machine, plan_fit, profile_from_gguf
 from fireside.core.models.gguf_info import GGUFError, GGUFInfo, read_gguf
+from fireside.core.models.load_check import check_loads
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +135,9 @@ class LlamaEngine:
         config = config or LoadConfig()
         try:
             gguf = read_gguf(path)  # checks that cannot crash, before llama.cpp sees the file
-        except GGUFError as e:
-            raise ModelLoadError(str(e)) from None
+            check_loads(path)  # then llama.cpp itself, in a child process (cached per file)
+        except GGUFError as e:  # the loaded model, if any, stays loaded
+            raise BadModelFile(str(e)) from None
         _init_backend()
         self.unload()
         plan = None

@@ -43,6 +43,11 @@ class ModelLoadError(EngineError):
     """The model file could not be loaded; nothing else is affected."""
 
 
+class BadModelFile(ModelLoadError):
+    """The file itself is refused (damaged, or llama.cpp cannot read it): bad input, exit 2 in the
+    CLI. Raised before the loaded model, if any, is unloaded, so it stays loaded."""
+
+
 def physical_cores() -> int:
     """llama.cpp generates fastest with one thread per physical core, not per hyper-thread."""
     try:

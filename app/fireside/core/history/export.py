@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from typing import Any
 
 from fireside.core.history.store import (
@@ -81,9 +82,27 @@ def _require(cond: bool, where: str, problem: str) -> None:
         raise BadExportFile(f"{where}: {problem}")
 
 
+def _is_id(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and -(1 << 63) <= v < 1 << 63
+
+
+def _is_time(v: Any) -> bool:
+    return v is None or (isinstance(v, int | float) and not isinstance(v, bool)
+                         and math.isfinite(v) and 0 <= v < 1e11)
+
+
+def _short(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _check(data: Any) -> list[dict[str, Any]]:
     _require(isinstance(data, dict) and data.get("format") == FORMAT, "This file",
              "is not a Fireside conversation export.")
+    try:  # text the database cannot store (a lone surrogate such as "\ud800" is valid JSON)
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError, RecursionError):
+        raise BadExportFile("This file: holds text that is not valid Unicode; export it again.") from None
     _require(data.get("version") == FORMAT_VERSION, "This file",
              f"uses export format {data.get('version')!r}; this Fireside reads format {FORMAT_VERSION}.")
     convs: list[dict[str, Any]] = data.get("conversations")
@@ -94,15 +113,26 @@ def _check(data: Any) -> list[dict[str, Any]]:
                  "has no list of messages.")
         seen: set[int] = set()
         for m in conv["messages"]:
-            _require(isinstance(m, dict) and isinstance(m.get("id"), int), where,
+            _require(isinstance(m, dict) and _is_id(m.get("id")), where,
                      "has a message without an id.")
             _require(m.get("role") in ("user", "assistant", "system", "tool"), where,
                      f"message {m['id']} has an unknown role {m.get('role')!r}.")
             _require(isinstance(m.get("text", ""), str) and isinstance(m.get("reasoning", ""), str), where,
                      f"message {m['id']} has text that is not a string.")
-            _require(m.get("parent") is None or m["parent"] in seen, where,
-                     f"message {m['id']} comes before its parent {m.get('parent')}.")
+            _require(m.get("parent") is None or (_is_id(m["parent"]) and m["parent"] in seen), where,
+                     f"message {m['id']} comes before its parent {_short(m.get('parent'))}.")
+            _require(m["id"] not in seen, where, f"message id {m['id']} appears twice.")
+            _require(m.get("active_child") is None or _is_id(m["active_child"]), where,
+                     f"message {m['id']} has a damaged active_child.")
+            _require(isinstance(m.get("stats") or {}, dict), where, f"message {m['id']} has damaged stats.")
+            for key in ("model", "effort", "status"):
+                _require(isinstance(m.get(key, ""), str), where, f"message {m['id']} has a damaged {key}.")
+            _require(_is_time(m.get("created")), where, f"message {m['id']} has a damaged time.")
             seen.add(m["id"])
+        _require(conv.get("active_root") is None or _is_id(conv["active_root"]), where,
+                 "has a damaged active_root.")
+        _require(_is_time(conv.get("created")) and _is_time(conv.get("updated")), where,
+                 "has a damaged time.")
     return convs
 
 
@@ -187,5 +217,8 @@ def read_export_file(text: str, name: str = "This file") -> dict[str, Any]:
     except json.JSONDecodeError as e:
         raise BadExportFile(f"{name} is not valid JSON (line {e.lineno}); "
                             "export it again from Fireside.") from None
+    except (ValueError, RecursionError):  # a number of 5,000 digits; arrays nested 100,000 deep
+        raise BadExportFile(f"{name} is not a Fireside conversation export (its JSON is nested too "
+                            "deeply or holds an impossibly long number).") from None
     _check(data)
     return data

@@ -56,6 +56,8 @@ def clean_sampling_value(key: str, value: object) -> float | int | None:
     low, high, kind = SAMPLING_LIMITS[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
+    if isinstance(value, int) and abs(value) > 1 << 53:  # float() of a huge int overflows
+        return None
     if not math.isfinite(value) or not low <= value <= high:
         return None
     if kind is int:
@@ -82,7 +84,7 @@ def clean_name(name: str) -> str:
 def load_presets(store: Store) -> list[Preset]:
     try:
         raw = json.loads(store.state(STATE_KEY, "[]"))
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # damaged: nested too deeply, a 5,000-digit number
         return []
     presets: list[Preset] = []
     for entry in raw if isinstance(raw, list) else []:
@@ -90,9 +92,10 @@ def load_presets(store: Store) -> list[Preset]:
             continue
         try:
             effort = Effort.parse(str(entry.get("effort", "medium"))).value
-            presets.append(_with_sampling(clean_name(entry["name"]), str(entry.get("system_prompt", "")),
-                                          effort, entry.get))
-        except ValueError:
+            prompt = str(entry.get("system_prompt", ""))
+            (entry["name"] + prompt).encode("utf-8")  # a lone surrogate ("\ud800") cannot be saved
+            presets.append(_with_sampling(clean_name(entry["name"]), prompt, effort, entry.get))
+        except ValueError:  # UnicodeEncodeError too
             continue
     return presets
 

@@ -21,6 +21,7 @@ DEFAULT_ALIGNMENT = 32
 MAX_TENSORS = 1_000_000
 MAX_KV = 100_000
 MAX_DIMS = 4
+MAX_NAME = 64  # GGML_MAX_NAME, with its terminating NUL
 MAX_STRING = 64 * 1024 * 1024  # a chat template or merges entry is never anywhere near this
 
 # ggml type id -> (name, elements per block, bytes per block); mirrors ggml.h / gguf-py.
@@ -235,6 +236,10 @@ def read_gguf(path: str | Path) -> GGUFInfo:
     except OSError as e:
         raise GGUFError(f"Could not read {p.name}: {e.strerror or e}.") from None
     _check_vocab(info)
+    from fireside.core.models.gguf_checks import check_model  # it needs GGUFInfo from here
+
+    if why := check_model(info):
+        raise GGUFError(why)
     return info
 
 
@@ -251,6 +256,8 @@ def _parse(p: Path, fh: BinaryIO, size: int) -> GGUFInfo:
     metadata: dict[str, Any] = {}
     for _ in range(n_kv):
         key = r.string()
+        if not key:
+            raise GGUFError(f"{p.name} has damaged metadata (an entry without a name).")
         if key in metadata:
             raise GGUFError(f"{p.name} has damaged metadata (the key {key!r} appears twice).")
         metadata[key] = r.value(r.unpack("<I"))
@@ -272,7 +279,10 @@ def _parse(p: Path, fh: BinaryIO, size: int) -> GGUFInfo:
         raise GGUFError(f"{p.name} has a damaged header (alignment {alignment!r}).")
     data_start = -(-fh.tell() // alignment) * alignment
     tensors = []
+    expected_offset = 0  # gguf.cpp: the tensors lie one after another, each padded to the alignment
     for name, shape, type_id, offset in raw_tensors:
+        if len(name.encode("utf-8")) >= MAX_NAME:
+            raise GGUFError(f"{p.name} is damaged (a tensor name is {len(name)} characters long).")
         if type_id not in GGML_TYPES:
             raise GGUFError(
                 f"{p.name} uses a tensor type ({type_id}) this version of Fireside does not know."
@@ -288,6 +298,9 @@ def _parse(p: Path, fh: BinaryIO, size: int) -> GGUFInfo:
         n_bytes = n // block * type_size
         if offset % alignment:
             raise GGUFError(f"{p.name} is damaged (tensor {name!r} is misaligned).")
+        if offset != expected_offset:
+            raise GGUFError(f"{p.name} is damaged (tensor {name!r} is not where the file's index says).")
+        expected_offset += -(-n_bytes // alignment) * alignment
         if data_start + offset + n_bytes > size:
             raise GGUFError(
                 f"{p.name} is incomplete: it ends before its last tensor "
