@@ -244,6 +244,7 @@ TOOLS_REFRESH = "Refresh"
 TOOLS_REFRESH_TIP = "Reconnect to every MCP server that is on and list its tools again"
 TOOLS_CLOSE = "Close"
 TOOLS_CONNECTING = "Connecting to MCP servers…"
+TOOLS_WAITING = "waiting to start…"
 TOOL_STATES = {
     "on": "on",
     "off": "off",
@@ -285,9 +286,17 @@ def tools_model_name(name: str) -> str:
 
 
 def tools_isolation(platform: str) -> str:
-    return f"Isolation on this computer ({platform}):"
+    return f"Its isolation (listed under it) was checked on this computer: {platform}."
 
 
 def tools_server_details(transport: str, target: str, error: str) -> str:
     how = "Runs" if transport == "stdio" else "Reached at"
     return "\n".join(x for x in (f"{how}: {target}", error) if x)
+
+
+def tools_connected(running: int, failed: int) -> str:
+    if not running and not failed:
+        return ""
+    parts = [f"{running} running"] if running else []
+    parts += [f"{failed} failed (the reason is under each one)"] if failed else []
+    return "MCP servers: " + ", ".join(parts) + "."

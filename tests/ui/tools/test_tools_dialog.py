@@ -257,3 +257,35 @@ def test_chat_menu_opens_the_tools_dialog(qtbot, window, paths: Paths,  # type: 
     dialog.close_button.click()
     dialog.service._quick_thread.join(10)
     assert not dialog.service._quick_thread.is_alive()
+
+
+def test_open_folder_falls_back_to_copying_the_path(make_dialog: MakeDialog, home: Paths,
+                                                     monkeypatch: pytest.MonkeyPatch):
+    from PySide6.QtGui import QDesktopServices
+
+    asked: list[str] = []
+    monkeypatch.setattr(QDesktopServices, "openUrl", lambda url: asked.append(url.toLocalFile()) or False)
+    dialog = make_dialog(None)
+    dialog.open_folder_button.click()
+    assert asked == [str(home.config)]
+    assert QGuiApplication.clipboard().text() == str(home.config / "mcp.json")
+    assert "Couldn't open" in dialog.status_label.text()
+
+
+def test_a_second_pass_asked_for_while_one_hangs_keeps_the_dialog_connecting(
+        qtbot, make_dialog: MakeDialog):
+    dialog = make_dialog({"mute": stdio(RAW_SERVER, "--mute"), "raw": stdio(RAW_SERVER)},
+                         connect_timeout=3, wait=False)
+    qtbot.waitUntil(lambda: "raw" in top(dialog) and top(dialog)["mute"].text(COL_STATE) == "starting…",
+                    timeout=10_000)
+    assert top(dialog)["raw"].text(COL_STATE) == "waiting to start…"
+    dialog._connect(refresh=True)  # as switching a server on does, while the first pass hangs
+    with qtbot.waitSignal(dialog.service.connected, timeout=30_000):
+        pass
+    assert dialog.service.connecting and not dialog.refresh_button.isEnabled()
+    assert dialog.status_label.text() == "Connecting to MCP servers…"
+    with qtbot.waitSignal(dialog.connectFinished, timeout=60_000):
+        pass
+    assert not dialog.service.connecting and dialog.refresh_button.isEnabled()
+    assert top(dialog)["mute"].text(COL_STATE) == "failed"
+    assert dialog.status_label.text() == "MCP servers: 1 running, 1 failed (the reason is under each one)."

@@ -62,6 +62,7 @@ class ToolsDialog(QDialog):
         self._last_change = 0  # job number of the newest change asked for
         self._listing = 0  # job number of the newest listing asked for, until it arrives
         self._after_connect = 0  # the listing that shows a finished (re)connect pass
+        self._refreshing = False  # a pass that asks every server again is under way
         self._build()
         self.service.snapshot.connect(self._on_snapshot)
         self.service.connected.connect(self._on_connected)
@@ -151,6 +152,7 @@ class ToolsDialog(QDialog):
 
     # -- requests --------------------------------------------------------------------------------
     def _connect(self, refresh: bool) -> None:
+        self._refreshing = self._refreshing or refresh
         self.service.connect_servers(refresh)
         self._poll.start()
         self.refresh_button.setEnabled(False)
@@ -166,9 +168,14 @@ class ToolsDialog(QDialog):
 
     @Slot(str)
     def _on_connected(self, message: str) -> None:
+        if self.service.connecting:  # another pass was asked for meanwhile and has begun
+            if message:
+                self._show_status(message)
+            return
+        self._refreshing = False
         self._poll.stop()
         self.refresh_button.setEnabled(True)
-        self._show_status(message)
+        self._show_status(message)  # "" clears "Connecting…"; the next snapshot sums up
         self._after_connect = self._listing = self.service.request_snapshot()
 
     def open_folder(self) -> None:
@@ -200,6 +207,9 @@ class ToolsDialog(QDialog):
         self.snapshotShown.emit()
         if self._after_connect and seq >= self._after_connect:
             self._after_connect = 0
+            if not message and not self.status_label.text():
+                states = [v.status.state for v in snap.servers]
+                self._show_status(wording.tools_connected(states.count("running"), states.count("failed")))
             self.connectFinished.emit()
 
     def _show_status(self, text: str) -> None:
@@ -281,7 +291,9 @@ class ToolsDialog(QDialog):
         bold = QFont(item.font(COL_NAME))
         bold.setBold(True)
         item.setFont(COL_NAME, bold)
-        item.setText(COL_STATE, _server_state(s))
+        waiting = self.service.connecting and s.state in ("not started", "stopped") and (
+            self._refreshing or not s.tools)
+        item.setText(COL_STATE, wording.TOOLS_WAITING if waiting else _server_state(s))
         blocked = s.state == "blocked by policy"
         _set_check(item, COL_NAME, None if blocked else s.state != "off")
         _enable(item, not blocked)
@@ -311,7 +323,8 @@ class ToolsDialog(QDialog):
         snap = self.snapshot
         text = ""
         if snap is not None and key and key[0] == "python":
-            text = f"{snap.python.description}\n{wording.tools_isolation(snap.isolation.platform)}"
+            text = "\n".join(x for x in (snap.python.description, snap.python.reason,
+                                         wording.tools_isolation(snap.isolation.platform)) if x)
         elif snap is not None and key and key[0] in ("server", "tool"):
             view = next((v for v in snap.servers if v.status.name == key[1]), None)
             if view is not None and key[0] == "server":

@@ -72,7 +72,7 @@ class ToolsService(QObject):
     """One registry, driven from the GUI thread by requests; results arrive as queued signals."""
 
     snapshot = Signal(int, object, str)  # job number, ToolsSnapshot, a refusal or failure ("" if none)
-    connected = Signal(str)  # a (re)connect pass ended; a failure of the pass itself, or ""
+    connected = Signal(str)  # a (re)connect pass ended (`connecting` if another follows); a failure, or ""
     failed = Signal(str)  # the registry could not even be built: why
 
     _STOP = object()
@@ -187,7 +187,7 @@ class ToolsService(QObject):
         thread, self._slow_thread = self._slow_thread, None
         if thread is not None:
             thread.join()  # it has emitted: its last step
-        self.connected.emit(message)
         if self._slow_next is not None and not self._closed.is_set():
             refresh, self._slow_next = self._slow_next, None
-            self.connect_servers(refresh)
+            self.connect_servers(refresh)  # before `connected`, so `connecting` tells it follows
+        self.connected.emit(message)
