@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal, SignalInstance, Slot
 
 from fireside.core.tools.isolation import IsolationReport, isolation_report
 from fireside.core.tools.registry import ServerStatus, ToolEntry, ToolRegistry
@@ -167,11 +167,9 @@ class ToolsService(QObject):
                 message = action(registry) if action is not None else ""
                 snap = take_snapshot(registry)
             except Exception as e:  # a bug or an unreadable folder: said, not raised into Qt
-                if not self._closed.is_set():
-                    self.failed.emit(f"Fireside could not read its tools: {e}")
+                self._emit(self.failed, f"Fireside could not read its tools: {e}")
                 continue
-            if not self._closed.is_set():
-                self.snapshot.emit(seq, snap, message)
+            self._emit(self.snapshot, seq, snap, message)
 
     def _slow_main(self, refresh: bool) -> None:
         message = ""
@@ -179,8 +177,16 @@ class ToolsService(QObject):
             self._get_registry().entries(start=True, refresh=refresh)
         except Exception as e:  # every server problem is a state already; this is anything else
             message = f"Connecting to the MCP servers failed: {e}"
-        if not self._closed.is_set():
-            self._connected_relay.emit(message)
+        self._emit(self._connected_relay, message)
+
+    def _emit(self, signal: SignalInstance, *args: object) -> None:
+        """From a worker thread; the dialog may have closed (and been deleted) meanwhile."""
+        if self._closed.is_set():
+            return
+        try:
+            signal.emit(*args)
+        except RuntimeError:  # the C++ side was deleted between the check and the emit
+            pass
 
     @Slot(str)
     def _on_slow_done(self, message: str) -> None:
