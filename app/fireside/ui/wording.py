@@ -220,3 +220,83 @@ ABOUT_TEXT = (
     "Fireside runs OpenAI's gpt-oss models on your own computer through llama.cpp. "
     "Your conversations never leave this machine."
 )
+
+# The Tools dialog (Chat ▸ Tools…)
+ACTION_TOOLS = "&Tools…"
+ACTION_TOOLS_TIP = "MCP servers, their tools and the python tool: what the model may use"
+TOOLS_TITLE = "Tools"
+TOOLS_HEADING = "Tools the model can use"
+TOOLS_INTRO = (
+    "Turn a server or a single tool off and the model is no longer offered it; this counts from "
+    "your next message. Every call still asks for your approval unless you chose Always Allow."
+)
+TOOLS_COL_NAME = "Tool"
+TOOLS_COL_STATE = "State"
+TOOLS_COL_ALWAYS = "Always allow"
+TOOLS_PYTHON = "python  (built in)"
+TOOLS_ALWAYS = "Always allowed"
+TOOLS_ALWAYS_TIP = "Runs without asking. Untick to be asked before every call again."
+TOOLS_ALWAYS_FORBIDDEN = "Not permitted"
+TOOLS_FROM_CACHE = "(as listed last time)"
+TOOLS_OPEN_FOLDER = "Open Folder"
+TOOLS_COPY_PATH = "Copy Path"
+TOOLS_REFRESH = "Refresh"
+TOOLS_REFRESH_TIP = "Reconnect to every MCP server that is on and list its tools again"
+TOOLS_CLOSE = "Close"
+TOOLS_CONNECTING = "Connecting to MCP servers…"
+TOOLS_WAITING = "waiting to start…"
+TOOL_STATES = {
+    "on": "on",
+    "off": "off",
+    "server off": "server is off",
+    "blocked by policy": "blocked by your organisation",
+    "not available": "not available",
+    "not started": "not started",
+    "starting": "starting…",
+    "running": "running",
+    "stopped": "stopped",
+    "failed": "failed",
+}
+
+
+def tool_count(n: int) -> str:
+    return f"{n} tool" if n == 1 else f"{n} tools"
+
+
+def tools_config_line(path: str, exists: bool) -> str:
+    if exists:
+        return f"MCP servers come from {path}"
+    return f"No MCP servers yet: add them to {path} (the mcpServers notation of Claude Desktop and Cursor)"
+
+
+def tools_problems(problems: tuple[str, ...]) -> str:
+    return "Some of your tool settings could not be used:\n" + "\n".join(f"• {p}" for p in problems)
+
+
+def tools_path_copied(path: str) -> str:
+    return f"Copied {path}"
+
+
+def tools_folder_not_opened(folder: str) -> str:
+    return f"Couldn't open {folder} here; its path is copied to the clipboard instead."
+
+
+def tools_model_name(name: str) -> str:
+    return f"The model calls it functions.{name}"
+
+
+def tools_isolation(platform: str) -> str:
+    return f"Its isolation (listed under it) was checked on this computer: {platform}."
+
+
+def tools_server_details(transport: str, target: str, error: str) -> str:
+    how = "Runs" if transport == "stdio" else "Reached at"
+    return "\n".join(x for x in (f"{how}: {target}", error) if x)
+
+
+def tools_connected(running: int, failed: int) -> str:
+    if not running and not failed:
+        return ""
+    parts = [f"{running} running"] if running else []
+    parts += [f"{failed} failed (the reason is under each one)"] if failed else []
+    return "MCP servers: " + ", ".join(parts) + "."

@@ -105,6 +105,8 @@ class McpConnection:
                 client = await asyncio.wait_for(asyncio.shield(ready), timeout)
             except TimeoutError:
                 await self._wind_down(timeout=0.1)  # it is stuck in the handshake: cancel it
+                if ready.done() and not ready.cancelled():
+                    ready.exception()  # "stopped while starting": known, not "never retrieved"
                 self._fail(f"did not start within {timeout:g} s")
             except McpServerError as e:
                 await self._wind_down()

@@ -188,7 +188,7 @@ class ToolRegistry:
 
     def _tools_of(self, s: ServerConfig, start: bool, refresh: bool) -> list[RemoteTool]:
         with self._lock:
-            have = s.name in self._tools and (not refresh or not self._from_cache.get(s.name))
+            have = s.name in self._tools and not refresh  # refresh: ask the server again
             if have:
                 return self._tools[s.name]
             if not refresh:

@@ -10,7 +10,9 @@ choices live in a small JSON file of its own in the same config folder:
 Tools are named by the server's own tool name (not the model-facing name), so renaming nothing
 and reordering nothing keeps the choices. A server or tool not mentioned is enabled, never always
 allowed. Writes are atomic (temp file, then rename); a damaged file reads as the defaults, with a
-problem line, and is replaced on the next change.
+problem line, and is replaced on the next change. Every read first checks the file's modification
+stamp and rereads it when another process or another ToolState (the window's Tools dialog beside
+the inference worker's registry) changed it, so a choice made anywhere counts at the next listing.
 """
 
 from __future__ import annotations
@@ -31,7 +33,23 @@ class ToolState:
         self.path = path
         self.problem = ""
         self._lock = threading.Lock()
+        self._stamp = self._file_stamp()
         self._data: dict[str, Any] = self._read()
+
+    def _file_stamp(self) -> tuple[int, int, int]:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return (0, 0, -1)
+        return (st.st_mtime_ns, st.st_ino, st.st_size)
+
+    def _fresh(self) -> None:
+        """Reread the file if it changed since it was read or written here (call under the lock)."""
+        stamp = self._file_stamp()
+        if stamp != self._stamp:
+            self._stamp = stamp
+            self.problem = ""
+            self._data = self._read()
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -49,6 +67,7 @@ class ToolState:
 
     # -- reading ---------------------------------------------------------------------------------
     def _server(self, name: str) -> dict[str, Any]:
+        self._fresh()
         servers = self._data.get("servers")
         entry = servers.get(name) if isinstance(servers, dict) else None
         return entry if isinstance(entry, dict) else {}
@@ -71,6 +90,7 @@ class ToolState:
 
     def python_enabled(self, default: bool = True) -> bool:
         with self._lock:
+            self._fresh()
             py = self._data.get("python")
             value = py.get("enabled", default) if isinstance(py, dict) else default
             return value if isinstance(value, bool) else default
@@ -87,11 +107,13 @@ class ToolState:
 
     def set_python_enabled(self, enabled: bool) -> None:
         with self._lock:
+            self._fresh()
             self._data["python"] = {**_dict(self._data.get("python")), "enabled": enabled}
             self._save()
 
     def _change(self, server: str, edit: Callable[[dict[str, Any]], None]) -> None:
         with self._lock:
+            self._fresh()
             servers = _dict(self._data.get("servers"))
             entry = _dict(servers.get(server))
             edit(entry)
@@ -111,6 +133,7 @@ class ToolState:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        self._stamp = self._file_stamp()
         self.problem = ""
 
 

@@ -33,6 +33,7 @@ class WindowActions:
     file_menu: QMenu
     chat_menu: QMenu
     view_menu: QMenu
+    tools: QAction
 
 
 def build_menus(window: MainWindow) -> WindowActions:
@@ -74,6 +75,10 @@ def build_menus(window: MainWindow) -> WindowActions:
     stop.setShortcut(QKeySequence(Qt.Key.Key_Escape))
     stop.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
     chat_menu.addAction(stop)
+    tools = window.make_action(wording.ACTION_TOOLS, partial(_open_tools, window))
+    tools.setToolTip(wording.ACTION_TOOLS_TIP)
+    tools.setMenuRole(QAction.MenuRole.NoRole)
+    chat_menu.addAction(tools)
 
     view_menu = bar.addMenu(wording.MENU_VIEW)
     panel = window.reasoning_panel.toggleViewAction()
@@ -87,7 +92,7 @@ def build_menus(window: MainWindow) -> WindowActions:
     help_menu.addAction(about)
 
     return WindowActions(open_action, recent, quit_action, new_chat, stop, panel, about, models_action,
-                         load_settings, file_menu, chat_menu, view_menu)
+                         load_settings, file_menu, chat_menu, view_menu, tools)
 
 
 def _fill_recent(window: MainWindow, menu: QMenu) -> None:
@@ -106,6 +111,12 @@ def _open_models(window: MainWindow) -> None:
     from fireside.ui.models.model_manager import open_model_manager
 
     open_model_manager(window, window.paths, window.settings_controller, window.load_model)
+
+
+def _open_tools(window: MainWindow) -> None:
+    from fireside.ui.tools.tools_dialog import open_tools_dialog
+
+    open_tools_dialog(window, window.paths, window.policy)
 
 
 def _open_load_settings(window: MainWindow) -> None:
