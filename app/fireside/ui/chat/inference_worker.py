@@ -135,11 +135,15 @@ class InferenceWorker(QObject):
     # Called from the GUI thread, directly (not queued)
 
     def cancel(self, request_id: int) -> None:
-        """Stop a running or still-queued reply. Safe from any thread."""
+        """Stop a running or still-queued reply, and any MCP call it is waiting on. Safe from
+        any thread."""
         with self._lock:
             if request_id <= self._done_upto and request_id not in self._cancels:
                 return
             self._cancels.setdefault(request_id, threading.Event()).set()
+        stop_calls = getattr(self._tools, "stop_calls", None)
+        if stop_calls is not None:
+            stop_calls()  # the registry's own thread-safe Stop: the call ends as a result
 
     def cancel_all(self) -> None:
         """For shutdown: stop the running reply and turn any queued one into a no-op."""
