@@ -28,14 +28,20 @@ import llama_cpp
 from fireside.core.chat import harmony
 from fireside.core.chat.chat_template import PLAIN_STOPS
 from fireside.core.chat.conversation import ChatRequest, Sampling
-from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats
+from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats, ToolCall
 from fireside.core.chat.prompting import format_note, prompt_format, render, template_tokens
 from fireside.core.chat.text_stream import PlainStreamParser
 from fireside.core.chat.token_counter import TokenCounter
 from fireside.core.engine.kv_cache import PrefixCache
 from fireside.core.engine.llama_log import install_log_handler
 from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
-from fireside.core.engine.sampler import make_sampler
+from fireside.core.engine.sampler import SamplerFactory, make_sampler
+from fireside.core.engine.structured import (
+    FinalChannelWatch,
+    GrammarConstraint,
+    GrammarTokens,
+    schema_to_gbnf,
+)
 from fireside.core.engine.tensor_overrides import cpu_overrides
 from fireside.core.models.fit_planner import Plan, detect_machine, plan_fit, profile_from_gguf
 from fireside.core.models.gguf_info import GGUFError, GGUFInfo, read_gguf
@@ -86,9 +92,15 @@ def _AMX_IN_BUILD() -> bool:
 
 
 class LlamaEngine:
-    """One model, one context, one sequence. Owned by a single worker thread."""
+    """One model, one context, one sequence. Owned by a single worker thread.
 
-    def __init__(self) -> None:
+    `sampler_factory` builds each reply's sampler chain (default: make_sampler, looked up per
+    reply). Tests pass their own, e.g. tests/helpers/forcing.py's, to make the real engine
+    emit a chosen token sequence; the generation loop is the same either way.
+    """
+
+    def __init__(self, sampler_factory: SamplerFactory | None = None) -> None:
+        self._sampler_factory = sampler_factory
         self._model: llama_cpp.llama_model_p | None = None
         self._ctx: llama_cpp.llama_context_p | None = None
         self._vocab: llama_cpp.llama_vocab_p | None = None
@@ -99,6 +111,7 @@ class LlamaEngine:
         self._pieces: dict[int, bytes] = {}  # token -> what the parser sees (_visible_piece)
         self._eog: dict[int, bool] = {}  # token -> is end-of-generation (_is_eog)
         self._message_tokens: dict[tuple[bool, str], tuple[int, ...]] = {}  # _tokenize_by_message
+        self._grammar_tokens: GrammarTokens | None = None  # per model, on the first schema
         self._token_buf = (llama_cpp.llama_token * 1)()
 
     # ----------------------------------------------------------------- loading
@@ -182,6 +195,7 @@ class LlamaEngine:
         self._pieces = {}
         self._eog = {}
         self._message_tokens = {}
+        self._grammar_tokens = None
         n_swa = llama_cpp.llama_model_n_swa(model)
         self._cache = PrefixCache(ctx, n_swa=n_swa, swa_full=config.swa_full)
         self._info = ModelInfo(
@@ -314,7 +328,31 @@ class LlamaEngine:
         n_ctx = info.n_ctx
         if len(tokens) >= n_ctx - 1:
             raise ContextOverflow.for_prompt(len(tokens), n_ctx)
-        return self._generate(ctx, info, cache, tokens, request, cancel, t_start)
+        constraint = self._constraint(ctx, info, request)  # a bad schema fails here, before any event
+        return self._generate(ctx, info, cache, tokens, request, cancel, t_start, constraint)
+
+    def _constraint(
+        self, ctx: llama_cpp.llama_context_p, info: ModelInfo, request: ChatRequest
+    ) -> GrammarConstraint | None:
+        """The grammar for request.json_schema (None without one); SchemaError if it has none."""
+        if request.json_schema is None:
+            return None
+        gbnf = schema_to_gbnf(request.json_schema)
+        assert self._vocab is not None
+        if self._grammar_tokens is None:
+            if info.is_harmony:
+                # <|end|> and friends are structure even where the vocabulary does not type them
+                # control; a reply under a grammar may end only with <|return|>.
+                ids = {t: self.tokenize(t, add_special=False) for t in harmony.CONTROL_TOKENS}
+                structural = [v[0] for v in ids.values() if len(v) == 1]
+                ends: list[int] | None = ids["<|return|>"] if len(ids["<|return|>"]) == 1 else None
+                self._grammar_tokens = GrammarTokens.scan(self._vocab, structural, ends)
+            else:
+                self._grammar_tokens = GrammarTokens.scan(self._vocab, (), None)
+        harmony_mode = info.is_harmony
+        return GrammarConstraint(ctx, self._vocab, gbnf, self._grammar_tokens,
+                                 lambda token: self._visible_piece(token, harmony_mode),
+                                 request.sampling or Sampling.for_model(harmony_mode))
 
     def _generate(
         self,
@@ -325,6 +363,25 @@ class LlamaEngine:
         request: ChatRequest,
         cancel: threading.Event | None,
         t_start: float,
+        constraint: GrammarConstraint | None = None,
+    ) -> Iterator[Event]:
+        try:
+            yield from self._generate_steps(
+                ctx, info, cache, tokens, request, cancel, t_start, constraint)
+        finally:
+            if constraint is not None:
+                constraint.close()
+
+    def _generate_steps(
+        self,
+        ctx: llama_cpp.llama_context_p,
+        info: ModelInfo,
+        cache: PrefixCache,
+        tokens: list[int],
+        request: ChatRequest,
+        cancel: threading.Event | None,
+        t_start: float,
+        constraint: GrammarConstraint | None,
     ) -> Iterator[Event]:
         harmony_mode = info.prompt_format == "harmony"
         parser: harmony.StreamParser | PlainStreamParser = (
@@ -339,7 +396,13 @@ class LlamaEngine:
                                   total_s=time.perf_counter() - t_start, stop_reason="cancelled"))
             return
         cache.checkpoint()
-        sampler = make_sampler(request.sampling or Sampling.for_model(harmony_mode))
+        factory = self._sampler_factory or make_sampler
+        sampler = factory(request.sampling or Sampling.for_model(harmony_mode))
+        # Structured output: gpt-oss reasons freely and the grammar starts with the final answer's
+        # text; any other model's whole reply is constrained (see structured.py).
+        watch = FinalChannelWatch() if constraint is not None and harmony_mode else None
+        if constraint is not None and watch is None:
+            constraint.active = True
         eog = self._eog
         max_new = request.max_tokens if request.max_tokens and request.max_tokens > 0 else None
         counter = TokenCounter()
@@ -357,7 +420,10 @@ class LlamaEngine:
                 if cache.n_past >= info.n_ctx:
                     stop = "context"
                     break
-                token = llama_cpp.llama_sampler_sample(sampler, ctx, -1)
+                if constraint is not None and constraint.active:
+                    token = constraint.sample(sampler)
+                else:
+                    token = llama_cpp.llama_sampler_sample(sampler, ctx, -1)
                 now = time.perf_counter()
                 n_gen += 1
                 if n_gen == 1:
@@ -374,7 +440,13 @@ class LlamaEngine:
                         t_first_answer = t_first_answer or now
                 counter.add(events)
                 yield from events
+                if watch is not None and text and watch.feed(text):
+                    assert constraint is not None
+                    constraint.active, watch = True, None
                 if is_eog or parser.done:
+                    # harmony's <|call|> ends the step: the caller runs the call and continues
+                    if events and isinstance(events[-1], ToolCall):
+                        stop = "tool_call"
                     break
                 if not cache.decode_one(token):
                     raise EngineError("llama.cpp failed to continue this reply (out of memory?).")

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import llama_cpp
 
 from fireside.core.chat.conversation import Sampling
+
+SamplerFactory = Callable[[Sampling], "llama_cpp.llama_sampler_p"]
+"""Builds the sampler chain for one reply. LlamaEngine uses make_sampler; tests may hand it another
+(tests/helpers/forcing.py forces a token sequence this way). The engine frees the chain."""
 
 
 def make_sampler(s: Sampling) -> llama_cpp.llama_sampler_p:
