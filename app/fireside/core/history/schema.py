@@ -100,13 +100,33 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
     )
 
 
+# Version 3: responses the local API server stored (`store: true`), so a client's
+# `previous_response_id` still works after Fireside restarts. `input` is the whole conversation
+# the response answered (earlier responses' input and output merged in), as Responses API items.
+_V2_TO_V3 = """
+CREATE TABLE api_responses (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
+    instructions TEXT,
+    input TEXT NOT NULL,
+    response TEXT NOT NULL
+);
+"""
+
+
+def _v2_to_v3(db: sqlite3.Connection) -> None:
+    for statement in _split(_V2_TO_V3):
+        db.execute(statement)
+
+
 def _create_v1(db: sqlite3.Connection) -> None:
     for statement in _split(SCHEMA_V1):
         db.execute(statement)
 
 
 # MIGRATIONS[n] takes a database at version n to n + 1 (version 0 is an empty file).
-MIGRATIONS = (_create_v1, _v1_to_v2)
+MIGRATIONS = (_create_v1, _v1_to_v2, _v2_to_v3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
