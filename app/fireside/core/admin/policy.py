@@ -224,11 +224,10 @@ class Policy:
         if self.get("local_api_server_allowed") is False:
             return ("The local API server is turned off by your organisation's policy "
                     f"(local_api_server_allowed, {self._src('local_api_server_allowed')}).")
-        if not loopback and self.get("local_api_server_remote_allowed") is not True:
-            if self.locked("local_api_server_remote_allowed"):
-                return (f"The local API server may not listen on {host}: your organisation's policy "
-                        "allows this computer only (local_api_server_remote_allowed, "
-                        f"{self._src('local_api_server_remote_allowed')}).")
+        remote = "local_api_server_remote_allowed"
+        if not loopback and self.locked(remote) and self.get(remote) is not True:
+            return (f"The local API server may not listen on {host}: your organisation's policy "
+                    f"allows this computer only ({remote}, {self._src(remote)}).")
         return ""
 
     def tools_refusal(self) -> str:

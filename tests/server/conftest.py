@@ -1,0 +1,93 @@
+"""An in-process API server on 127.0.0.1 (a free port) over the real engine on the tiny gpt-oss.
+
+The tiny model's weights are random: it never ends a reply by itself, so tests either cap the
+reply (max_tokens) or force the harmony tokens a real model would write (tests/helpers/forcing.py).
+The engine records each prompt it rendered, so a test can see what the model was asked.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import openai
+import pytest
+
+from fireside.core.admin.policy import load_policy
+from fireside.core.chat.conversation import ChatRequest
+from fireside.core.chat.events import Event
+from fireside.core.engine.llama_engine import LlamaEngine
+from fireside.core.engine.protocol import LoadConfig
+from fireside.core.history.store import Store
+from fireside.server.app import LogEntry, ServerOptions
+from fireside.server.models import InstalledModels
+from fireside.server.standalone import Standalone, start_standalone
+from tests.helpers.forcing import ForcingSampler
+
+KEY = "fs-test-key"
+LOAD = LoadConfig(n_ctx=1024, n_batch=64, n_threads=1)
+
+
+class RecordingEngine(LlamaEngine):
+    """The real engine, remembering the prompt of every reply it streamed."""
+
+    def __init__(self, forcing: ForcingSampler) -> None:
+        super().__init__(sampler_factory=forcing)
+        self.prompts: list[str] = []
+        self.streaming = threading.Event()  # set while a reply is being generated
+
+    def stream(self, request: ChatRequest, cancel: threading.Event | None = None) -> Iterator[Event]:
+        self.prompts.append(self.render_prompt(request))
+        inner = super().stream(request, cancel)
+
+        def run() -> Iterator[Event]:
+            self.streaming.set()
+            try:
+                yield from inner
+            finally:
+                self.streaming.clear()
+
+        return run()
+
+
+@dataclass
+class Served:
+    standalone: Standalone
+    engine: RecordingEngine
+    forcing: ForcingSampler
+    store_path: Path
+    log: list[LogEntry]
+
+    @property
+    def url(self) -> str:
+        return self.standalone.url
+
+    def client(self, key: str = KEY) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.url, api_key=key, max_retries=0, timeout=60)
+
+    def force(self, text: str) -> None:
+        self.forcing.force_text(self.engine, text)
+
+
+def serve(tiny: Path, gemma: Path | None, store_path: Path, **options: object) -> Served:
+    forcing = ForcingSampler()
+    engine = RecordingEngine(forcing)
+    engine.load(str(tiny), LOAD)
+    policy = load_policy([])
+    extra = (str(tiny),) + ((str(gemma),) if gemma else ())
+    models = InstalledModels(policy, lambda: [], store_path.parent, extra)
+    log: list[LogEntry] = []
+    opts = ServerOptions(key=KEY, on_log=log.append, **options)  # type: ignore[arg-type]
+    standalone = start_standalone(engine, models, opts, policy=policy, store=Store(store_path),
+                                  load_config=lambda: LOAD)
+    return Served(standalone, engine, forcing, store_path, log)
+
+
+@pytest.fixture(scope="module")
+def served(tiny_gptoss_path: Path, gemma_path: Path, tmp_path_factory: pytest.TempPathFactory,
+           ) -> Iterator[Served]:
+    s = serve(tiny_gptoss_path, gemma_path, tmp_path_factory.mktemp("api") / "history.sqlite3")
+    yield s
+    s.standalone.stop()
