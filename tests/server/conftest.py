@@ -91,3 +91,25 @@ def served(tiny_gptoss_path: Path, gemma_path: Path, tmp_path_factory: pytest.Te
     s = serve(tiny_gptoss_path, gemma_path, tmp_path_factory.mktemp("api") / "history.sqlite3")
     yield s
     s.standalone.stop()
+
+
+def raw(served: Served, method: str, path: str, body: object = None, *, key: str | None = KEY,
+        data: bytes | None = None, headers: dict[str, str] | None = None,
+        ) -> tuple[int, dict[str, str], bytes]:
+    """One plain HTTP request (no client library's retries or parsing): status, headers, body."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    url = urlsplit(served.url)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=60)
+    try:
+        h = {"Content-Type": "application/json", **(headers or {})}
+        if key is not None:
+            h["Authorization"] = f"Bearer {key}"
+        payload = data if data is not None else (None if body is None else json.dumps(body).encode())
+        conn.request(method, "/v1" + path, body=payload, headers=h)
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()

@@ -151,7 +151,8 @@ async def complete(events: AsyncIterator[object], model: str) -> dict[str, Any]:
     if calls:
         message["tool_calls"] = [_call(c) for c in calls]
     finish = "tool_calls" if calls else FINISH.get(stats.stop_reason, "stop")
-    return {"id": new_id("chatcmpl").replace("_", "-", 1), "object": "chat.completion", "created": int(time.time()),
+    return {"id": new_id("chatcmpl").replace("_", "-", 1), "object": "chat.completion",
+            "created": int(time.time()),
             "model": model, "system_fingerprint": "fireside",
             "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
             "usage": usage(stats)}
