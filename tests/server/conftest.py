@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import openai
@@ -36,18 +36,32 @@ class RecordingEngine(LlamaEngine):
     def __init__(self, forcing: ForcingSampler) -> None:
         super().__init__(sampler_factory=forcing)
         self.prompts: list[str] = []
-        self.streaming = threading.Event()  # set while a reply is being generated
+        self.cancels: list[threading.Event] = []  # each reply's cancel Event
+        self.idle = threading.Event()  # clear while a reply is being generated
+        self.idle.set()
+        # A test may hold generation: each event waits for a permit (the engine pauses between
+        # two tokens, where it also checks for cancellation).
+        self.hold: threading.Semaphore | None = None
+        self.after_cancel: list[Event] = []  # events the last reply yielded once cancelled
 
     def stream(self, request: ChatRequest, cancel: threading.Event | None = None) -> Iterator[Event]:
         self.prompts.append(self.render_prompt(request))
+        cancel = cancel or threading.Event()
+        self.cancels.append(cancel)
         inner = super().stream(request, cancel)
+        self.after_cancel = []
 
         def run() -> Iterator[Event]:
-            self.streaming.set()
+            self.idle.clear()
             try:
-                yield from inner
+                for event in inner:
+                    if self.hold is not None:
+                        self.hold.acquire()
+                    if cancel.is_set():
+                        self.after_cancel.append(event)
+                    yield event
             finally:
-                self.streaming.clear()
+                self.idle.set()
 
         return run()
 
@@ -59,29 +73,40 @@ class Served:
     forcing: ForcingSampler
     store_path: Path
     log: list[LogEntry]
+    clients: dict[str, openai.OpenAI] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return self.standalone.url
 
     def client(self, key: str = KEY) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.url, api_key=key, max_retries=0, timeout=60)
+        """One client per key, closed with the server (its connections are reused)."""
+        if key not in self.clients:
+            self.clients[key] = openai.OpenAI(base_url=self.url, api_key=key, max_retries=0,
+                                              timeout=60)
+        return self.clients[key]
+
+    def stop(self) -> None:
+        for c in self.clients.values():
+            c.close()
+        self.standalone.stop()
 
     def force(self, text: str) -> None:
         self.forcing.force_text(self.engine, text)
 
 
-def serve(tiny: Path, gemma: Path | None, store_path: Path, **options: object) -> Served:
+def serve(tiny: Path, gemma: Path | None, store_path: Path, *, more: tuple[str, ...] = (),
+          load_on_demand: bool = True, **options: object) -> Served:
     forcing = ForcingSampler()
     engine = RecordingEngine(forcing)
     engine.load(str(tiny), LOAD)
     policy = load_policy([])
-    extra = (str(tiny),) + ((str(gemma),) if gemma else ())
+    extra = (str(tiny),) + ((str(gemma),) if gemma else ()) + more
     models = InstalledModels(policy, lambda: [], store_path.parent, extra)
     log: list[LogEntry] = []
     opts = ServerOptions(key=KEY, on_log=log.append, **options)  # type: ignore[arg-type]
     standalone = start_standalone(engine, models, opts, policy=policy, store=Store(store_path),
-                                  load_config=lambda: LOAD)
+                                  load_config=lambda: LOAD, load_on_demand=load_on_demand)
     return Served(standalone, engine, forcing, store_path, log)
 
 
@@ -90,7 +115,7 @@ def served(tiny_gptoss_path: Path, gemma_path: Path, tmp_path_factory: pytest.Te
            ) -> Iterator[Served]:
     s = serve(tiny_gptoss_path, gemma_path, tmp_path_factory.mktemp("api") / "history.sqlite3")
     yield s
-    s.standalone.stop()
+    s.stop()
 
 
 def raw(served: Served, method: str, path: str, body: object = None, *, key: str | None = KEY,

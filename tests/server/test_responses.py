@@ -161,7 +161,7 @@ def test_previous_response_id_survives_a_restart(tiny_gptoss_path: Path, tmp_pat
         r = first.client().responses.create(model="", input="Remember the word: ember.",
                                             instructions="Be brief.")
     finally:
-        first.standalone.stop()
+        first.stop()
     again = serve(tiny_gptoss_path, None, store)
     try:
         c = again.client()
@@ -176,4 +176,4 @@ def test_previous_response_id_survives_a_restart(tiny_gptoss_path: Path, tmp_pat
         with pytest.raises(openai.NotFoundError):
             c.responses.retrieve(unstored.id)
     finally:
-        again.standalone.stop()
+        again.stop()

@@ -56,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.api_port
     if not 0 <= port <= 65535:
         raise BadInput("--port must be from 0 to 65535.")
-    if refusal := policy.api_server_refusal():
+    from fireside.server.runner import is_loopback
+
+    if refusal := policy.api_server_refusal(host, is_loopback(host)):
         raise BadInput(refusal)
     dirs = model_dirs(paths, policy)
     extra: tuple[str, ...] = ()
