@@ -28,6 +28,7 @@ FULL: dict[str, Any] = {
     "allow_keyring_tokens": True,
     "update_checks": False,
     "local_api_server_allowed": True,
+    "local_api_server_remote_allowed": False,
     "tools_allowed": True,
     "python_tool_allowed": False,
     "mcp_servers": " Listed ",
@@ -48,6 +49,7 @@ EXPECTED: dict[str, Any] = {
     "allow_keyring_tokens": True,
     "update_checks": False,
     "local_api_server_allowed": True,
+    "local_api_server_remote_allowed": False,
     "tools_allowed": True,
     "python_tool_allowed": False,
     "mcp_servers": "listed",
@@ -59,7 +61,7 @@ RESTRICTIVE: dict[str, Any] = {
     "offline_only": True, "shared_model_dirs": (), "user_model_dir": "", "default_model": "",
     "default_effort": "low", "allowed_efforts": ("low",), "max_context": RESTRICTIVE_MAX_CONTEXT,
     "allow_keyring_tokens": False, "update_checks": False, "local_api_server_allowed": False,
-    "tools_allowed": False, "python_tool_allowed": False, "mcp_servers": "off",
+    "local_api_server_remote_allowed": False, "tools_allowed": False, "python_tool_allowed": False, "mcp_servers": "off",
     "allowed_mcp_servers": (), "tool_auto_approval_allowed": False,
 }
 
@@ -180,6 +182,7 @@ def test_a_broken_file_does_not_override_a_valid_earlier_source(tmp_path: Path):
     ("allow_keyring_tokens", 2),
     ("update_checks", True),
     ("local_api_server_allowed", None),
+    ("local_api_server_remote_allowed", "yes"),
     ("tools_allowed", "yes"),
     ("python_tool_allowed", 5),
     ("mcp_servers", "some"),
