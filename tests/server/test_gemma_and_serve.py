@@ -118,3 +118,16 @@ def test_the_stored_responses_table_comes_with_a_migration(tmp_path: Path):
     columns = [r[1] for r in db.execute("PRAGMA table_info(api_responses)")]
     assert columns == ["id", "created", "model", "instructions", "input", "response"]
     db.close()
+
+
+def test_doctor_reports_the_api_server_as_policy_leaves_it(fireside_home: Path, tmp_path: Path):
+    import json
+
+    policy = tmp_path / "policy.json"
+    policy.write_text(json.dumps({"local_api_server_allowed": False}))
+    env = {**os.environ, "FIRESIDE_HOME": str(fireside_home), "FIRESIDE_POLICY_FILE": str(policy)}
+    out = subprocess.run([sys.executable, "-m", "fireside.cli", "doctor", "--json"], env=env,
+                         capture_output=True, text=True, cwd=ROOT, timeout=120).stdout
+    api = json.loads(out)["api_server"]
+    assert api["allowed"] is False and "local_api_server_allowed" in api["refusal"]
+    assert api["host"] == "127.0.0.1" and api["loopback_only"] is True and api["cors_origins"] == []
