@@ -53,7 +53,8 @@ def test_streaming_sends_reasoning_then_answer_then_usage(served: Served):
 
 
 def test_max_tokens_cuts_the_reply_with_finish_reason_length(served: Served):
-    r = served.client().chat.completions.create(model="", messages=ASK, max_completion_tokens=3)
+    r = served.client().chat.completions.create(model="", messages=ASK, max_completion_tokens=3,
+                                                temperature=0)
     assert r.choices[0].finish_reason == "length"
     assert r.usage is not None and r.usage.completion_tokens <= 3
 

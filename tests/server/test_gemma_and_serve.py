@@ -66,7 +66,7 @@ def test_fireside_serve_prints_one_line_serves_and_stops_on_sigterm(tiny_gptoss_
         assert m, (line, proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
         with openai.OpenAI(base_url=line.split()[1], api_key="fs-cli-key", max_retries=0,
                            timeout=60) as c:
-            r = c.chat.completions.create(model="", messages=ASK, max_tokens=4)
+            r = c.chat.completions.create(model="", messages=ASK, max_tokens=4, temperature=0)
             assert r.choices[0].finish_reason == "length"
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)

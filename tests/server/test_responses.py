@@ -134,7 +134,7 @@ def test_text_format_json_schema_and_max_output_tokens(served: Served):
     r = c.responses.create(model="", input="ok?", max_output_tokens=400, text={
         "format": {"type": "json_schema", "name": "ok", "schema": schema}})
     assert isinstance(json.loads(r.output_text)["ok"], bool)
-    short = c.responses.create(model="", input="hi", max_output_tokens=3)
+    short = c.responses.create(model="", input="hi", max_output_tokens=3, temperature=0)
     assert short.status == "incomplete" and short.incomplete_details is not None
     assert short.incomplete_details.reason == "max_output_tokens"
 

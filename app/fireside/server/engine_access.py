@@ -80,19 +80,34 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     _loop: asyncio.AbstractEventLoop | None = None
     _queue: asyncio.Queue[object] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _pending: list[object] = field(default_factory=list)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop, self._queue = loop, asyncio.Queue()
 
     def push(self, event: object) -> None:
-        """From the engine thread: hand an event to the server's loop (dropped once it closed)."""
-        loop, q = self._loop, self._queue
-        if loop is None or q is None:
+        """From the engine thread: hand an event to the server's loop (dropped once it closed).
+        Events that arrive while the loop has not yet taken the previous ones go with them: one
+        wake-up of the loop per batch, not per token, when the loop is the slower side."""
+        loop = self._loop
+        if loop is None:
             return
+        with self._lock:
+            self._pending.append(event)
+            if len(self._pending) > 1:
+                return  # a drain is already scheduled
         try:
-            loop.call_soon_threadsafe(q.put_nowait, event)
+            loop.call_soon_threadsafe(self._drain)
         except RuntimeError:  # the loop is gone (server stopped): nobody is listening
             self.cancel.set()
+
+    def _drain(self) -> None:
+        with self._lock:
+            events, self._pending = self._pending, []
+        assert self._queue is not None
+        for event in events:
+            self._queue.put_nowait(event)
 
     async def events(self) -> AsyncIterator[JobEvent]:
         """On the server's loop: the job's events until it ends."""
