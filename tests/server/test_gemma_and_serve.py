@@ -79,6 +79,26 @@ def test_fireside_serve_prints_one_line_serves_and_stops_on_sigterm(tiny_gptoss_
     assert "fs-cli-key" not in err and "Traceback" not in err
 
 
+def test_fireside_serve_beyond_loopback_warns_and_still_wants_the_key(fireside_home: Path):
+    proc = _serve(fireside_home, "--host", "0.0.0.0", "--port", "0")
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert re.fullmatch(r"Serving http://0\.0\.0\.0:\d+/v1\n", line), line
+        port = int(line.rsplit(":", 1)[1].split("/")[0])
+        with openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="wrong", max_retries=0,
+                           timeout=30) as c, pytest.raises(openai.AuthenticationError):
+            c.models.list()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0 and out == ""
+    assert "Warning: the API server listens on 0.0.0.0" in err
+
+
 @pytest.mark.parametrize("policy,args,says", [
     ({"local_api_server_allowed": False}, (), "turned off by your organisation"),
     ({"local_api_server_remote_allowed": False}, ("--host", "0.0.0.0"), "allows this computer only"),

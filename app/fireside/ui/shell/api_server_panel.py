@@ -70,6 +70,10 @@ class ApiServerController(QObject):
     def url(self) -> str:
         return self._server.url if self._server is not None else ""
 
+    @property
+    def host(self) -> str:
+        return self._server.host if self._server is not None else self._settings().api_host
+
     def refusal(self) -> str:
         host = self._settings().api_host
         return self._policy.api_server_refusal(host, is_loopback(host))
@@ -196,8 +200,10 @@ class ApiServerDialog(QDialog):
         if refusal and not url:
             self.status.setText(refusal)
         elif url:
-            self.status.setText(f"Serving. The key is {key.source if key else ''}. Only programs on "
-                                "this computer can connect.")
+            reach = ("Only programs on this computer can connect." if is_loopback(self._controller.host)
+                     else "Warning: other computers on your network can connect; anyone with the key "
+                          "can use your model.")
+            self.status.setText(f"Serving. The key is {key.source if key else ''}. {reach}")
         else:
             self.status.setText("Off. Turn it on to let editors and scripts use the loaded model.")
 
