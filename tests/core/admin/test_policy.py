@@ -61,7 +61,8 @@ RESTRICTIVE: dict[str, Any] = {
     "offline_only": True, "shared_model_dirs": (), "user_model_dir": "", "default_model": "",
     "default_effort": "low", "allowed_efforts": ("low",), "max_context": RESTRICTIVE_MAX_CONTEXT,
     "allow_keyring_tokens": False, "update_checks": False, "local_api_server_allowed": False,
-    "local_api_server_remote_allowed": False, "tools_allowed": False, "python_tool_allowed": False, "mcp_servers": "off",
+    "local_api_server_remote_allowed": False, "tools_allowed": False, "python_tool_allowed": False,
+    "mcp_servers": "off",
     "allowed_mcp_servers": (), "tool_auto_approval_allowed": False,
 }
 
