@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     from fireside.cli.remotes import add_parser as add_remotes_parser
 
     add_remotes_parser(sub)
+    from fireside.cli import serve as serve_cli
+
+    serve_cli.add_parser(sub)
     return p
 
 
@@ -72,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from fireside.cli.tools import run as run_tools
 
             return run_tools(args)
+        if args.command == "serve":
+            from fireside.cli.serve import run as run_serve
+
+            return run_serve(args)
         if args.command == "conversations":
             from fireside.cli.conversations import run as run_conversations
 

@@ -123,12 +123,29 @@ def report() -> dict[str, Any]:
         "policy": policy.as_json(),
         "keyring": _keyring(),
         "tools": _tools(paths, policy),
+        "api_server": _api_server(settings, policy),
         # where models are looked for, first match wins (docs/ADMIN.md)
         "model_search_order": [{"path": str(d.path), "kind": d.kind, "origin": d.origin,
                                 "exists": d.path.is_dir()} for d in dirs],
         "fit": _fit_plans(dirs),
         "python_tool": _python_tool(),
     }
+
+
+def _api_server(settings: Any, policy: Any) -> dict[str, Any]:
+    """The local API server as settings and policy leave it; it is not started for this."""
+    import ipaddress
+
+    host = settings.api_host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    refusal = policy.api_server_refusal(host, loopback)
+    return {"allowed": not refusal, "refusal": refusal, "host": host, "port": settings.api_port,
+            "loopback_only": loopback, "load_on_demand": settings.api_load_on_demand,
+            "cors_origins": list(settings.api_cors_origins),
+            "remote_allowed_by_policy": policy.get("local_api_server_remote_allowed") is True}
 
 
 def _python_tool() -> dict[str, Any]:
@@ -177,6 +194,11 @@ def format_text(r: dict[str, Any]) -> str:
     lines += [f"PROBLEM: {p['source']}{', key ' + p['key'] if p['key'] else ''}: {p['message']}"
               for p in policy["problems"]]
     lines += _tools_text(r["tools"])
+    if "api_server" in r:
+        a = r["api_server"]
+        where = f"http://{a['host']}:{a['port']}/v1" + ("" if a["loopback_only"] else " (beyond loopback)")
+        lines.append(f"Local API server: {'allowed' if a['allowed'] else a['refusal']}; {where}; "
+                     f"key required; CORS origins: {', '.join(a['cors_origins']) or 'none'}")
     lines += [f"Fit: {f['model']}: {f['badge']}, {f['n_ctx']:,} tokens" for f in r["fit"]]
     if "python_tool" in r:
         lines.append("Python tool sandbox:")

@@ -164,6 +164,8 @@ SCHEMA: dict[str, _Key] = {
     "allow_keyring_tokens": _Key(_bool, False, "whether tokens may be saved in the keyring"),
     "update_checks": _Key(_update_checks, False, "update checks (always off)"),
     "local_api_server_allowed": _Key(_bool, False, "whether the local API server may run"),
+    "local_api_server_remote_allowed": _Key(
+        _bool, False, "whether the local API server may listen beyond this computer (loopback)"),
     "tools_allowed": _Key(_bool, False, "whether the model may use tools at all"),
     "python_tool_allowed": _Key(_bool, False, "whether the built-in python tool may run"),
     "mcp_servers": _Key(_mcp_mode, "off", "which MCP servers may run: off, listed or any"),
@@ -256,6 +258,17 @@ class Policy:
             return ""
         return (f"Reasoning effort {effort!r} is not allowed by your organisation's policy "
                 f"(allowed_efforts: {', '.join(allowed)}; {self._src('allowed_efforts')}).")
+
+    def api_server_refusal(self, host: str = "127.0.0.1", loopback: bool = True) -> str:
+        """Why the local API server may not run (on `host`), or "" when it may."""
+        if self.get("local_api_server_allowed") is False:
+            return ("The local API server is turned off by your organisation's policy "
+                    f"(local_api_server_allowed, {self._src('local_api_server_allowed')}).")
+        remote = "local_api_server_remote_allowed"
+        if not loopback and self.locked(remote) and self.get(remote) is not True:
+            return (f"The local API server may not listen on {host}: your organisation's policy "
+                    f"allows this computer only ({remote}, {self._src(remote)}).")
+        return ""
 
     def tools_refusal(self) -> str:
         """Why no tool may run at all, or "" when tools are allowed."""

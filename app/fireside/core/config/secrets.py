@@ -54,7 +54,7 @@ class TokenStore:
 
             backend = keyring.get_keyring()
         self._backend = backend
-        self._user = user
+        self._user = user  # the keyring entry: the Hugging Face token, the local API's key
         self._memory: str | None = None
         self._lock = threading.Lock()
 

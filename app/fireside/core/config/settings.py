@@ -35,6 +35,12 @@ class Settings:
     show_reasoning_panel: bool = True
     text_scale: int = 100  # percent of the system font size for the chat (View ▸ Larger Text)
     offline: bool = False  # when on, nothing touches the network (downloads refuse to start)
+    # The local API server (server/): where it listens, whether a request may load another
+    # installed model, and the web origins allowed to call it (none: no CORS headers at all).
+    api_host: str = "127.0.0.1"
+    api_port: int = 8765
+    api_load_on_demand: bool = True
+    api_cors_origins: tuple[str, ...] = field(default_factory=tuple)
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)

@@ -120,8 +120,28 @@ def _v2_to_v3(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+# Version 4: responses the local API server stored (`store: true`), so a client's
+# `previous_response_id` still works after Fireside restarts. `input` is the whole conversation
+# the response answered (earlier responses' input and output merged in), as Responses API items.
+_V3_TO_V4 = """
+CREATE TABLE api_responses (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
+    instructions TEXT,
+    input TEXT NOT NULL,
+    response TEXT NOT NULL
+);
+"""
+
+
+def _v3_to_v4(db: sqlite3.Connection) -> None:
+    for statement in _split(_V3_TO_V4):
+        db.execute(statement)
+
+
 # MIGRATIONS[n] takes a database at version n to n + 1 (version 0 is an empty file).
-MIGRATIONS = (_create_v1, _v1_to_v2, _v2_to_v3)
+MIGRATIONS = (_create_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -83,6 +83,9 @@ class InferenceWorker(QObject):
 
     loadRequested = Signal(str, object)  # path, LoadConfig | None
     turnRequested = Signal(int, object)  # request id, Turn
+    # A callable run here with the ChatSession: the local API server's jobs (server/engine_access),
+    # queued with the window's own turns on the one engine.
+    jobRequested = Signal(object)
 
     loaded = Signal(object)  # ModelInfo
     loadFailed = Signal(str)  # message for the user
@@ -131,6 +134,7 @@ class InferenceWorker(QObject):
         self._closing = False
         self.loadRequested.connect(self._load)
         self.turnRequested.connect(self._turn)
+        self.jobRequested.connect(self._job)
 
     # Called from the GUI thread, directly (not queued)
 
@@ -224,6 +228,17 @@ class InferenceWorker(QObject):
         if self._engine is None or self._engine.info is None:
             self.unloaded.emit()
         self.loadFailed.emit(message)
+
+    @Slot(object)
+    def _job(self, job: Callable[[ChatSession], None]) -> None:
+        before = self._engine.info if self._engine is not None else None
+        try:
+            job(self._ensure_session())
+        except Exception:  # the job reports its own failures; this is a last resort
+            log.exception("An API job failed")
+        info = self._engine.info if self._engine is not None else None
+        if info is not None and info is not before:  # the job loaded another model
+            self.loaded.emit(info)
 
     @Slot(int, object)
     def _turn(self, request_id: int, turn: Turn) -> None:

@@ -55,6 +55,7 @@ from fireside.ui.history.history import HistoryController
 from fireside.ui.history.sidebar import Sidebar
 from fireside.ui.look.accessibility import Comfort
 from fireside.ui.look.style import stylesheet
+from fireside.ui.shell.api_server_panel import install_api_server
 from fireside.ui.shell.banner import Banner
 from fireside.ui.shell.menus import build_menus
 from fireside.ui.shell.notifier import Notifier
@@ -130,6 +131,8 @@ class MainWindow(QMainWindow):
             self._build_history(store)
         self.overflow = OverflowHandler(self.worker, self.notifier, self.current_chat, self)
         self.approvals = ToolApprovals(self.worker, self.current_chat, self._can_always_allow, self)
+        self.api_server = install_api_server(self, self.worker, self.policy, self.paths,
+                                             lambda: self.settings, store, self.actions_.file_menu)
         self.comfort = Comfort(self, self.settings_controller, self.chat_model, self.transcript,
                                self.composer, self.actions_.view_menu, self.sidebar)
         self.replyFinished.connect(self.comfort.announce_reply)
@@ -368,6 +371,7 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
+        self.api_server.stop()  # its streams end first, cancelling their jobs on the worker
         stop_worker(self.worker, self._thread)
         if self.history is not None:
             self.history.close()
