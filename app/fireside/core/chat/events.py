@@ -66,8 +66,14 @@ class ReplyStats:
     total_s: float = 0.0
     # "end" | "length" | "cancelled" | "context" | "error" | "tool_call" (a call for the caller to run)
     stop_reason: str = "end"
+    adapters: tuple[str, ...] = ()  # the LoRA adapters that produced the reply, "name:scale"
 
-    def as_json(self) -> dict[str, float | int | str]:
+    def __post_init__(self) -> None:
+        # Stats come back from the history as JSON, where the adapters are a list.
+        if not isinstance(self.adapters, tuple):
+            object.__setattr__(self, "adapters", tuple(str(a) for a in self.adapters))
+
+    def as_json(self) -> dict[str, float | int | str | list[str]]:
         return {
             "ttft_s": round(self.ttft_s, 4),
             "tokens_per_s": round(self.tokens_per_s, 2),
@@ -78,6 +84,7 @@ class ReplyStats:
             "reasoning_s": round(self.reasoning_s, 4),
             "total_s": round(self.total_s, 4),
             "stop_reason": self.stop_reason,
+            "adapters": list(self.adapters),
         }
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fireside.core.chat.context_fit import Overflow, fit_to_context
-from fireside.core.chat.conversation import ChatRequest, Effort, FunctionTool, Message, Sampling
+from fireside.core.chat.conversation import AdapterUse, ChatRequest, Effort, FunctionTool, Message, Sampling
 from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats, ToolCall
 from fireside.core.engine.protocol import ContextOverflow, Engine, EngineError
 from fireside.core.history.recorder import FLUSH_INTERVAL_S, ReplyRecorder
@@ -47,6 +47,7 @@ class TurnOptions:
     tools: tuple[FunctionTool, ...] = ()
     python_tool: bool = False
     json_schema: Mapping[str, Any] | None = None
+    adapters: tuple[AdapterUse, ...] = ()  # LoRA adapters and scales for this reply
     # The person already agreed, for this chat, to leave older messages out when it overflows.
     leave_out_older: bool = False
 
@@ -149,7 +150,7 @@ def build_request(messages: tuple[Message, ...], system_prompt: str,
     return ChatRequest(messages=messages, system_prompt=system_prompt, effort=options.effort,
                        max_tokens=options.max_tokens, sampling=options.sampling,
                        tools=options.tools, python_tool=options.python_tool,
-                       json_schema=options.json_schema)
+                       json_schema=options.json_schema, adapters=options.adapters)
 
 
 def crash_message(exc: BaseException) -> str:
