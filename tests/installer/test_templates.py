@@ -55,7 +55,7 @@ def test_admx_has_a_policy_for_every_key_writing_the_json_key_name() -> None:
     # The registry types policy.py can parse for each key.
     assert written["shared_model_dirs"] == written["allowed_efforts"] == "multiText"
     assert written["max_context"] == "decimal"
-    assert written["allowed_models"] == "text"  # JSON text
+    assert written["allowed_models"] == written["allowed_adapters"] == "text"  # JSON text
     assert written["default_effort"] == "enum"
     for key in ("allow_model_downloads", "offline_only", "allow_keyring_tokens", "update_checks",
                 "local_api_server_allowed"):

@@ -28,6 +28,9 @@ def add_parser(sub: Any) -> None:
     chat.add_argument("--gpu-layers", type=int, default=None, help="layers to offload to GPU")
     chat.add_argument("--temperature", type=float, default=None)
     chat.add_argument("--seed", type=int, default=None)
+    chat.add_argument("--lora", action="append", default=[], metavar="FILE_OR_NAME[:SCALE]",
+                      help="apply a LoRA adapter, a file or an installed one's name, at SCALE "
+                      "(default 1); repeat for several")
     chat.add_argument("--json", action="store_true", help="one JSON object per line")
     chat.add_argument("--print-prompt", action="store_true", help="print the prompt and exit")
     chat.add_argument("--no-save", action="store_true", help="do not keep this chat in your history")
@@ -75,13 +78,14 @@ def run(args: argparse.Namespace) -> int:
         found = "" if os.path.abspath(name) == path else f" (found at {path})"
         raise BadInput(f"{e}{found}") from None
 
+    adapters = _adapters(args.lora, gguf, policy, paths) if args.lora else ()
     sampling = None  # the right defaults for the model
     if args.temperature is not None or args.seed is not None:
         base = Sampling.for_model(gguf.is_harmony, seed=args.seed)
         sampling = base if args.temperature is None else replace(base, temperature=args.temperature)
     options = TurnOptions(effort=effort, max_tokens=args.max_tokens, sampling=sampling,
                           model_name=os.path.splitext(os.path.basename(path))[0],
-                          system_prompt=args.system)
+                          system_prompt=args.system, adapters=adapters)
     if args.print_prompt:
         from fireside.core.chat.prompting import render
         from fireside.core.chat.session import build_request
@@ -94,6 +98,20 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(settings, n_ctx=args.ctx, n_threads=args.threads, n_gpu_layers=args.gpu_layers)
     return _reply(path, config, prompt, options, save=not args.no_save, as_json=args.json)
+
+
+def _adapters(specs: list[str], gguf: Any, policy: Any, paths: Any) -> tuple[Any, ...]:
+    """The --lora adapters, found, allowed and checked against the model before it loads."""
+    from fireside.core.admin.model_access import LoadRefused, prepare_adapters
+    from fireside.core.models.adapters import AdapterError, check_adapter
+
+    try:
+        uses = prepare_adapters(specs, policy, paths.adapters, paths.cache)
+        for use in uses:
+            check_adapter(use.path, gguf)
+    except (LoadRefused, AdapterError) as e:
+        raise BadInput(str(e)) from None
+    return uses
 
 
 def _reply(path: str, config: Any, prompt: str, options: Any, *, save: bool, as_json: bool) -> int:
@@ -158,7 +176,8 @@ class TextPrinter:
             err.write(
                 f"[{s.ttft_s:.2f} s to first token, {s.tokens_per_s:.1f} tok/s, "
                 f"{s.reasoning_tokens} reasoning + {s.answer_tokens} answer tokens"
-                f"{', stopped: ' + s.stop_reason if s.stop_reason != 'end' else ''}]\n")
+                f"{', stopped: ' + s.stop_reason if s.stop_reason != 'end' else ''}"
+                f"{', adapters: ' + ' '.join(s.adapters) if s.adapters else ''}]\n")
         elif isinstance(event, SaveFailed):
             err.write(f"fireside: {event.message}\n")
         elif isinstance(event, Failed):

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import sys
+from pathlib import Path
 from typing import Any
 
 from fireside import __version__
@@ -99,7 +100,24 @@ def report() -> dict[str, Any]:
         "model_search_order": [{"path": str(d.path), "kind": d.kind, "origin": d.origin,
                                 "exists": d.path.is_dir()} for d in dirs],
         "fit": _fit_plans(dirs),
+        "adapters": _adapters(paths.adapters, policy, paths.cache),
     }
+
+
+def _adapters(folder: Path, policy: Any, cache: Path) -> list[dict[str, Any]]:
+    """Installed LoRA adapters: what each is for, and whether the policy lets it be applied."""
+    from fireside.core.admin.model_access import adapter_refusal
+    from fireside.core.models.adapters import AdapterError, list_adapters
+
+    out: list[dict[str, Any]] = []
+    for path, info in list_adapters(folder):
+        if isinstance(info, AdapterError):
+            out.append({"name": path.name, "path": str(path), "problem": str(info)})
+            continue
+        out.append({"name": info.name, "path": str(path), "architecture": info.architecture,
+                    "rank": info.rank, "alpha": info.alpha, "targets": list(info.targets),
+                    "refused": adapter_refusal(path, policy, cache)})
+    return out
 
 
 def format_text(r: dict[str, Any]) -> str:
@@ -136,4 +154,8 @@ def format_text(r: dict[str, Any]) -> str:
     lines += [f"PROBLEM: {p['source']}{', key ' + p['key'] if p['key'] else ''}: {p['message']}"
               for p in policy["problems"]]
     lines += [f"Fit: {f['model']}: {f['badge']}, {f['n_ctx']:,} tokens" for f in r["fit"]]
+    for a in r.get("adapters", []):
+        what = a.get("problem") or (f"LoRA for {a['architecture']}, rank {a['rank']}"
+                                    + (f"; PROBLEM: {a['refused']}" if a["refused"] else ""))
+        lines.append(f"Adapter: {a['name']}: {what}")
     return "\n".join(lines)

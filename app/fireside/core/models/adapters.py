@@ -217,6 +217,18 @@ def import_adapter(folder: Path, source: Path, *, copy: bool) -> tuple[Path, Ada
     return dest, info
 
 
+def adopt_download(folder: Path, downloaded: Path) -> tuple[Path, AdapterInfo]:
+    """Move a finished download into `folder` once it checks out as an adapter (else delete it)."""
+    try:
+        info = read_adapter(downloaded)
+    except AdapterError as e:
+        downloaded.unlink(missing_ok=True)
+        raise AdapterError(f"The download is not a usable adapter, so it was deleted: {e}") from None
+    dest = folder / downloaded.name
+    os.replace(downloaded, dest)
+    return dest, AdapterInfo(dest, info.architecture, info.rank, info.alpha, info.size, info.pairs)
+
+
 def remove_adapter(folder: Path, name: str) -> Path:
     """Remove an installed adapter (the link only, for a linked one)."""
     for candidate in (name, f"{name}.gguf"):
