@@ -1,4 +1,5 @@
-"""Presets: a named system prompt, reasoning effort and (optionally) sampling to start a chat from.
+"""Presets: a named system prompt, reasoning effort, (optionally) sampling and LoRA adapters with
+their scales to start a chat from: a "domain copilot" is base model + adapters + prompt + effort.
 
 They are kept in the conversation database (its small app_state table, as JSON) rather than in
 settings.toml, because they travel with the history a person builds up, and an administrator's
@@ -12,7 +13,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, replace
 
-from fireside.core.chat.conversation import Effort, Sampling
+from fireside.core.chat.conversation import AdapterUse, Effort, Sampling
 from fireside.core.history.store import Store
 
 STATE_KEY = "presets"
@@ -36,6 +37,11 @@ class Preset:
     top_p: float | None = None
     top_k: int | None = None
     min_p: float | None = None
+    # LoRA adapters (file path, scale) applied to the chat's replies
+    adapters: tuple[tuple[str, float], ...] = ()
+
+    def adapter_uses(self) -> tuple[AdapterUse, ...]:
+        return tuple(AdapterUse(path, scale) for path, scale in self.adapters)
 
     @property
     def uses_model_sampling(self) -> bool:
@@ -62,6 +68,28 @@ def clean_sampling_value(key: str, value: object) -> float | int | None:
     return float(value)
 
 
+def clean_adapters(value: object) -> tuple[tuple[str, float], ...]:
+    """(path, scale) pairs from what was saved; entries that are not a path and a usable scale
+    are dropped (whether the file is still there is the engine's to say, when it is applied)."""
+    out: list[tuple[str, float]] = []
+    for entry in value if isinstance(value, list | tuple) else ():
+        if isinstance(entry, dict):
+            entry = (entry.get("path"), entry.get("scale", 1.0))
+        if not (isinstance(entry, list | tuple) and len(entry) == 2):
+            continue
+        path, scale = entry
+        if (isinstance(path, str) and path.strip() and isinstance(scale, int | float)
+                and not isinstance(scale, bool) and math.isfinite(scale) and abs(scale) <= 100):
+            out.append((path.strip(), float(scale)))
+    return tuple(out)
+
+
+def _as_json(p: Preset) -> dict[str, object]:
+    data = asdict(p)
+    data["adapters"] = [{"path": path, "scale": scale} for path, scale in p.adapters]
+    return data
+
+
 def clean_name(name: str) -> str:
     """One line, trimmed; ValueError with a sentence when nothing is left."""
     name = " ".join(name.split())[:MAX_NAME]
@@ -83,7 +111,7 @@ def load_presets(store: Store) -> list[Preset]:
             effort = Effort.parse(str(entry.get("effort", "medium"))).value
             sampling = {key: clean_sampling_value(key, entry.get(key)) for key in SAMPLING_LIMITS}
             presets.append(Preset(clean_name(entry["name"]), str(entry.get("system_prompt", "")), effort,
-                                  **sampling))
+                                  **sampling, adapters=clean_adapters(entry.get("adapters"))))
         except ValueError:
             continue
     return presets
@@ -93,15 +121,15 @@ def save_preset(store: Store, preset: Preset) -> list[Preset]:
     """Add `preset`, replacing one of the same name; returns the list as saved (sorted by name)."""
     sampling = {key: clean_sampling_value(key, getattr(preset, key)) for key in SAMPLING_LIMITS}
     preset = Preset(clean_name(preset.name), preset.system_prompt.strip(), Effort.parse(preset.effort).value,
-                    **sampling)
+                    **sampling, adapters=clean_adapters(preset.adapters))
     presets = [p for p in load_presets(store) if p.name.casefold() != preset.name.casefold()]
     presets.append(preset)
     presets.sort(key=lambda p: p.name.casefold())
-    store.set_state(STATE_KEY, json.dumps([asdict(p) for p in presets], ensure_ascii=False))
+    store.set_state(STATE_KEY, json.dumps([_as_json(p) for p in presets], ensure_ascii=False))
     return presets
 
 
 def delete_preset(store: Store, name: str) -> list[Preset]:
     presets = [p for p in load_presets(store) if p.name.casefold() != name.casefold()]
-    store.set_state(STATE_KEY, json.dumps([asdict(p) for p in presets], ensure_ascii=False))
+    store.set_state(STATE_KEY, json.dumps([_as_json(p) for p in presets], ensure_ascii=False))
     return presets
