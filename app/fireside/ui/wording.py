@@ -116,8 +116,23 @@ def footer(stats: ReplyStats) -> str:
         f"{stats.reasoning_tokens:,} reasoning",
         f"{stats.answer_tokens:,} answer tokens",
     ]
+    if stats.adapters:
+        parts.append(adapters_text(stats.adapters))
     note = _STOP_NOTES.get(stats.stop_reason)
     return " · ".join([note, *parts] if note else parts)
+
+
+def adapters_text(labels: tuple[str, ...]) -> str:
+    """LoRA adapters as "name:scale" labels, for people: 'LoRA legal ×0.8, tone'."""
+    shown = []
+    for label in labels:
+        name, _, scale = label.rpartition(":")
+        shown.append(name if scale == "1" else f"{name} ×{scale}")
+    return "LoRA " + ", ".join(shown)
+
+
+ADAPTERS_TOOLTIP = ("LoRA adapters applied to the next replies (from the preset this chat "
+                    "started from):\n{files}")
 
 
 # Reasoning panel

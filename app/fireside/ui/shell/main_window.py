@@ -383,7 +383,8 @@ class MainWindow(QMainWindow):
         system_prompt = self.history.system_prompt() if self.history else self.settings.system_prompt
         return TurnOptions(effort=effort, max_tokens=self._max_tokens, sampling=self._sampling,
                            model_name=info.name, system_prompt=system_prompt,
-                           leave_out_older=self.overflow.agreed_for(self.current_chat()))
+                           leave_out_older=self.overflow.agreed_for(self.current_chat()),
+                           adapters=self.composer.adapters())
 
     def _start(self, turn: Turn) -> bool:
         self._next_request += 1
