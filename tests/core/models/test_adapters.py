@@ -126,6 +126,16 @@ def test_malformed_adapters_are_refused(tmp_path: Path, kv: dict[str, object],
     assert "\n" not in str(err.value)
 
 
+def test_activated_loras_are_refused(tmp_path: Path):
+    path = tmp_path / "alora.gguf"
+    w = _writer(path, **{"general.type": "adapter", "adapter.type": "lora"})
+    w.add_float32("adapter.lora.alpha", 8.0)
+    w.add_array("adapter.alora.invocation_tokens", [1, 2, 3])
+    _finish(w, PAIR)
+    with pytest.raises(AdapterError, match="aLoRA"):
+        read_adapter(path)
+
+
 def test_norm_vectors_are_allowed_and_ignored(tmp_path: Path):
     """llama.cpp skips `*_norm.weight` in adapters; so do we."""
     path = tmp_path / "norm.gguf"

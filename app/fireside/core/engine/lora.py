@@ -20,6 +20,7 @@ import os
 import struct
 import time
 from collections.abc import Iterable
+from typing import TypeAlias, cast
 
 import llama_cpp
 
@@ -31,6 +32,8 @@ from fireside.core.models.gguf_info import GGUFInfo
 log = logging.getLogger(__name__)
 
 AdapterKey = tuple[tuple[str, int, int, float], ...]  # (real path, size, mtime_ns, scale)
+# llama_adapter_lora_init's result as ctypes returns it (restype POINTER(c_void_p))
+Handle: TypeAlias = "ctypes._Pointer[ctypes.c_void_p]"
 
 
 def _f32(x: float) -> float:
@@ -59,7 +62,7 @@ class LoraSet:
     def __init__(self, model: llama_cpp.llama_model_p, ctx: llama_cpp.llama_context_p,
                  base: GGUFInfo) -> None:
         self._model, self._ctx, self._base = model, ctx, base
-        self._loaded: dict[tuple[str, int, int], llama_cpp.llama_adapter_lora_p] = {}
+        self._loaded: dict[tuple[str, int, int], Handle] = {}
         self.active: AdapterKey = ()
         self.last_switch_s = 0.0  # how long the last change of set took (loading included)
 
@@ -90,7 +93,7 @@ class LoraSet:
                  self.last_switch_s * 1000)
         return key
 
-    def _adapter(self, path: str, size: int, mtime: int) -> llama_cpp.llama_adapter_lora_p:
+    def _adapter(self, path: str, size: int, mtime: int) -> Handle:
         ident = (path, size, mtime)
         found = self._loaded.get(ident)
         if found is not None:
@@ -102,7 +105,7 @@ class LoraSet:
             check_adapter(path, self._base)  # never hand llama.cpp a file it could trip on
         except AdapterError as e:
             raise EngineError(str(e)) from None
-        ptr = llama_cpp.llama_adapter_lora_init(self._model, path.encode("utf-8"))
+        ptr = cast("Handle | None", llama_cpp.llama_adapter_lora_init(self._model, path.encode("utf-8")))
         if not ptr:
             raise EngineError(f"llama.cpp could not load the adapter {os.path.basename(path)} "
                               "(see the log for its reason).")

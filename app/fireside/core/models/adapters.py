@@ -95,6 +95,10 @@ def read_adapter(path: str | Path) -> AdapterInfo:
     if "adapter.lora.alpha" in g.value_types and (
             g.value_types["adapter.lora.alpha"] != _FLOAT32 or not math.isfinite(alpha)):
         raise AdapterError(f"{name} is damaged: its LoRA alpha is not a 32-bit number.")
+    if "adapter.alora.invocation_tokens" in g.metadata:
+        # llama.cpp's server switches these on only after their invocation tokens; Fireside would
+        # apply them to the whole conversation, which is not what they were trained for
+        raise AdapterError(f"{name} is an activated LoRA (aLoRA), which Fireside does not support.")
     if not g.architecture:
         raise AdapterError(f"{name} does not say which model architecture it adapts.")
     halves: dict[str, dict[str, TensorInfo]] = {}
