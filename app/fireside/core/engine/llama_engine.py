@@ -34,7 +34,7 @@ from fireside.core.chat.text_stream import PlainStreamParser
 from fireside.core.chat.token_counter import TokenCounter
 from fireside.core.engine.kv_cache import PrefixCache
 from fireside.core.engine.llama_log import install_log_handler
-from fireside.core.engine.lora import LoraSet
+from fireside.core.engine.lora import LoraSet, in_effect
 from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
 from fireside.core.engine.sampler import make_sampler
 from fireside.core.engine.tensor_overrides import cpu_overrides
@@ -340,7 +340,7 @@ class LlamaEngine:
         cannot be used, before any event."""
         assert self._lora is not None
         cache.use_key(self._lora.apply(request.adapters))
-        return tuple(u.label for u in request.adapters if u.scale != 0)
+        return tuple(u.label for u in in_effect(request.adapters))
 
     def _generate(
         self,

@@ -50,9 +50,14 @@ def _identity(path: str) -> tuple[str, int, int]:
     return real, st.st_size, st.st_mtime_ns
 
 
+def in_effect(uses: Iterable[AdapterUse]) -> tuple[AdapterUse, ...]:
+    """The adapters that change anything: llama.cpp leaves out a scale of 0 (as a C float)."""
+    return tuple(u for u in uses if _f32(u.scale) != 0.0)
+
+
 def adapter_key(uses: Iterable[AdapterUse]) -> AdapterKey:
     """What the KV cache depends on: which files (as they are on disk now) at which scales."""
-    key = [(*_identity(u.path), _f32(u.scale)) for u in uses if _f32(u.scale) != 0.0]
+    key = [(*_identity(u.path), _f32(u.scale)) for u in in_effect(uses)]
     return tuple(sorted(key))
 
 
