@@ -58,6 +58,8 @@ def test_admx_has_a_policy_for_every_key_writing_the_json_key_name() -> None:
     assert written["allowed_models"] == "text"  # JSON text
     assert written["default_effort"] == written["mcp_servers"] == "enum"
     assert written["allowed_mcp_servers"] == "multiText"
+    assert written["allowed_models"] == written["allowed_adapters"] == "text"  # JSON text
+    assert written["default_effort"] == "enum"
     for key in ("allow_model_downloads", "offline_only", "allow_keyring_tokens", "update_checks",
                 "local_api_server_allowed", "local_api_server_remote_allowed", "tools_allowed",
                 "python_tool_allowed", "tool_auto_approval_allowed"):

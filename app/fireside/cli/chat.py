@@ -28,6 +28,9 @@ def add_parser(sub: Any) -> None:
     chat.add_argument("--gpu-layers", type=int, default=None, help="layers to offload to GPU")
     chat.add_argument("--temperature", type=float, default=None)
     chat.add_argument("--seed", type=int, default=None)
+    chat.add_argument("--lora", action="append", default=[], metavar="FILE_OR_NAME[:SCALE]",
+                      help="apply a LoRA adapter, a file or an installed one's name, at SCALE "
+                      "(default 1); repeat for several")
     chat.add_argument("--json", action="store_true", help="one JSON object per line")
     chat.add_argument("--print-prompt", action="store_true", help="print the prompt and exit")
     chat.add_argument("--no-save", action="store_true", help="do not keep this chat in your history")
@@ -83,14 +86,15 @@ def _run(args: argparse.Namespace) -> int:
     tools = _read_tools(args)
     schema = _read_schema(args)
     registry = _registry(args, paths, policy)
-    engine, gguf, model_name = _engine(args, paths, policy, settings)
+    engine, gguf, model_name, adapters = _engine(args, paths, policy, settings)
     sampling = _sampling(args, gguf.is_harmony if gguf is not None else True)
     from fireside.core.chat.session import TurnOptions
 
     options = TurnOptions(effort=effort, max_tokens=args.max_tokens, sampling=sampling,
                           model_name=model_name, system_prompt=conversation.system_prompt,
                           tools=tools, client_functions=frozenset(t.name for t in tools),
-                          mcp_tools=registry is not None, python_tool=args.python, json_schema=schema)
+                          mcp_tools=registry is not None, python_tool=args.python, json_schema=schema,
+                          adapters=adapters)
     if args.print_prompt:
         return _print_prompt(gguf, engine, conversation.messages, options, registry)
     assert engine is not None
@@ -189,8 +193,10 @@ def _registry(args: argparse.Namespace, paths: Any, policy: Any) -> Any:
     return registry
 
 
-def _engine(args: argparse.Namespace, paths: Any, policy: Any, settings: Any) -> tuple[Any, Any, str]:
-    """(engine ready to stream or None for --print-prompt of a local model, its GGUF, its name)."""
+def _engine(args: argparse.Namespace, paths: Any, policy: Any,
+            settings: Any) -> tuple[Any, Any, str, tuple[Any, ...]]:
+    """(engine ready to stream, or None for --print-prompt of a local model; its GGUF; its name;
+    the --lora adapters, checked against it)."""
     if args.remote:
         from fireside.core.engine.protocol import EngineError
         from fireside.core.engine.remotes import RemoteInputError, RemoteRefused, open_remote
@@ -201,7 +207,9 @@ def _engine(args: argparse.Namespace, paths: Any, policy: Any, settings: Any) ->
             raise BadInput(str(e)) from None
         except EngineError as e:
             raise RuntimeFailure(str(e)) from None
-        return remote, None, remote.info.name if remote.info else args.model
+        if args.lora:
+            raise BadInput("--lora applies to models on this computer, not to a remote engine.")
+        return remote, None, remote.info.name if remote.info else args.model, ()
     from fireside.core.admin.model_access import LoadRefused, prepare_load
     from fireside.core.models.folders import model_dirs
     from fireside.core.models.gguf_info import GGUFError, read_gguf
@@ -216,8 +224,9 @@ def _engine(args: argparse.Namespace, paths: Any, policy: Any, settings: Any) ->
         found = "" if os.path.abspath(name) == path else f" (found at {path})"
         raise BadInput(f"{e}{found}") from None
     model_name = os.path.splitext(os.path.basename(path))[0]
+    adapters = _adapters(args.lora, gguf, policy, paths) if args.lora else ()  # checked before loading
     if args.print_prompt:
-        return None, gguf, model_name
+        return None, gguf, model_name, adapters
     from fireside.core.engine.llama_engine import LlamaEngine
     from fireside.core.engine.loading import load_config
     from fireside.core.engine.protocol import BadModelFile, EngineError
@@ -230,7 +239,21 @@ def _engine(args: argparse.Namespace, paths: Any, policy: Any, settings: Any) ->
         raise BadInput(str(e)) from None
     except EngineError as e:
         raise RuntimeFailure(str(e)) from None
-    return engine, gguf, model_name
+    return engine, gguf, model_name, adapters
+
+
+def _adapters(specs: list[str], gguf: Any, policy: Any, paths: Any) -> tuple[Any, ...]:
+    """The --lora adapters, found, allowed and checked against the model before it loads."""
+    from fireside.core.admin.model_access import LoadRefused, prepare_adapters
+    from fireside.core.models.adapters import AdapterError, check_adapter
+
+    try:
+        uses = prepare_adapters(specs, policy, paths.adapters, paths.cache)
+        for use in uses:
+            check_adapter(use.path, gguf)
+    except (LoadRefused, AdapterError) as e:
+        raise BadInput(str(e)) from None
+    return uses
 
 
 def _sampling(args: argparse.Namespace, harmony: bool) -> Any:
@@ -359,7 +382,8 @@ class TextPrinter:
             err.write(
                 f"[{s.ttft_s:.2f} s to first token, {s.tokens_per_s:.1f} tok/s, "
                 f"{s.reasoning_tokens} reasoning + {s.answer_tokens} answer tokens"
-                f"{', stopped: ' + s.stop_reason if s.stop_reason != 'end' else ''}]\n")
+                f"{', stopped: ' + s.stop_reason if s.stop_reason != 'end' else ''}"
+                f"{', adapters: ' + ' '.join(s.adapters) if s.adapters else ''}]\n")
         elif isinstance(event, SaveFailed):
             err.write(f"fireside: {event.message}\n")
         elif isinstance(event, Failed):

@@ -116,6 +116,8 @@ def footer(stats: ReplyStats) -> str:
         f"{stats.reasoning_tokens:,} reasoning",
         f"{stats.answer_tokens:,} answer tokens",
     ]
+    if stats.adapters:
+        parts.append(adapters_text(stats.adapters))
     note = _STOP_NOTES.get(stats.stop_reason)
     return " · ".join([note, *parts] if note else parts)
 
@@ -173,6 +175,17 @@ def approve_question(recipient: str) -> str:
         return ("The model wants to run this Python code. It runs in a sandbox with no network "
                 "access, can only write to this chat's own folder, and is stopped after its time limit.")
     return f"The model wants to use {tool_name(recipient)} with these arguments."
+def adapters_text(labels: tuple[str, ...]) -> str:
+    """LoRA adapters as "name:scale" labels, for people: 'LoRA legal ×0.8, tone'."""
+    shown = []
+    for label in labels:
+        name, _, scale = label.rpartition(":")
+        shown.append(name if scale == "1" else f"{name} ×{scale}")
+    return "LoRA " + ", ".join(shown)
+
+
+ADAPTERS_TOOLTIP = ("LoRA adapters applied to the next replies (from the preset this chat "
+                    "started from):\n{files}")
 
 
 # Reasoning panel

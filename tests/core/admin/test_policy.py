@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import plistlib
 from pathlib import Path
@@ -17,6 +18,7 @@ SHA = "ab" * 32
 FULL: dict[str, Any] = {
     "allow_model_downloads": True,
     "allowed_models": [{"repo": "openai/gpt-oss-20b", "file": "m.gguf", "sha256": SHA.upper()}],
+    "allowed_adapters": ["legal.gguf", {"file": "support.gguf", "sha256": SHA.upper()}],
     "hf_endpoint": "https://mirror.example.org/",
     "offline_only": False,
     "shared_model_dirs": ["/srv/models", "/opt/models"],
@@ -39,6 +41,7 @@ FULL: dict[str, Any] = {
 EXPECTED: dict[str, Any] = {
     "allow_model_downloads": True,
     "allowed_models": ({"repo": "openai/gpt-oss-20b", "file": "m.gguf", "sha256": SHA},),
+    "allowed_adapters": ({"file": "legal.gguf", "sha256": ""}, {"file": "support.gguf", "sha256": SHA}),
     "hf_endpoint": "https://mirror.example.org",
     "offline_only": False,
     "shared_model_dirs": ("/srv/models", "/opt/models"),
@@ -59,7 +62,7 @@ EXPECTED: dict[str, Any] = {
     "allowed_remote_endpoints": ("https://foundry.example.org/openai/v1", "http://127.0.0.1:8000"),
 }
 RESTRICTIVE: dict[str, Any] = {
-    "allow_model_downloads": False, "allowed_models": (), "hf_endpoint": "",
+    "allow_model_downloads": False, "allowed_models": (), "allowed_adapters": (), "hf_endpoint": "",
     "offline_only": True, "shared_model_dirs": (), "user_model_dir": "", "default_model": "",
     "default_effort": "low", "allowed_efforts": ("low",), "max_context": RESTRICTIVE_MAX_CONTEXT,
     "allow_keyring_tokens": False, "update_checks": False, "local_api_server_allowed": False,
@@ -173,6 +176,9 @@ def test_a_broken_file_does_not_override_a_valid_earlier_source(tmp_path: Path):
     ("allow_model_downloads", "yes"),
     ("allowed_models", [{"repo": "a/b"}]),
     ("allowed_models", [{"repo": "a/b", "file": "x.gguf", "sha256": "short"}]),
+    ("allowed_adapters", [{"sha256": SHA}]),
+    ("allowed_adapters", [{"file": "x.gguf", "sha256": "short"}]),
+    ("allowed_adapters", "[not json"),
     ("hf_endpoint", "ftp://mirror"),
     ("offline_only", "no"),
     ("shared_model_dirs", "",),
@@ -229,12 +235,14 @@ def test_default_effort_outside_allowed_efforts_is_reported(tmp_path: Path):
 
 def test_registry_style_values_are_accepted(tmp_path: Path):
     data = {"allow_model_downloads": 0, "allowed_efforts": "low",
-            "allowed_models": json.dumps([{"repo": "a/b", "file": "c.gguf"}])}
+            "allowed_models": json.dumps([{"repo": "a/b", "file": "c.gguf"}]),
+            "allowed_adapters": json.dumps(["legal.gguf"])}
     policy = load_policy([("HKLM\\Software\\Policies\\Fireside", lambda: data)])
     assert policy.problems == ()
     assert policy.get("allow_model_downloads") is False
     assert policy.get("allowed_efforts") == ("low",)
     assert policy.get("allowed_models") == ({"repo": "a/b", "file": "c.gguf", "sha256": ""},)
+    assert policy.get("allowed_adapters") == ({"file": "legal.gguf", "sha256": ""},)
 
 
 def test_macos_managed_preferences_plist_is_read(tmp_path: Path):
@@ -337,3 +345,20 @@ def test_remote_endpoints_none_listed_or_any(tmp_path: Path, data: dict[str, Any
         assert refused in policy.remote_refusal(url)
     else:
         assert policy.remote_refusal(url) == ""
+def test_allowed_adapters_names_and_pins(tmp_path: Path):
+    from fireside.core.admin.model_access import adapter_refusal
+
+    legal, support, other = (tmp_path / n for n in ("legal.gguf", "support.gguf", "other.gguf"))
+    for p in (legal, support, other):
+        p.write_bytes(p.name.encode())
+    pinned = hashlib.sha256(b"support.gguf").hexdigest()
+    policy = load_policy([_source(_write(tmp_path, {"allowed_adapters": [
+        "legal", {"file": "support.gguf", "sha256": pinned}]}))])
+    cache = tmp_path / "cache"
+    assert adapter_refusal(legal, policy, cache) == ""
+    assert adapter_refusal(support, policy, cache) == ""
+    refusal = adapter_refusal(other, policy, cache)
+    assert "allowed_adapters" in refusal and "other.gguf" in refusal and "\n" not in refusal
+    support.write_bytes(b"changed")  # same name, other content: the pin refuses it
+    assert "allowed_adapters" in adapter_refusal(support, policy, cache)
+    assert adapter_refusal(other, load_policy([]), cache) == ""  # no key: every adapter may load

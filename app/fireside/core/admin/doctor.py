@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import sys
+from pathlib import Path
 from typing import Any
 
 from fireside import __version__
@@ -129,6 +130,7 @@ def report() -> dict[str, Any]:
                                 "exists": d.path.is_dir()} for d in dirs],
         "fit": _fit_plans(dirs),
         "python_tool": _python_tool(),
+        "adapters": _adapters(paths.adapters, policy, paths.cache),
     }
 
 
@@ -153,6 +155,22 @@ def _python_tool() -> dict[str, Any]:
     from fireside.core.tools.isolation import isolation_report
 
     return isolation_report().as_json() | {"lines": isolation_report().lines()}
+
+
+def _adapters(folder: Path, policy: Any, cache: Path) -> list[dict[str, Any]]:
+    """Installed LoRA adapters: what each is for, and whether the policy lets it be applied."""
+    from fireside.core.admin.model_access import adapter_refusal
+    from fireside.core.models.adapters import AdapterError, list_adapters
+
+    out: list[dict[str, Any]] = []
+    for path, info in list_adapters(folder):
+        if isinstance(info, AdapterError):
+            out.append({"name": path.name, "path": str(path), "problem": str(info)})
+            continue
+        out.append({"name": info.name, "path": str(path), "architecture": info.architecture,
+                    "rank": info.rank, "alpha": info.alpha, "targets": list(info.targets),
+                    "refused": adapter_refusal(path, policy, cache)})
+    return out
 
 
 def format_text(r: dict[str, Any]) -> str:
@@ -203,6 +221,10 @@ def format_text(r: dict[str, Any]) -> str:
     if "python_tool" in r:
         lines.append("Python tool sandbox:")
         lines += [f"  {line}" for line in r["python_tool"]["lines"]]
+    for a in r.get("adapters", []):
+        what = a.get("problem") or (f"LoRA for {a['architecture']}, rank {a['rank']}"
+                                    + (f"; PROBLEM: {a['refused']}" if a["refused"] else ""))
+        lines.append(f"Adapter: {a['name']}: {what}")
     return "\n".join(lines)
 
 

@@ -96,11 +96,35 @@ def _models(v: Any) -> tuple[dict[str, str], ...]:
         if not (isinstance(item, dict) and isinstance(item.get("repo"), str)
                 and isinstance(item.get("file"), str)):
             raise _Invalid("each allowed model needs a repo and a file")
-        sha = item.get("sha256", "")
-        if not isinstance(sha, str) or (sha and (len(sha) != 64 or
-                                                 any(c not in "0123456789abcdefABCDEF" for c in sha))):
-            raise _Invalid("sha256 must be 64 hexadecimal characters")
-        out.append({"repo": item["repo"], "file": item["file"], "sha256": sha.lower()})
+        out.append({"repo": item["repo"], "file": item["file"], "sha256": _sha(item)})
+    return tuple(out)
+
+
+def _sha(item: dict[str, Any]) -> str:
+    sha = item.get("sha256", "")
+    if not isinstance(sha, str) or (sha and (len(sha) != 64 or
+                                             any(c not in "0123456789abcdefABCDEF" for c in sha))):
+        raise _Invalid("sha256 must be 64 hexadecimal characters")
+    return sha.lower()
+
+
+def _adapters(v: Any) -> tuple[dict[str, str], ...]:
+    """LoRA adapter files by name ("legal.gguf"), each optionally pinned to a SHA-256."""
+    if isinstance(v, str):  # JSON text (the registry), or a single name
+        try:
+            v = json.loads(v) if v.lstrip().startswith("[") else [v]
+        except ValueError:
+            raise _Invalid("expected a list of adapter file names or {file, sha256} "
+                           "(JSON text in the registry)") from None
+    if not isinstance(v, list):
+        raise _Invalid("expected a list of adapter file names or {file, sha256}")
+    out = []
+    for item in v:
+        if isinstance(item, str) and item.strip():
+            item = {"file": item}
+        if not (isinstance(item, dict) and isinstance(item.get("file"), str) and item["file"].strip()):
+            raise _Invalid("each allowed adapter needs a file name")
+        out.append({"file": item["file"].strip(), "sha256": _sha(item)})
     return tuple(out)
 
 
@@ -153,6 +177,7 @@ class _Key:
 SCHEMA: dict[str, _Key] = {
     "allow_model_downloads": _Key(_bool, False, "whether users may download models"),
     "allowed_models": _Key(_models, (), "the only models users may download"),
+    "allowed_adapters": _Key(_adapters, (), "the only LoRA adapters users may apply"),
     "hf_endpoint": _Key(_url, "", "Hugging Face address (an internal mirror)"),
     "offline_only": _Key(_bool, True, "Fireside makes no network connections"),
     "shared_model_dirs": _Key(_str_list, (), "read-only model folders shared by all users"),

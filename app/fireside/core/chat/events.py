@@ -73,9 +73,15 @@ class ReplyStats:
     # With stop_reason "error": what went wrong, for the person (a remote stream cut mid-reply;
     # the deltas that arrived before stay shown). Empty otherwise.
     message: str = ""
+    adapters: tuple[str, ...] = ()  # the LoRA adapters that produced the reply, "name:scale"
 
-    def as_json(self) -> dict[str, float | int | str]:
-        out: dict[str, float | int | str] = {
+    def __post_init__(self) -> None:
+        # Stats come back from the history as JSON, where the adapters are a list.
+        if not isinstance(self.adapters, tuple):
+            object.__setattr__(self, "adapters", tuple(str(a) for a in self.adapters))
+
+    def as_json(self) -> dict[str, float | int | str | list[str]]:
+        out: dict[str, float | int | str | list[str]] = {
             "ttft_s": round(self.ttft_s, 4),
             "tokens_per_s": round(self.tokens_per_s, 2),
             "prompt_tokens": self.prompt_tokens,
@@ -85,6 +91,7 @@ class ReplyStats:
             "reasoning_s": round(self.reasoning_s, 4),
             "total_s": round(self.total_s, 4),
             "stop_reason": self.stop_reason,
+            "adapters": list(self.adapters),
         }
         if self.message:
             out["message"] = self.message

@@ -25,7 +25,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from fireside.core.chat.context_fit import Overflow, fit_to_context
-from fireside.core.chat.conversation import ChatRequest, Effort, FunctionTool, Message, Sampling
+from fireside.core.chat.conversation import (
+    AdapterUse,
+    ChatRequest,
+    Effort,
+    FunctionTool,
+    Message,
+    Sampling,
+)
 from fireside.core.chat.events import (
     AnswerDelta,
     Done,
@@ -75,6 +82,7 @@ class TurnOptions:
     mcp_tools: bool = False  # also offer the MCP servers' tools the registry allows
     python_tool: bool = False  # offer the python tool (when the registry can run it)
     json_schema: Mapping[str, Any] | None = None
+    adapters: tuple[AdapterUse, ...] = ()  # LoRA adapters and scales for this reply
     # The person already agreed, for this chat, to leave older messages out when it overflows.
     leave_out_older: bool = False
     # Functions the caller runs itself (`--tools FILE`, an API client's tools): a call to one ends
@@ -242,7 +250,7 @@ def build_request(messages: tuple[Message, ...], system_prompt: str,
     return ChatRequest(messages=messages, system_prompt=system_prompt, effort=options.effort,
                        max_tokens=options.max_tokens, sampling=options.sampling,
                        tools=options.tools, python_tool=options.python_tool,
-                       json_schema=options.json_schema)
+                       json_schema=options.json_schema, adapters=options.adapters)
 
 
 def crash_message(exc: BaseException) -> str:

@@ -24,6 +24,11 @@ class Paths:
     logs: Path
 
     @property
+    def adapters(self) -> Path:
+        """Installed LoRA adapters (links or copies), apart from the models."""
+        return self.data / "adapters"
+
+    @property
     def settings_file(self) -> Path:
         return self.config / "settings.toml"
 

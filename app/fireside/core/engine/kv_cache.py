@@ -52,6 +52,9 @@ class PrefixCache:
         self.checkpoints: list[Checkpoint] = []
         self.restores = 0  # how often a checkpoint made reuse possible (for tests and stats)
         self.full_reevaluations = 0
+        # What else the cells depend on besides the tokens: the LoRA adapter set and scales
+        # (engine.lora.adapter_key). Cells computed under another key are never reused.
+        self.key: object = ()
         self._one = (llama_cpp.llama_token * 1)()
         # llama_batch_get_one only points a batch at the token array, so one batch serves every
         # generated token (building the ctypes struct anew cost a few microseconds a token).
@@ -65,6 +68,16 @@ class PrefixCache:
         llama_cpp.llama_memory_clear(self._mem, True)
         self.tokens = []
         self.checkpoints = []
+
+    def use_key(self, key: object) -> None:
+        """Evaluate the next prompt under `key`: a different key than the cells were computed
+        under empties the cache (checkpoints too), so the prompt is evaluated from the start."""
+        if key == self.key:
+            return
+        if self.tokens:
+            self.full_reevaluations += 1
+            self.clear()
+        self.key = key
 
     def prepare(self, tokens: list[int]) -> int:
         """Keep the reusable prefix of `tokens` in the cache; return how many tokens were kept."""

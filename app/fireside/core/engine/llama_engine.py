@@ -34,6 +34,7 @@ from fireside.core.chat.text_stream import PlainStreamParser
 from fireside.core.chat.token_counter import TokenCounter
 from fireside.core.engine.kv_cache import PrefixCache
 from fireside.core.engine.llama_log import install_log_handler
+from fireside.core.engine.lora import LoraSet, in_effect
 from fireside.core.engine.protocol import (
     BadModelFile,
     ContextOverflow,
@@ -99,6 +100,12 @@ def _AMX_IN_BUILD() -> bool:
     return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
 
 
+def _naming_adapters(events: Iterator[Event], labels: tuple[str, ...]) -> Iterator[Event]:
+    """The events, with the adapters that produced the reply named in its stats."""
+    for event in events:
+        yield Done(replace(event.stats, adapters=labels)) if isinstance(event, Done) else event
+
+
 class LlamaEngine:
     """One model, one context, one sequence. Owned by a single worker thread.
 
@@ -116,6 +123,7 @@ class LlamaEngine:
         self._gguf: GGUFInfo | None = None
         self._config = LoadConfig()
         self._cache: PrefixCache | None = None
+        self._lora: LoraSet | None = None  # LoRA adapters loaded for this model (lora.py)
         self._pieces: dict[int, bytes] = {}  # token -> what the parser sees (_visible_piece)
         self._eog: dict[int, bool] = {}  # token -> is end-of-generation (_is_eog)
         self._message_tokens: dict[tuple[bool, str], tuple[int, ...]] = {}  # _tokenize_by_message
@@ -207,6 +215,7 @@ class LlamaEngine:
         self._grammar_tokens = None
         n_swa = llama_cpp.llama_model_n_swa(model)
         self._cache = PrefixCache(ctx, n_swa=n_swa, swa_full=config.swa_full)
+        self._lora = LoraSet(model, ctx, gguf)
         self._info = ModelInfo(
             path=str(path),
             name=gguf.name,
@@ -221,7 +230,14 @@ class LlamaEngine:
         log.info("loaded %s (%s, n_ctx=%d, n_swa=%d)", path, self._info.prompt_format, n_ctx, n_swa)
         return self._info
 
+    @property
+    def lora(self) -> LoraSet | None:
+        return self._lora
+
     def unload(self) -> None:
+        if self._lora is not None:
+            self._lora.free()
+            self._lora = None
         if self._ctx:
             llama_cpp.llama_free(self._ctx)
         if self._model:
@@ -338,7 +354,17 @@ class LlamaEngine:
         if len(tokens) >= n_ctx - 1:
             raise ContextOverflow.for_prompt(len(tokens), n_ctx)
         constraint = self._constraint(ctx, info, request)  # a bad schema fails here, before any event
-        return self._generate(ctx, info, cache, tokens, request, cancel, t_start, constraint)
+        labels = self._attach_adapters(request, cache)
+        events = self._generate(ctx, info, cache, tokens, request, cancel, t_start, constraint)
+        return _naming_adapters(events, labels) if labels else events
+
+    def _attach_adapters(self, request: ChatRequest, cache: PrefixCache) -> tuple[str, ...]:
+        """Attach the request's LoRA adapters (loaded once per model) and key the KV cache by
+        them: cells computed under another set or scale are never reused. EngineError when one
+        cannot be used, before any event."""
+        assert self._lora is not None
+        cache.use_key(self._lora.apply(request.adapters))
+        return tuple(u.label for u in in_effect(request.adapters))
 
     def _constraint(
         self, ctx: llama_cpp.llama_context_p, info: ModelInfo, request: ChatRequest

@@ -89,6 +89,9 @@ class GGUFInfo:
     file_size: int
     metadata: dict[str, Any] = field(repr=False)
     tensors: tuple[TensorInfo, ...] = field(repr=False)
+    # metadata key -> GGUF value type (4 uint32, 6 float32, 8 string, 9 array, ...): llama.cpp
+    # asserts on the type of some keys (an adapter's alpha must be a float32), so checks need it
+    value_types: dict[str, int] = field(default_factory=dict, repr=False)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.metadata.get(key, default)
@@ -254,13 +257,15 @@ def _parse(p: Path, fh: BinaryIO, size: int) -> GGUFInfo:
     if n_tensors > MAX_TENSORS or n_kv > MAX_KV:
         raise GGUFError(f"{p.name} has a damaged header (impossible tensor or metadata count).")
     metadata: dict[str, Any] = {}
+    value_types: dict[str, int] = {}
     for _ in range(n_kv):
         key = r.string()
         if not key:
             raise GGUFError(f"{p.name} has damaged metadata (an entry without a name).")
         if key in metadata:
             raise GGUFError(f"{p.name} has damaged metadata (the key {key!r} appears twice).")
-        metadata[key] = r.value(r.unpack("<I"))
+        value_types[key] = vtype = r.unpack("<I")
+        metadata[key] = r.value(vtype)
     raw_tensors = []
     names: set[str] = set()
     for _ in range(n_tensors):
@@ -309,7 +314,7 @@ def _parse(p: Path, fh: BinaryIO, size: int) -> GGUFInfo:
         tensors.append(TensorInfo(name, shape, type_id, offset, n_bytes))
     if not tensors:
         raise GGUFError(f"{p.name} contains no weights.")
-    return GGUFInfo(p, version, size, metadata, tuple(tensors))
+    return GGUFInfo(p, version, size, metadata, tuple(tensors), value_types)
 
 
 def _check_vocab(info: GGUFInfo) -> None:

@@ -397,7 +397,8 @@ class MainWindow(QMainWindow):
         return TurnOptions(effort=effort, max_tokens=self._max_tokens, sampling=self._sampling,
                            model_name=info.name, system_prompt=system_prompt,
                            leave_out_older=self.overflow.agreed_for(self.current_chat()),
-                           mcp_tools=self._tools_offered, python_tool=self._tools_offered)
+                           mcp_tools=self._tools_offered, python_tool=self._tools_offered,
+                           adapters=self.composer.adapters())
 
     def _can_always_allow(self, call: ToolCall) -> bool:
         """"Always allow" is for MCP tools, and only when the organisation permits it."""
