@@ -73,6 +73,9 @@ class ReplyStats:
     # With stop_reason "error": what went wrong, for the person (a remote stream cut mid-reply;
     # the deltas that arrived before stay shown). Empty otherwise.
     message: str = ""
+    # Speculative decoding: tokens drafted from the conversation, and how many the model accepted.
+    drafted_tokens: int = 0
+    accepted_tokens: int = 0
 
     def as_json(self) -> dict[str, float | int | str]:
         out: dict[str, float | int | str] = {
@@ -85,6 +88,8 @@ class ReplyStats:
             "reasoning_s": round(self.reasoning_s, 4),
             "total_s": round(self.total_s, 4),
             "stop_reason": self.stop_reason,
+            "drafted_tokens": self.drafted_tokens,
+            "accepted_tokens": self.accepted_tokens,
         }
         if self.message:
             out["message"] = self.message
