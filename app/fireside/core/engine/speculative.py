@@ -12,9 +12,17 @@ Distribution: each emitted token is sampled by the same chain, in the same order
 decoding would sample it (one call per emitted token, never one for a rejected position), so the
 random stream and the sampler's state advance exactly as without speculation: this is standard
 speculative sampling for a deterministic draft (a draft is accepted with probability p(draft)).
-Greedy output is identical as long as llama.cpp computes a row of a batch exactly as it computes a
-single token; see PrefixCache.truncate for why dropping rejected positions is safe under
-sliding-window attention (the batch must fit one micro-batch, which `Speculator` ensures).
+See PrefixCache.truncate for why dropping rejected positions is safe under sliding-window
+attention (the batch must fit one micro-batch, which `Speculator` ensures).
+
+Exactness, measured (llama-cpp-python 0.3.36, CPU, AVX2): greedy output is identical only where
+llama.cpp computes a row of a batch bit-for-bit as it computes a single token, and its CPU kernels
+are not batch-invariant: F32/F16/Q8_0 weights go through llamafile's tinyBLAS from 2 rows on
+(1e-7..1e-3 apart from ggml's single-row dot products), K-quants through the repacked GEMM from 4
+rows on (Gemma 3 270M Q4_K_M: logits up to ~1.2 apart), and flash attention for a single query
+switches to a split-KV reduction once 512 or more cells are attended. Gemma with batches of at
+most 3 tokens below 512 cells is bit-exact (tested); beyond that greedy replies can part at a
+near-tie. Hence LoadConfig.speculative and the setting are off by default.
 
 Adaptive: the draft length grows while drafts are accepted and shrinks to what was accepted; a
 draft with nothing accepted doubles a cool-down (in tokens) before the next one, so where nothing
