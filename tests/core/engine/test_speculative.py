@@ -221,3 +221,20 @@ def test_grammar_or_custom_sampler_turns_speculation_off(tiny_gptoss_path: Path)
                           json_schema={"type": "object"})
     _, stats = _reply(engine, request)
     assert stats.drafted_tokens == 0
+
+
+def test_drafts_never_run_past_the_context_or_max_tokens(tiny_gptoss_path: Path):
+    load = {"n_ctx": 768, "n_batch": 64}
+    request = replace(_copy_request(0), max_tokens=None)
+    plain, plain_stats = _reply(_engine(tiny_gptoss_path, False, **load), request)
+    engine = _engine(tiny_gptoss_path, True, **load)
+    fast, stats = _reply(engine, request)
+    assert plain_stats.stop_reason == stats.stop_reason == "context"
+    assert stats.accepted_tokens > 0
+    n = stats.answer_tokens + stats.reasoning_tokens
+    assert n == plain_stats.answer_tokens + plain_stats.reasoning_tokens
+    assert fast == plain
+    assert engine.cache is not None and engine.cache.n_past == 768 == stats.prompt_tokens + n
+    _, short_stats = _reply(engine, _copy_request(37))
+    assert short_stats.stop_reason == "length"
+    assert short_stats.answer_tokens + short_stats.reasoning_tokens == 37
