@@ -238,3 +238,13 @@ def test_drafts_never_run_past_the_context_or_max_tokens(tiny_gptoss_path: Path)
     _, short_stats = _reply(engine, _copy_request(37))
     assert short_stats.stop_reason == "length"
     assert short_stats.answer_tokens + short_stats.reasoning_tokens == 37
+
+
+def test_every_harmony_control_token_is_a_draft_barrier(tiny_gptoss_path: Path):
+    from fireside.core.chat.harmony import CONTROL_TOKENS
+
+    engine = _engine(tiny_gptoss_path, True, n_ctx=512, n_batch=64)
+    for text in CONTROL_TOKENS:  # <|channel|> and friends are not control-typed in the vocabulary
+        (token,) = engine.tokenize(text, add_special=False)
+        assert engine._is_barrier(token), text
+    assert not any(engine._is_barrier(t) for t in engine.tokenize("an ordinary sentence", add_special=False))

@@ -334,7 +334,8 @@ class LlamaEngine:
         """Speculative drafts stop before this token: any control or end token (harmony's too)."""
         barrier = self._barriers.get(token)
         if barrier is None:
-            piece = self._visible_piece(token, True).decode("utf-8", "replace")
+            harmony_mode = self._info is not None and self._info.is_harmony  # as in the loop
+            piece = self._visible_piece(token, harmony_mode).decode("utf-8", "replace")
             barrier = self._barriers[token] = (
                 self._is_eog(token) or bool(llama_cpp.llama_vocab_is_control(self._vocab, token))
                 or piece in harmony.CONTROL_TOKENS)
