@@ -31,6 +31,8 @@ def add_parser(sub: Any) -> None:
     chat.add_argument("--lora", action="append", default=[], metavar="FILE_OR_NAME[:SCALE]",
                       help="apply a LoRA adapter, a file or an installed one's name, at SCALE "
                       "(default 1); repeat for several")
+    chat.add_argument("--speculative", action=argparse.BooleanOptionalAction, default=None,
+                      help="draft tokens from the conversation and verify them in batches")
     chat.add_argument("--json", action="store_true", help="one JSON object per line")
     chat.add_argument("--print-prompt", action="store_true", help="print the prompt and exit")
     chat.add_argument("--no-save", action="store_true", help="do not keep this chat in your history")
@@ -234,7 +236,7 @@ def _engine(args: argparse.Namespace, paths: Any, policy: Any,
     engine = LlamaEngine()
     try:
         engine.load(path, load_config(settings, n_ctx=args.ctx, n_threads=args.threads,
-                                      n_gpu_layers=args.gpu_layers))
+                                      n_gpu_layers=args.gpu_layers, speculative=args.speculative))
     except BadModelFile as e:  # llama.cpp refuses the file: bad input, one line
         raise BadInput(str(e)) from None
     except EngineError as e:

@@ -118,6 +118,8 @@ def footer(stats: ReplyStats) -> str:
     ]
     if stats.adapters:
         parts.append(adapters_text(stats.adapters))
+    if stats.drafted_tokens > 0:  # speculative decoding, for power users
+        parts.append(f"{stats.accepted_tokens:,} of {stats.drafted_tokens:,} drafted tokens accepted")
     note = _STOP_NOTES.get(stats.stop_reason)
     return " · ".join([note, *parts] if note else parts)
 

@@ -74,6 +74,9 @@ class ReplyStats:
     # the deltas that arrived before stay shown). Empty otherwise.
     message: str = ""
     adapters: tuple[str, ...] = ()  # the LoRA adapters that produced the reply, "name:scale"
+    # Speculative decoding: tokens drafted from the conversation, and how many the model accepted.
+    drafted_tokens: int = 0
+    accepted_tokens: int = 0
 
     def __post_init__(self) -> None:
         # Stats come back from the history as JSON, where the adapters are a list.
@@ -92,6 +95,8 @@ class ReplyStats:
             "total_s": round(self.total_s, 4),
             "stop_reason": self.stop_reason,
             "adapters": list(self.adapters),
+            "drafted_tokens": self.drafted_tokens,
+            "accepted_tokens": self.accepted_tokens,
         }
         if self.message:
             out["message"] = self.message

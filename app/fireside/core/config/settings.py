@@ -32,6 +32,9 @@ class Settings:
     n_threads: int = 0  # 0: one per physical core
     n_gpu_layers: int = 0
     flash_attn: bool = True
+    # Prompt-lookup speculative decoding. Off by default: llama.cpp's CPU kernels compute a row
+    # of a batch slightly differently from a single token, so greedy output can change.
+    speculative: bool = False
     show_reasoning_panel: bool = True
     text_scale: int = 100  # percent of the system font size for the chat (View ▸ Larger Text)
     offline: bool = False  # when on, nothing touches the network (downloads refuse to start)

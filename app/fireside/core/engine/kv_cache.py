@@ -160,3 +160,28 @@ class PrefixCache:
 
     def checkpoint_bytes(self) -> int:
         return sum(len(c.data) for c in self.checkpoints)
+
+    def decode_batch(self, batch: llama_cpp.llama_batch, tokens: list[int]) -> bool:
+        """Decode a prepared batch holding `tokens` at the next positions (speculative drafts)."""
+        if llama_cpp.llama_decode(self._ctx, batch) != 0:
+            return False
+        self.tokens.extend(tokens)
+        return True
+
+    def truncate(self, n_keep: int) -> bool:
+        """Drop tokens[n_keep:] (rejected drafts) from the cache; False if llama.cpp refused.
+
+        Safe with a limited sliding-window cache, as long as n_keep is past the first position of
+        the last llama_decode and that decode was one micro-batch: llama.cpp only overwrites an SWA
+        cell when it is masked for the position right after the cache's end *before* the batch
+        (llama_kv_cache::find_slot), i.e. a cell no position from there on can attend to. Keeping
+        at least that first position means nothing a later token needs was overwritten.
+        """
+        if n_keep >= len(self.tokens):
+            return True
+        if not llama_cpp.llama_memory_seq_rm(self._mem, SEQ, n_keep, -1):
+            self.clear()
+            return False
+        del self.tokens[n_keep:]
+        self.checkpoints = [c for c in self.checkpoints if c.n_tokens <= n_keep]
+        return True

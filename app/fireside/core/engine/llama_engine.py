@@ -44,6 +44,7 @@ from fireside.core.engine.protocol import (
     ModelLoadError,
 )
 from fireside.core.engine.sampler import SamplerFactory, make_sampler
+from fireside.core.engine.speculative import Speculator
 from fireside.core.engine.structured import (
     FinalChannelWatch,
     GrammarConstraint,
@@ -126,6 +127,7 @@ class LlamaEngine:
         self._lora: LoraSet | None = None  # LoRA adapters loaded for this model (lora.py)
         self._pieces: dict[int, bytes] = {}  # token -> what the parser sees (_visible_piece)
         self._eog: dict[int, bool] = {}  # token -> is end-of-generation (_is_eog)
+        self._barriers: dict[int, bool] = {}  # token -> drafts stop here (_is_barrier)
         self._message_tokens: dict[tuple[bool, str], tuple[int, ...]] = {}  # _tokenize_by_message
         self._grammar_tokens: GrammarTokens | None = None  # per model, on the first schema
         self._token_buf = (llama_cpp.llama_token * 1)()
@@ -211,6 +213,7 @@ class LlamaEngine:
         self._vocab = llama_cpp.llama_model_get_vocab(model)
         self._pieces = {}
         self._eog = {}
+        self._barriers = {}
         self._message_tokens = {}
         self._grammar_tokens = None
         n_swa = llama_cpp.llama_model_n_swa(model)
@@ -343,6 +346,26 @@ class LlamaEngine:
             eog = self._eog[token] = bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
         return eog
 
+    def _is_barrier(self, token: int) -> bool:
+        """Speculative drafts stop before this token: any control or end token (harmony's too)."""
+        barrier = self._barriers.get(token)
+        if barrier is None:
+            harmony_mode = self._info is not None and self._info.is_harmony  # as in the loop
+            piece = self._visible_piece(token, harmony_mode).decode("utf-8", "replace")
+            barrier = self._barriers[token] = (
+                self._is_eog(token) or bool(llama_cpp.llama_vocab_is_control(self._vocab, token))
+                or piece in harmony.CONTROL_TOKENS)
+        return barrier
+
+    def _speculator(self, ctx: llama_cpp.llama_context_p, cache: PrefixCache,
+                    sampler: llama_cpp.llama_sampler_p, constraint: GrammarConstraint | None,
+                    ) -> Speculator | None:
+        """Prompt-lookup speculation for this reply, unless off, or a grammar or a test's own
+        sampler decides tokens (their exactness under batched verification is not proven)."""
+        if not self._config.speculative or constraint is not None or self._sampler_factory:
+            return None
+        return Speculator(ctx, cache, sampler, self._is_barrier)
+
     # -------------------------------------------------------------- generation
     def stream(
         self, request: ChatRequest, cancel: threading.Event | None = None
@@ -441,6 +464,8 @@ class LlamaEngine:
         eog = self._eog
         max_new = request.max_tokens if request.max_tokens and request.max_tokens > 0 else None
         counter = TokenCounter()
+        spec = self._speculator(ctx, cache, sampler, constraint)
+        queue: list[int] = []  # tokens speculation already sampled (accepted drafts, then one)
         n_gen = 0
         t_first = t_last = t_first_reason = t_first_answer = 0.0
         stop = "end"
@@ -452,10 +477,12 @@ class LlamaEngine:
                 if max_new is not None and n_gen >= max_new:
                     stop = "length"
                     break
-                if cache.n_past >= info.n_ctx:
+                if len(tokens) + n_gen >= info.n_ctx:  # what the cache holds without drafts
                     stop = "context"
                     break
-                if constraint is not None and constraint.active:
+                if queue:
+                    token = queue.pop(0)
+                elif constraint is not None and constraint.active:
                     token = constraint.sample(sampler)
                 else:
                     token = llama_cpp.llama_sampler_sample(sampler, ctx, -1)
@@ -483,9 +510,20 @@ class LlamaEngine:
                     if events and isinstance(events[-1], ToolCall):
                         stop = "tool_call"
                     break
-                if not cache.decode_one(token):
+                if queue:
+                    continue  # an accepted draft: already in the cache
+                if spec is None:
+                    ok = cache.decode_one(token)
+                else:
+                    room = min(info.n_ctx - cache.n_past, max_new - n_gen if max_new else 1 << 30)
+                    sampled = spec.advance(token, room)
+                    ok, queue = sampled is not None, sampled or []
+                if not ok:
                     raise EngineError("llama.cpp failed to continue this reply (out of memory?).")
         finally:
+            if spec is not None:
+                spec.close()
+                cache.truncate(min(cache.n_past, len(tokens) + n_gen))  # drafts never emitted
             llama_cpp.llama_sampler_free(sampler)
         tail = parser.finish()
         counter.add(tail, final=True)
@@ -503,5 +541,7 @@ class LlamaEngine:
                 reasoning_s=((t_first_answer or t_end) - t_first_reason) if t_first_reason else 0.0,
                 total_s=t_end - t_start,
                 stop_reason=stop,
+                drafted_tokens=spec.drafted if spec else 0,
+                accepted_tokens=spec.accepted if spec else 0,
             )
         )

@@ -91,6 +91,10 @@ class LoadConfig:
     # Let the fit planner (hardware.py) choose GPU layers, experts on CPU and, when n_ctx is 0,
     # the context; the fields above then act as a ceiling (n_ctx) or are replaced (GPU split).
     auto_fit: bool = False
+    # Prompt-lookup speculative decoding (speculative.py): drafts from the conversation, verified
+    # in one batch; off gives plain one-token-at-a-time decoding. Off by default until llama.cpp's
+    # batched rows are bit-identical to single-token decoding (see speculative.py).
+    speculative: bool = False
 
     def threads(self) -> int:
         return self.n_threads if self.n_threads else physical_cores()
