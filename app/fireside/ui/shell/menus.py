@@ -49,6 +49,10 @@ def build_menus(window: MainWindow) -> WindowActions:
     models_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
     models_action.setToolTip("Find, download and import models (Ctrl+Shift+M)")
     file_menu.addAction(models_action)
+    remotes_action = window.make_action("&Remote Models…", partial(_open_remotes, window))
+    remotes_action.setToolTip("Connections to models that run on a server (OpenAI API)")
+    remotes_action.setMenuRole(QAction.MenuRole.NoRole)
+    file_menu.addAction(remotes_action)
     load_settings = window.make_action("&Advanced load settings…", partial(_open_load_settings, window))
     load_settings.setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
     load_settings.setMenuRole(QAction.MenuRole.PreferencesRole)
@@ -111,6 +115,12 @@ def _open_models(window: MainWindow) -> None:
     from fireside.ui.models.model_manager import open_model_manager
 
     open_model_manager(window, window.paths, window.settings_controller, window.load_model)
+
+
+def _open_remotes(window: MainWindow) -> None:
+    from fireside.ui.remotes.remotes_dialog import open_remotes_dialog
+
+    open_remotes_dialog(window, window.paths, window.policy, window.load_remote)
 
 
 def _open_tools(window: MainWindow) -> None:
