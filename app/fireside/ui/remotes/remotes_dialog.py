@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -71,6 +72,9 @@ class RemotesDialog(QDialog):
         self.setWindowTitle("Remote Models")
         self.setObjectName("remotesDialog")
         self.resize(820, 460)
+        # an explicit minimum: otherwise each new result line resizes the window's minimum,
+        # which some platforms (offscreen, Wayland) refuse with a warning
+        self.setMinimumSize(560, 340)
         self.paths = paths
         self.policy = load_policy() if policy is None else policy
         self._use = use
@@ -159,12 +163,12 @@ class RemotesDialog(QDialog):
             connections = []
             self.result_label.setText(str(e))
         current = select or self.selected_name()
+        offline = self._offline_reason()
         self.tree.clear()
         for c in connections:
-            self.tree.addTopLevelItem(self._item(c))
+            self.tree.addTopLevelItem(self._item(c, bool(offline)))
         if not connections:
             self.result_label.setText("No remote connections yet. Add one with Add….")
-        offline = self._offline_reason()
         self.refusal_label.setText(offline)
         self.refusal_label.setVisible(bool(offline))
         self.add_button.setEnabled(not offline)
@@ -174,18 +178,20 @@ class RemotesDialog(QDialog):
                 self.tree.setCurrentItem(item)
         self._update_buttons()
 
-    def _item(self, c: Connection) -> QTreeWidgetItem:
+    def _item(self, c: Connection, offline: bool) -> QTreeWidgetItem:
         has_key = key_store(c.name, self.policy, self._backend).get() is not None
         why = refusal(c.base_url, self.paths, self.policy)
-        state = "Not allowed" if why else "Ready"
+        state = ("Off (offline)" if offline else "Not allowed") if why else "Ready"
         item = QTreeWidgetItem([c.name, c.base_url, c.model or "(the endpoint's only model)",
                                 "in keyring" if has_key else "none", state])
         item.setData(0, NAME, c.name)
         tip = why or (f"CA bundle: {c.ca_bundle}" if c.ca_bundle else c.base_url)
         for col in range(len(COLUMNS)):
             item.setToolTip(col, tip)
-        if why:
-            item.setDisabled(True)  # greyed, still selectable for Remove via the reason line
+        if why:  # greyed, but still selectable: it can be removed, and the reason is shown
+            grey = self.palette().color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+            for col in range(len(COLUMNS)):
+                item.setForeground(col, grey)
             item.setData(COL_STATE, Qt.ItemDataRole.UserRole, why)
         return item
 
