@@ -109,7 +109,7 @@ def test_test_says_clearly_why_a_connection_fails(
     save_connection(paths, "gone", f"http://127.0.0.1:{_closed_port()}/v1")
     dialog = _dialog(qtbot, paths)
     for name, words in (("wrongkey", "wrongkey refused the API key (401: Incorrect API key "
-                                     "provided.)"),
+                                     "provided.). Set the right key in File ▸ Remote Models…"),
                         ("gone", "Could not reach gone at http://127.0.0.1:")):
         dialog.refresh(select=name)
         with qtbot.waitSignal(dialog.testFinished, timeout=20_000) as tested:
@@ -126,9 +126,9 @@ def test_use_loads_the_remote_model_in_the_window(
     window.show()
     save_connection(paths, "lab", peer.url, model="gpt-oss-20b")
     dialog = _dialog(qtbot, paths, use=window.load_remote)
-    with qtbot.waitSignal(window.modelLoaded, timeout=10_000):
-        with qtbot.waitSignal(dialog.useRequested) as used:
-            assert dialog.use_selected()
+    with qtbot.waitSignal(window.modelLoaded, timeout=10_000), \
+            qtbot.waitSignal(dialog.useRequested) as used:
+        assert dialog.use_selected()
     assert used.args == [RemoteTarget("lab", "gpt-oss-20b")]
     assert not dialog.isVisible()
     assert window.windowTitle().startswith("gpt-oss-20b on lab (remote)")
@@ -155,7 +155,7 @@ def test_offline_mode_and_policy_grey_out_with_the_reason(
     policy.write_text(json.dumps({"allowed_remote_endpoints": ["https://llm.corp.example/v1"]}))
     dialog = _dialog(qtbot, paths, use=lambda _t: True)
     assert _row(dialog, "lab")[3:] == ["in keyring", "Not allowed"]
-    assert _row(dialog, "corp")[3:] == ["none", "Ready"]
+    assert _row(dialog, "corp")[3:] == ["not set", "Ready"]
     dialog.refresh(select="lab")
     assert not dialog.test_button.isEnabled() and not dialog.use_button.isEnabled()
     assert dialog.remove_button.isEnabled()
@@ -174,3 +174,32 @@ def test_offline_mode_and_policy_grey_out_with_the_reason(
     assert not dialog.test_button.isEnabled() and not dialog.use_button.isEnabled()
     assert _row(dialog, "lab")[4] == "Off (offline)"
     assert len(peer.gets) == asked  # nothing was asked of the server
+
+
+def test_a_tls_failure_says_to_add_a_ca_bundle_and_one_added_in_the_form_is_trusted(
+        qtbot, paths: Paths, keyring_file: Path, tmp_path: Path,  # type: ignore[no-untyped-def]
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA(organization_name="Corp proxy CA")
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    bundle = tmp_path / "corp-ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    with OpenAIPeer(models=("gpt-oss-120b",), tls=server_ctx) as peer:
+        dialog = _dialog(qtbot, paths)
+        _add(qtbot, dialog, monkeypatch, name="corp", url=peer.url)
+        with qtbot.waitSignal(dialog.testFinished, timeout=20_000) as tested:
+            dialog.test_selected()
+        assert "could not be verified" in tested.args[1] and "CA bundle" in tested.args[1]
+        assert peer.gets == []  # no request went over the unverified connection
+
+        form = _add(qtbot, dialog, monkeypatch, name="corp", url=peer.url, ca=str(bundle))
+        assert form.saved_name == "corp"
+        assert Remotes(paths.config).get("corp").ca_bundle == str(bundle.resolve())  # type: ignore[union-attr]
+        with qtbot.waitSignal(dialog.testFinished, timeout=20_000) as tested:
+            dialog.test_selected()
+        assert tested.args[1] == "corp answers with 1 model: gpt-oss-120b"

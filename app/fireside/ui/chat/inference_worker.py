@@ -36,7 +36,7 @@ from fireside.core.chat.session import (
 from fireside.core.engine.protocol import Engine, EngineError, LoadConfig
 from fireside.core.history.store import Store
 from fireside.ui import wording
-from fireside.ui.remotes.target import RemoteTarget
+from fireside.ui.remotes.target import RemoteTarget, in_window_words
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ class InferenceWorker(QObject):
             if info is None:
                 raise EngineError(f"{target.label} did not choose a model.")
         except EngineError as exc:  # the model in use stays loaded
-            self.loadFailed.emit(str(exc))
+            self.loadFailed.emit(in_window_words(str(exc)))
             return
         except Exception as exc:
             log.exception("Connecting to %s failed", target.label)

@@ -34,7 +34,7 @@ from fireside.core.engine.protocol import EngineError
 from fireside.core.engine.remote_engine import RemoteEngine
 from fireside.core.engine.remotes import Connection, Remotes, key_store, refusal, resolve
 from fireside.ui.remotes.add_dialog import AddRemoteDialog
-from fireside.ui.remotes.target import RemoteTarget
+from fireside.ui.remotes.target import RemoteTarget, in_window_words
 
 COLUMNS = ("Name", "Address", "Default model", "Key", "State")
 COL_STATE = 4
@@ -174,7 +174,7 @@ class RemotesDialog(QDialog):
         self.add_button.setEnabled(not offline)
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
-            if item.data(0, NAME) == current or (not current and i == 0):
+            if item is not None and (item.data(0, NAME) == current or (not current and i == 0)):
                 self.tree.setCurrentItem(item)
         self._update_buttons()
 
@@ -183,7 +183,7 @@ class RemotesDialog(QDialog):
         why = refusal(c.base_url, self.paths, self.policy)
         state = ("Off (offline)" if offline else "Not allowed") if why else "Ready"
         item = QTreeWidgetItem([c.name, c.base_url, c.model or "(the endpoint's only model)",
-                                "in keyring" if has_key else "none", state])
+                                "in keyring" if has_key else "not set", state])
         item.setData(0, NAME, c.name)
         tip = why or (f"CA bundle: {c.ca_bundle}" if c.ca_bundle else c.base_url)
         for col in range(len(COLUMNS)):
@@ -259,7 +259,7 @@ class RemotesDialog(QDialog):
             return  # an older test's answer
         self._update_buttons()
         if message:
-            text = message
+            text = in_window_words(message)
         elif models:
             text = (f"{name} answers with {len(models)} model{'' if len(models) == 1 else 's'}: "
                     + ", ".join(models[:20]) + (" …" if len(models) > 20 else ""))

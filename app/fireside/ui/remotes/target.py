@@ -31,6 +31,12 @@ class RemoteTarget:
         return f"{what} on {self.label}"
 
 
+def in_window_words(message: str) -> str:
+    """A core message says where to fix a key for a terminal; in the window, point to the menu."""
+    return message.replace("with `fireside remotes add` or the OPENAI_API_KEY variable",
+                           "in File ▸ Remote Models… (or the OPENAI_API_KEY variable)")
+
+
 def remote_model_name(info: ModelInfo, label: str) -> str:
     """The name a reply is saved with: which engine wrote it."""
     return f"{label}:{info.name}"
