@@ -203,3 +203,23 @@ def test_a_tls_failure_says_to_add_a_ca_bundle_and_one_added_in_the_form_is_trus
         with qtbot.waitSignal(dialog.testFinished, timeout=20_000) as tested:
             dialog.test_selected()
         assert tested.args[1] == "corp answers with 1 model: gpt-oss-120b"
+
+
+def test_the_file_menu_lists_remote_models_apart_and_uses_one(
+        qtbot, make_window: MakeWindow, paths: Paths, peer: OpenAIPeer,  # type: ignore[no-untyped-def]
+        keyring_file: Path, tmp_path: Path) -> None:
+    save_connection(paths, "lab", peer.url)
+    save_connection(paths, "corp", "https://llm.corp.example/v1", key="")
+    (tmp_path / "policy.json").write_text(json.dumps({"allowed_remote_endpoints": [peer.url]}))
+    window = make_window(ScriptedEngine())
+    window.show()
+    menu = next(a.menu() for a in window.actions_.file_menu.actions()
+                if a.text() == "Use a Remote &Model")
+    menu.aboutToShow.emit()
+    actions = {a.text(): a for a in menu.actions() if a.text()}
+    assert list(actions) == ["gpt-oss-120b on lab", "gpt-oss-120b on corp", "Manage…"]
+    assert not actions["gpt-oss-120b on corp"].isEnabled()
+    assert "allowed remote endpoints" in actions["gpt-oss-120b on corp"].toolTip()
+    with qtbot.waitSignal(window.modelLoaded, timeout=10_000):
+        actions["gpt-oss-120b on lab"].trigger()
+    assert window.remote_label == "lab"
