@@ -12,6 +12,7 @@ Saves:
   test-unreachable.png      Test on a connection whose server is down
   remote-conversation.png   a conversation on foundry's gpt-oss-120b, reasoning panel open
   failed-connection.png     Use on a connection with a wrong key: banner, local model kept
+  remotes-offline.png       the dialog in offline mode: every connection greyed, with the reason
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from tests.helpers.stubs import ScriptedEngine  # noqa: E402
 
 from fireside.core.config.paths import app_paths  # noqa: E402
 from fireside.core.config.secrets import TokenStore, remote_key_user  # noqa: E402
+from fireside.core.config.settings import Settings, save_settings  # noqa: E402
 from fireside.core.engine.remotes import Connection, Remotes  # noqa: E402
 from fireside.ui.remotes.add_dialog import AddRemoteDialog  # noqa: E402
 from fireside.ui.remotes.remotes_dialog import RemotesDialog  # noqa: E402
@@ -143,6 +145,13 @@ def main() -> int:
         window.load_remote(RemoteTarget("old-key"))
         wait_for(window.modelLoadFailed)
         shoot(out, "failed-connection.png")
+
+        save_settings(Settings(offline=True), paths.settings_file)
+        offline = RemotesDialog(paths, window.policy, window, use=window.load_remote)
+        offline.show()
+        offline.move(290, 160)
+        shoot(out, "remotes-offline.png")
+        offline.close()
         window.close()
     return 0
 

@@ -209,7 +209,7 @@ class RemotesDialog(QDialog):
         self.remove_button.setEnabled(bool(name))
         self.test_button.setEnabled(bool(name) and not why)
         self.use_button.setEnabled(bool(name) and not why and self._use is not None)
-        if why:
+        if why and why != self.refusal_label.text():  # offline is said once, above the list
             self.result_label.setText(why)
 
     # -- actions ---------------------------------------------------------------------------------
