@@ -113,10 +113,11 @@ def test_a_failed_connection_shows_a_banner_and_keeps_the_model_in_use(
     save_connection(paths, "wrongkey", peer.url, key="sk-wrong")
     save_connection(paths, "gone", f"http://127.0.0.1:{_closed_port()}/v1")
 
-    for name, words in (("wrongkey", "refused the API key (401"), ("gone", "Could not reach gone")):
+    for name, words in (("wrongkey", "refused the API key (401"), ("gone", "Could not reach gone"),
+                        ("nosuch", "There is no remote connection named “nosuch”")):
         with qtbot.waitSignal(window.modelLoadFailed, timeout=20_000) as failed:
             assert window.load_remote(RemoteTarget(name, "gpt-oss-120b"))
-        assert words in failed.args[0]
+        assert words in failed.args[0] and not failed.args[0].startswith("Something went wrong")
         assert window.error_banner.isVisible() and words in window.error_banner.text_label.text()
         assert window.model_info is not None and window.model_info.name == "gpt-oss-20b-mxfp4"
         assert engine.info is not None  # the local model was never unloaded

@@ -256,8 +256,8 @@ class InferenceWorker(QObject):
             info = engine.info
             if info is None:
                 raise EngineError(f"{target.label} did not choose a model.")
-        except EngineError as exc:  # the model in use stays loaded
-            self.loadFailed.emit(in_window_words(str(exc)))
+        except (EngineError, ValueError) as exc:  # ValueError: an unknown name, a bad URL
+            self.loadFailed.emit(in_window_words(str(exc)))  # the model in use stays loaded
             return
         except Exception as exc:
             log.exception("Connecting to %s failed", target.label)
