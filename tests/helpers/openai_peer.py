@@ -87,8 +87,10 @@ def responses_events(reasoning: list[str], answer: list[str], *,
 
 class OpenAIPeer:
     def __init__(self, models: tuple[str, ...] = ("m",), responses_api: bool = False,
-                 models_status: int = 200, tls: ssl.SSLContext | None = None) -> None:
+                 models_status: int = 200, tls: ssl.SSLContext | None = None,
+                 api_key: str | None = None) -> None:
         self.models = models
+        self.api_key = api_key  # when set, any other bearer key gets OpenAI's 401
         self.responses_api = responses_api
         self.models_status = models_status
         self.plan: deque[Reply] = deque()
@@ -114,8 +116,19 @@ class OpenAIPeer:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _refused(self) -> bool:
+                if peer.api_key is None or self.headers.get("Authorization") == (
+                        f"Bearer {peer.api_key}"):
+                    return False
+                self._json(401, {"error": {"message": "Incorrect API key provided.",
+                                           "type": "invalid_request_error", "param": None,
+                                           "code": "invalid_api_key"}})
+                return True
+
             def do_GET(self) -> None:
                 peer.gets.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
+                if self._refused():
+                    return
                 if self.path.rstrip("/") == "/v1/models":
                     if peer.models_status != 200:
                         self._json(peer.models_status, {"detail": "Not Found"})
@@ -130,6 +143,8 @@ class OpenAIPeer:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 peer.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                if self._refused():
+                    return
                 if self.path == "/v1/responses" and not peer.responses_api:
                     self._json(404, {"detail": "Not Found"})
                     return

@@ -36,6 +36,7 @@ from fireside.core.chat.session import (
 from fireside.core.engine.protocol import Engine, EngineError, LoadConfig
 from fireside.core.history.store import Store
 from fireside.ui import wording
+from fireside.ui.remotes.target import RemoteTarget, in_window_words
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,9 @@ class InferenceWorker(QObject):
     turns through the conversation service (core/chat/session.py), which does the saving."""
 
     loadRequested = Signal(str, object)  # path, LoadConfig | None
+    # RemoteTarget: open a remote engine (network I/O here, on this thread); the engine in use
+    # (local or remote) is replaced only once the new one is ready
+    remoteLoadRequested = Signal(object)
     turnRequested = Signal(int, object)  # request id, Turn
     # A callable run here with the ChatSession: the local API server's jobs (server/engine_access),
     # queued with the window's own turns on the one engine.
@@ -113,6 +117,7 @@ class InferenceWorker(QObject):
         flush_interval: float = FLUSH_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
         prepare_load: Callable[[str], str] | None = None,
+        remote_opener: Callable[[RemoteTarget], Engine] | None = None,
     ) -> None:
         super().__init__()
         self._factory = engine_factory
@@ -120,7 +125,9 @@ class InferenceWorker(QObject):
         # Turns a model name into its file and applies the organisation's allow-list (raising
         # LoadRefused). It walks folders and may hash the file, so it runs here, off the GUI.
         self._prepare_load = prepare_load
-        self._engine: Engine | None = None
+        self._engine: Engine | None = None  # the engine in use: the local one or a remote one
+        self._local: Engine | None = None  # made by engine_factory, kept while a remote is in use
+        self._remote_opener = remote_opener
         self._session: ChatSession | None = None
         self._tools_factory = tools_factory  # the tool registry, made on this thread when first needed
         self._tools: ToolRunner | None = None
@@ -133,6 +140,7 @@ class InferenceWorker(QObject):
         self._done_upto = 0  # highest request id already answered
         self._closing = False
         self.loadRequested.connect(self._load)
+        self.remoteLoadRequested.connect(self._load_remote)
         self.turnRequested.connect(self._turn)
         self.jobRequested.connect(self._job)
 
@@ -183,19 +191,35 @@ class InferenceWorker(QObject):
                 tools.close()  # MCP servers and python sandboxes end with the app
             except Exception:
                 log.exception("Closing the tools failed during shutdown")
-        engine, self._engine, self._session = self._engine, None, None
-        if engine is not None:
-            try:
-                engine.unload()
-            except Exception:
-                log.exception("Unloading the model failed during shutdown")
+        engine, local = self._engine, self._local
+        self._engine = self._local = self._session = None
+        for each in (engine, local) if local is not engine else (engine,):
+            if each is not None:
+                try:
+                    _close(each, local)
+                except Exception:
+                    log.exception("Unloading the model failed during shutdown")
 
     # Slots, run on the worker thread
 
     def _ensure_engine(self) -> Engine:
         if self._engine is None:
-            self._engine = self._factory()
+            self._engine = self._ensure_local()
         return self._engine
+
+    def _ensure_local(self) -> Engine:
+        if self._local is None:
+            self._local = self._factory()
+        return self._local
+
+    def _use(self, engine: Engine) -> None:
+        """Make `engine` the one in use; the previous one is freed, and the session rebuilt."""
+        previous, self._engine, self._session = self._engine, engine, None
+        if previous is not None and previous is not engine:
+            try:
+                _close(previous, self._local)  # a remote one closes its connections; the local one unloads
+            except Exception:
+                log.exception("Freeing the previous model failed")
 
     def _ensure_session(self) -> ChatSession:
         if self._session is None:
@@ -216,7 +240,9 @@ class InferenceWorker(QObject):
             self.loadFailed.emit(str(exc))
             return
         try:
-            info = self._ensure_engine().load(path, config)
+            local = self._ensure_local()
+            info = local.load(path, config)
+            self._use(local)
         except EngineError as exc:
             message = str(exc)
         except Exception as exc:
@@ -239,6 +265,25 @@ class InferenceWorker(QObject):
         info = self._engine.info if self._engine is not None else None
         if info is not None and info is not before:  # the job loaded another model
             self.loaded.emit(info)
+
+    @Slot(object)
+    def _load_remote(self, target: RemoteTarget) -> None:
+        try:
+            if self._remote_opener is None:
+                raise EngineError("This window cannot use remote engines.")
+            engine = self._remote_opener(target)
+            info = engine.info
+            if info is None:
+                raise EngineError(f"{target.label} did not choose a model.")
+        except (EngineError, ValueError) as exc:  # ValueError: an unknown name, a bad URL
+            self.loadFailed.emit(in_window_words(str(exc)))  # the model in use stays loaded
+            return
+        except Exception as exc:
+            log.exception("Connecting to %s failed", target.label)
+            self.loadFailed.emit(wording.load_crashed(exc))
+            return
+        self._use(engine)
+        self.loaded.emit(info)
 
     @Slot(int, object)
     def _turn(self, request_id: int, turn: Turn) -> None:
@@ -314,6 +359,16 @@ class InferenceWorker(QObject):
                 self._answers.pop(request_id, None)
 
 
+def _close(engine: Engine, local: Engine | None) -> None:
+    """Free `engine`: the local one unloads its model (it is kept for the next local load), a
+    remote one also closes its connections for good."""
+    close = getattr(engine, "close", None) if engine is not local else None
+    if callable(close):
+        close()
+    else:
+        engine.unload()
+
+
 class _AskTheWindow:
     """The service's questions during a turn, asked through signals; this thread waits."""
 
@@ -330,12 +385,13 @@ class _AskTheWindow:
 def start_worker(engine_factory: Callable[[], Engine], store: Store | None = None,
                  prepare_load: Callable[[str], str] | None = None,
                  tools_factory: Callable[[], ToolRunner] | None = None,
+                 remote_opener: Callable[[RemoteTarget], Engine] | None = None,
                  ) -> tuple[InferenceWorker, QThread]:
     """Create the worker, move it to a fresh thread and start that thread."""
     thread = QThread()
     thread.setObjectName("fireside-inference")
     worker = InferenceWorker(engine_factory, store, prepare_load=prepare_load,
-                             tools_factory=tools_factory)
+                             tools_factory=tools_factory, remote_opener=remote_opener)
     worker.moveToThread(thread)
     thread.start()
     return worker, thread

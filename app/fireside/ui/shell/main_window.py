@@ -55,6 +55,7 @@ from fireside.ui.history.history import HistoryController
 from fireside.ui.history.sidebar import Sidebar
 from fireside.ui.look.accessibility import Comfort
 from fireside.ui.look.style import stylesheet
+from fireside.ui.remotes.target import RemoteTarget, remote_model_name, remote_status, remote_title
 from fireside.ui.shell.api_server_panel import install_api_server
 from fireside.ui.shell.banner import Banner
 from fireside.ui.shell.menus import build_menus
@@ -99,6 +100,8 @@ class MainWindow(QMainWindow):
         self._sampling = sampling  # this chat's; a preset may set it, New Chat puts the default back
         self._model_info: ModelInfo | None = None
         self._loading_name: str | None = None
+        self._remote_label = ""  # the connection the loaded model runs on ("": this computer)
+        self._pending_remote: RemoteTarget | None = None
         self._active_request: int | None = None
         self._next_request = 0
         self._shut_down = False
@@ -120,7 +123,7 @@ class MainWindow(QMainWindow):
 
         store = self._open_store()
         self.worker, self._thread = start_worker(engine_factory, store, self._prepare_load,
-                                                 tools_factory)
+                                                 tools_factory, self._open_remote)
         self._tools_offered = tools_factory is not None
         self._connect_worker()
         self.history: HistoryController | None = None
@@ -245,6 +248,12 @@ class MainWindow(QMainWindow):
         organisation's allow-list may need the file's hash."""
         return prepare_load(name, self.policy, model_dirs(self.paths, self.policy), self.paths.cache)
 
+    def _open_remote(self, target: RemoteTarget) -> Engine:
+        """Runs on the worker thread: connecting and listing models is network I/O."""
+        from fireside.core.engine.remotes import open_remote
+
+        return open_remote(target.name_or_url, target.model, self.paths, self.policy)
+
     # Public API
 
     @property
@@ -280,6 +289,22 @@ class MainWindow(QMainWindow):
         self._refresh_state()
         self.worker.loadRequested.emit(path, load_config(self.settings))
         return True
+
+    def load_remote(self, target: RemoteTarget) -> bool:
+        """Ask the worker to use a remote model; the loaded one stays until it is ready."""
+        if self._loading_name is not None or self.is_generating or self._shut_down:
+            return False
+        self._loading_name = target.loading_text
+        self._pending_remote = target
+        self.notifier.clear()
+        self._refresh_state()
+        self.worker.remoteLoadRequested.emit(target)
+        return True
+
+    @property
+    def remote_label(self) -> str:
+        """The connection the loaded model runs on, or "" when it runs on this computer."""
+        return self._remote_label
 
     @Slot(str)
     def send_message(self, text: str) -> bool:
@@ -395,7 +420,8 @@ class MainWindow(QMainWindow):
         effort = self.composer.effort() if info.supports_effort else Effort.MEDIUM
         system_prompt = self.history.system_prompt() if self.history else self.settings.system_prompt
         return TurnOptions(effort=effort, max_tokens=self._max_tokens, sampling=self._sampling,
-                           model_name=info.name, system_prompt=system_prompt,
+                           model_name=remote_model_name(info, self._remote_label)
+                           if self._remote_label else info.name, system_prompt=system_prompt,
                            leave_out_older=self.overflow.agreed_for(self.current_chat()),
                            mcp_tools=self._tools_offered, python_tool=self._tools_offered,
                            adapters=self.composer.adapters())
@@ -442,7 +468,10 @@ class MainWindow(QMainWindow):
     def _on_loaded(self, info: ModelInfo) -> None:
         self._model_info = info
         self._loading_name = None
-        self.settings_controller.update(self.settings.with_recent_model(info.path))
+        pending, self._pending_remote = self._pending_remote, None
+        self._remote_label = pending.label if info.is_remote and pending else ""
+        if not info.is_remote:  # a remote model is not a file to reopen at start
+            self.settings_controller.update(self.settings.with_recent_model(info.path))
         if info.note:
             self.notifier.notice(wording.NOTE_TITLE, info.note)
         self.composer.set_effort_supported(info.supports_effort)
@@ -460,6 +489,7 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_load_failed(self, message: str) -> None:
         self._loading_name = None
+        self._pending_remote = None
         self.notifier.error(wording.LOAD_FAILED_TITLE, message)
         self._refresh_state()
         self.modelLoadFailed.emit(message)
@@ -536,13 +566,16 @@ class MainWindow(QMainWindow):
             mode, status = Mode.NO_MODEL, wording.NO_MODEL
         else:
             mode = Mode.GENERATING if self.is_generating else Mode.READY
-            status = wording.model_status(self._model_info)
+            status = (remote_status(self._model_info, self._remote_label) if self._remote_label
+                      else wording.model_status(self._model_info))
         self.composer.set_mode(mode)
         self.status_label.setText(status)
         self.welcome.set_loading(self._loading_name)
         if self._model_info is None:
             self.stack.setCurrentWidget(self.welcome)
         name = self._model_info.name if self._model_info else ""
+        if self._model_info is not None and self._remote_label:
+            name = remote_title(self._model_info, self._remote_label)
         self.setWindowTitle(f"{name} — {wording.APP_NAME}" if name else wording.APP_NAME)
         busy = self._loading_name is not None or self.is_generating
         self.actions_.open.setEnabled(not busy)
