@@ -62,6 +62,7 @@ class ToolsDialog(QDialog):
         self._last_change = 0  # job number of the newest change asked for
         self._listing = 0  # job number of the newest listing asked for, until it arrives
         self._after_connect = 0  # the listing that shows a finished (re)connect pass
+        self._connect_after = 0  # the change after which a (re)connect pass should begin
         self._refreshing = False  # a pass that asks every server again is under way
         self._build()
         self.service.snapshot.connect(self._on_snapshot)
@@ -200,6 +201,11 @@ class ToolsDialog(QDialog):
             self._listing = 0
         if seq < self._last_change:
             return  # taken before the user's newest change: it would undo the checkbox for a moment
+        if self._connect_after and seq >= self._connect_after:
+            # The server was turned on: connect only now that the change is applied, or the
+            # connect pass could run first and find it still off.
+            self._connect_after = 0
+            self._connect(refresh=True)
         self.snapshot = snap
         self._render(snap)
         if message:
@@ -348,8 +354,8 @@ class ToolsDialog(QDialog):
             self._change(partial(_set_python, on))
         elif key[0] == "server" and column == COL_NAME:
             self._change(partial(_set_server, key[1], on))
-            if on:  # list its tools afresh, so what it offers now is what shows
-                self._connect(refresh=True)
+            if on:  # once that change is applied, list its tools afresh (see _on_snapshot)
+                self._connect_after = self._last_change
         elif key[0] == "tool" and column == COL_NAME:
             self._change(lambda r: r.set_tool_enabled(key[2], on))
         elif key[0] == "tool" and column == COL_ALWAYS:

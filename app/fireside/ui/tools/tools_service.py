@@ -90,6 +90,7 @@ class ToolsService(QObject):
         self._quick_thread.start()
         self._slow_thread: threading.Thread | None = None
         self._slow_next: bool | None = None  # a pass asked for while one runs: refresh or not
+        self._closer: threading.Thread | None = None
         self._connected_relay.connect(self._on_slow_done)
 
     _connected_relay = Signal(str)
@@ -119,8 +120,11 @@ class ToolsService(QObject):
         self._slow_thread.start()
 
     def shutdown(self, wait: float = 0.0) -> None:
-        """Stop calls in flight and close the registry in the background; `wait` s at most for it."""
+        """Stop calls in flight and close the registry in the background; `wait` s at most for it
+        (a second call still waits: closing the dialog shuts down without waiting)."""
         if self._closed.is_set():
+            if wait and self._closer is not None:
+                self._closer.join(wait)
             return
         self._closed.set()
         self._quick.put(self._STOP)
@@ -137,7 +141,7 @@ class ToolsService(QObject):
             if registry is not None:
                 registry.close()
 
-        closer = threading.Thread(target=close, name="fireside-tools-close", daemon=True)
+        closer = self._closer = threading.Thread(target=close, name="fireside-tools-close", daemon=True)
         closer.start()
         if wait:
             closer.join(wait)
