@@ -27,7 +27,8 @@ from fireside.server.standalone import Standalone, start_standalone
 from tests.helpers.forcing import ForcingSampler
 
 KEY = "fs-test-key"
-LOAD = LoadConfig(n_ctx=1024, n_batch=64, n_threads=1)
+# Room for a tool round trip; a 3,000-word message still overflows it.
+LOAD = LoadConfig(n_ctx=2048, n_batch=64, n_threads=1)
 
 
 class RecordingEngine(LlamaEngine):
