@@ -40,6 +40,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 HEARTBEAT_MS = 1
 P99_TARGET_MS = 16.0
 MAX_TARGET_MS = 50.0
+SEND_TARGET_MS = 16.0  # Enter to first token: within a frame, as the architecture issue asks
 RENDER_RATIO_TARGET = 1.5  # per-token GUI cost at 50k over 1k tokens: "flat" within noise
 WINDOW_TOKENS = 1000
 REASONING_TOKENS = 60
@@ -250,7 +251,10 @@ def run(quick: bool = False, phases: Sequence[tuple[int, float]] | None = None) 
     wait(window.modelLoaded, 10_000)
     if window.worker is None or not window.chat_model or window._model_info is None:
         raise RuntimeError("the scripted model did not load")
-    settle(200)
+    # A window that has been open a moment: its idle work (the transcript's spare message widgets,
+    # built a second after the last change) is done before the heartbeat measures idle cost.
+    from fireside.ui.chat.transcript import SPARE_IDLE_MS
+    settle(SPARE_IDLE_MS + 300)
     rec = Recorder(window, offsets)
     rec.instrument_append()
     rec.start()
@@ -327,10 +331,10 @@ def run(quick: bool = False, phases: Sequence[tuple[int, float]] | None = None) 
                           f"{max(busy, default=0.0):.0f} ms; longest history save, fsync included, "
                           f"{longest_save:.0f} ms); one-offs: {send_max:.0f} ms at send, "
                           f"{finish_max:.0f} ms at the finish"),
-        make_ratio("GUI stall at send, Enter to first token (ms)", send_max, MAX_TARGET_MS,
+        make_ratio("GUI stall at send, Enter to first token (ms)", send_max, SEND_TARGET_MS,
                    higher_is_better=False,
-                   detail="the conversation service saves the new chat and the question on the worker thread "
-                          "on the GUI thread"),
+                   detail="the window shows the question and the reply's bubble in prebuilt widgets; the "
+                          "conversation service saves the new chat and the question on the worker thread"),
         make_ratio(f"GUI CPU per token, {total // 1000}k / 1k tokens", cpu_ratio, RENDER_RATIO_TARGET,
                    higher_is_better=False,
                    detail=f"{late['cpu_per_token_us']:.0f} µs vs {early['cpu_per_token_us']:.0f} µs a token "

@@ -254,6 +254,7 @@ def test_switching_chats_waits_while_a_reply_is_written(qtbot, make_window: Make
     with qtbot.waitSignal(window.modelLoaded, timeout=5000):
         window.load_model(MODEL_PATH)
     other = _store(window).create_conversation(title="Elsewhere")
+    window.history.conversationsChanged.emit()  # type: ignore[union-attr]  # made behind its back
     window.send_message("Take your time")
     qtbot.waitUntil(engine.reached_gate.is_set, timeout=5000)
     sidebar = window.sidebar
@@ -425,3 +426,38 @@ def test_a_preset_left_on_the_model_settings_keeps_the_model_defaults(
     plain.trigger()
     send_and_wait(qtbot, w, "Go")
     assert engine.requests[-1].sampling is None
+
+
+def test_a_send_moves_its_chat_to_the_top_without_rebuilding_the_list(
+    qtbot, loaded_window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = loaded_window
+    assert w.history is not None
+    sidebar, store = w.sidebar, _store(w)
+    pinned = store.create_conversation(title="Pinned")
+    store.update_conversation(pinned, pinned=True)
+    older = store.create_conversation(title="Older")
+    store.add_message(older, None, "user", "An old question")
+    store.create_conversation(title="Newer")
+    w.history.conversationsChanged.emit()
+    w.history.open(older)
+    rebuilt: list[int] = []
+    refresh = sidebar.refresh
+    monkeypatch.setattr(sidebar, "refresh", lambda: (rebuilt.append(1), refresh()))
+    w.history.conversationsChanged.disconnect()
+    w.history.conversationsChanged.connect(sidebar.refresh)
+    seen: list[list[str]] = []  # the sidebar as each saved message reached it
+    w.history.conversationTouched.connect(
+        lambda _cid: seen.append([sidebar.list.item(r).text() for r in range(sidebar.list.count())]))
+
+    send_and_wait(qtbot, w, "A new question")
+    assert seen and all(order == ["★ Pinned", "Older", "Newer"] for order in seen)
+    assert rebuilt == [1]  # once, when the reply ended; not once per saved message
+    assert [c.title for c in store.conversations()] == ["Pinned", "Older", "Newer"]
+
+    w.actions_.new_chat.trigger()
+    seen.clear()
+    send_and_wait(qtbot, w, "Brand new")
+    assert seen[0] == ["★ Pinned", "New chat", "Older", "Newer"]  # shown before its title is saved
+    assert [sidebar.list.item(r).text() for r in range(4)] == ["★ Pinned", "Brand new", "Older", "Newer"]
+    assert sidebar.list.currentRow() == 1

@@ -3,11 +3,16 @@
 It listens to the model instead of being told what to draw, and on dataChanged re-renders only
 the rows that changed, which while streaming is the one reply being written. It keeps the view
 pinned to the bottom only while the user is there, so scrolling up to reread is never yanked away.
+
+Building a MessageWidget (a dozen child widgets, each polished by the window's stylesheet) is the
+largest cost of pressing Enter. So the view keeps one spare widget per role, built and polished
+while nothing else happens (a second after the last insertion), and a new row takes its spare:
+the send shows the question and the reply's bubble without building either.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal, SignalInstance
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal, SignalInstance
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from fireside.ui import wording
@@ -21,6 +26,8 @@ _BOTTOM_SLACK_PX = 24
 # ("Show earlier messages", or when something needs that row), so opening stays fast at any length.
 INITIAL_ROWS = 80
 EARLIER_CHUNK = 100
+SPARE_ROLES = ("user", "assistant")  # the two rows every send adds
+SPARE_IDLE_MS = 1000  # build spares this long after the last insertion: not while a send settles
 
 
 class TranscriptView(QScrollArea):
@@ -65,6 +72,10 @@ class TranscriptView(QScrollArea):
         self._column.addStretch(1)
         row.addWidget(column, 1)
         self.setWidget(content)
+        self._column_widget = column
+        self._spares: dict[str, MessageWidget] = {}
+        self._spare_timer = QTimer(self, singleShot=True, interval=SPARE_IDLE_MS)
+        self._spare_timer.timeout.connect(self.build_spares)
 
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._on_scrolled)
@@ -74,6 +85,7 @@ class TranscriptView(QScrollArea):
         model.modelReset.connect(self._rebuild)
         model.dataChanged.connect(self._on_data_changed)
         self._rebuild()
+        self._spare_timer.start()
 
     # Reading
 
@@ -172,9 +184,26 @@ class TranscriptView(QScrollArea):
         self._widgets.insert(row, widget)
         self._column.insertWidget(2 + row - self._pending, widget)
 
+    def build_spares(self) -> None:
+        """Build and polish one hidden widget for each role that has none (see the module doc)."""
+        for role in SPARE_ROLES:
+            if role not in self._spares:
+                spare = MessageWidget(role, self._column_widget)
+                spare.hide()
+                spare.ensurePolished()  # the stylesheet's work, done now rather than at send
+                self._spares[role] = spare
+
+    def _new_widget(self, role: str) -> MessageWidget:
+        widget = self._spares.pop(role, None)
+        self._spare_timer.start()  # (re)start: refill once things are quiet again
+        if widget is None:
+            return MessageWidget(role)
+        widget.show()  # spares were hidden explicitly, which a layout does not undo
+        return widget
+
     def _make_widget(self, row: int) -> MessageWidget:
         index = self._model.index(row, 0)
-        widget = MessageWidget(str(index.data(ChatModel.RoleRole)))
+        widget = self._new_widget(str(index.data(ChatModel.RoleRole)))
         widget.update_from(index)
         widget.activated.connect(lambda w=widget: self._on_activated(w))
         widget.branchStepRequested.connect(

@@ -26,6 +26,7 @@ from fireside.ui.history.history import HistoryController
 
 _ID = Qt.ItemDataRole.UserRole
 _MESSAGE = Qt.ItemDataRole.UserRole + 1
+_PINNED = Qt.ItemDataRole.UserRole + 2
 PIN = "★ "  # drawn by every UI font, unlike the pushpin emoji
 UNDO_SECONDS = 10
 
@@ -82,6 +83,7 @@ class Sidebar(QWidget):
         layout.addLayout(undo_row)
         self._forget_undo()
         history.conversationsChanged.connect(self.refresh)
+        history.conversationTouched.connect(self._move_to_top)
         history.currentChanged.connect(lambda _cid: self._mark_current())
         self.refresh()
 
@@ -105,8 +107,30 @@ class Sidebar(QWidget):
             title = conv.title or "New chat"
             item = QListWidgetItem((PIN if conv.pinned else "") + title)
             item.setData(_ID, conv.id)
+            item.setData(_PINNED, conv.pinned)
             item.setToolTip(title)
             self.list.addItem(item)
+
+    def _move_to_top(self, conversation_id: int) -> None:
+        """A chat got a new message: put it first among the pinned or the other chats, as the
+        store orders them, without asking the store (a new chat shows as "New chat" until the
+        refresh that follows the reply brings its title). Search results stay as they are."""
+        if self.search_box.text().strip():
+            return
+        rows = [r for r in range(self.list.count()) if self.list.item(r).data(_ID) == conversation_id]
+        if rows:
+            item = self.list.takeItem(rows[0])
+        else:
+            item = QListWidgetItem("New chat")
+            item.setData(_ID, conversation_id)
+            item.setData(_PINNED, False)
+            item.setToolTip("New chat")
+        target = 0
+        if not item.data(_PINNED):
+            while target < self.list.count() and self.list.item(target).data(_PINNED):
+                target += 1
+        self.list.insertItem(target, item)
+        self._mark_current()
 
     def _fill_hits(self, query: str) -> None:
         hits = search(self.history.store, query, include_reasoning=self.reasoning_box.isChecked())
