@@ -375,7 +375,8 @@ class TextPrinter:
         elif isinstance(event, ToolCall):
             err.write(f"\n[calls {event.function_name}: {event.arguments}]\n")
         elif isinstance(event, ToolResult):
-            state = "failed" if event.error else f"{event.duration_s:.2f} s"
+            state = {"ok": f"{event.duration_s:.2f} s", "error": "failed"}.get(
+                event.outcome.value, event.outcome.value.replace("_", " "))
             first = event.output.strip().splitlines()[0][:200] if event.output.strip() else ""
             err.write(f"[{event.recipient.removeprefix('functions.')} ({state}): {first}]\n")
         elif isinstance(event, Done):
@@ -414,7 +415,8 @@ class JsonPrinter:
                       "call_id": event.call_id}
         elif isinstance(event, ToolResult):
             record = {"type": "tool_result", "name": event.recipient.removeprefix("functions."),
-                      "output": event.output, "error": event.error, "call_id": event.call_id}
+                      "output": event.output, "error": event.error, "outcome": event.outcome.value,
+                      "call_id": event.call_id}
         elif isinstance(event, Done):
             record = {"type": "done", "stats": event.stats.as_json()}
         elif isinstance(event, Failed):

@@ -35,6 +35,7 @@ from fireside.core.chat.conversation import (
 )
 from fireside.core.chat.events import (
     AnswerDelta,
+    CallOutcome,
     Done,
     Event,
     ReasoningDelta,
@@ -407,7 +408,8 @@ class ChatSession:
             yield from calls
             thread.messages += (Message("assistant", step.answer, step.reasoning, tool_calls=calls),)
             if step.stats.stop_reason == "length":  # cut off mid-call: nothing to run, no room left
-                yield ToolResult(calls[-1].recipient, CUT_OFF, calls[-1].call_id, error=True)
+                yield ToolResult(calls[-1].recipient, CUT_OFF, calls[-1].call_id,
+                                 outcome=CallOutcome.CUT_OFF)
                 yield Done(step.stats)
                 return
             if any(c.function_name in options.client_functions for c in calls):
@@ -500,13 +502,13 @@ class ChatSession:
                   thread: _Thread) -> ToolResult:
         """Run one call the model made, if the person allows it; every outcome is a result."""
         if cancel.is_set():
-            return ToolResult(call.recipient, STOPPED, call.call_id, error=True)
+            return ToolResult(call.recipient, STOPPED, call.call_id, outcome=CallOutcome.STOPPED)
         if self.tools is None:
-            return ToolResult(call.recipient, NO_TOOLS, call.call_id, error=True)
+            return ToolResult(call.recipient, NO_TOOLS, call.call_id, outcome=CallOutcome.UNAVAILABLE)
         if not (self.tools.always_allowed(call.recipient) or host.approve(call)):
-            return ToolResult(call.recipient, DECLINED, call.call_id, error=True)
+            return ToolResult(call.recipient, DECLINED, call.call_id, outcome=CallOutcome.DECLINED)
         if cancel.is_set():
-            return ToolResult(call.recipient, STOPPED, call.call_id, error=True)
+            return ToolResult(call.recipient, STOPPED, call.call_id, outcome=CallOutcome.STOPPED)
         try:
             return self.tools.call(call.recipient, call.arguments, call_id=call.call_id,
                                    conversation=thread.key)
@@ -518,7 +520,8 @@ class ChatSession:
         store = self.store
         if store is None or thread.conversation_id is None or thread.parent_id is None:
             return None
-        stats = {"duration_s": round(result.duration_s, 4), "error": result.error}
+        stats = {"duration_s": round(result.duration_s, 4), "error": result.error,
+                 "outcome": result.outcome.value}
         try:
             tool_id = store.add_message(thread.conversation_id, thread.parent_id, "tool", result.output,
                                         stats=stats, tool_name=call.recipient, call_id=call.call_id)

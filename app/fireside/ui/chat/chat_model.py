@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from PySide6.QtCore import QAbstractListModel, QByteArray, QModelIndex, QPersistentModelIndex, Qt
 
 from fireside.core.chat.conversation import Message
-from fireside.core.chat.events import ReplyStats, ToolCall, ToolResult
+from fireside.core.chat.events import CallOutcome, ReplyStats, ToolCall, ToolResult
 
 _Index = QModelIndex | QPersistentModelIndex
 _USER = int(Qt.ItemDataRole.UserRole)
@@ -36,8 +36,14 @@ class ChatItem:
     branch: tuple[int, int] = (1, 1)  # version position and count, for "‹ 2/3 ›"
     tool_calls: tuple[ToolCall, ...] = ()  # assistant: the calls this step of the reply made
     tool_name: str = ""  # tool: whose result this is ("python", "functions.x")
-    tool_failed: bool = False  # tool: it failed, timed out or was declined
+    tool_outcome: CallOutcome = CallOutcome.OK  # tool: how the call ended (failed, declined, ...)
+    call_id: str = ""  # tool: the call this result answers
     duration_s: float | None = None  # tool: how long it ran
+
+    @property
+    def tool_failed(self) -> bool:
+        """A tool result that is not the tool's output: it failed, or the call did not run."""
+        return self.tool_outcome is not CallOutcome.OK
 
 
 class ChatModel(QAbstractListModel):
@@ -148,7 +154,8 @@ class ChatModel(QAbstractListModel):
 
     def add_tool_result(self, request_id: int, result: ToolResult) -> int:
         return self._append(ChatItem(role="tool", text=result.output, request_id=request_id,
-                                     tool_name=result.recipient, tool_failed=result.error,
+                                     tool_name=result.recipient, tool_outcome=result.outcome,
+                                     call_id=result.call_id,
                                      duration_s=result.duration_s))
 
     def last_row(self, request_id: int, role: str) -> int:
