@@ -246,16 +246,19 @@ class ChatModel(QAbstractListModel):
         partial answer and reasoning, since the user saw it and may refer to it.
         """
         messages: list[Message] = []
+        unanswered: list[ToolCall] = []  # the latest step's calls without a result yet, in order
         for item in self._items:
             if item.role == "user":
                 messages.append(Message(role="user", text=item.text))
+                unanswered = []
             elif item.role == "tool":
-                call_id = next((c.call_id for i in self._items for c in i.tool_calls
-                                if c.recipient == item.tool_name), "")
+                call_id = _answered(unanswered, item)
                 messages.append(Message("tool", item.text, tool_name=item.tool_name, call_id=call_id))
-            elif not item.streaming and not item.error and (item.text or item.reasoning or item.tool_calls):
-                messages.append(Message(role="assistant", text=item.text, reasoning=item.reasoning,
-                                        tool_calls=item.tool_calls))
+            else:
+                unanswered = list(item.tool_calls)
+                if not item.streaming and not item.error and (item.text or item.reasoning or item.tool_calls):
+                    messages.append(Message(role="assistant", text=item.text, reasoning=item.reasoning,
+                                            tool_calls=item.tool_calls))
         return tuple(messages)
 
     def _append(self, item: ChatItem) -> int:
@@ -268,3 +271,12 @@ class ChatModel(QAbstractListModel):
     def _changed(self, row: int) -> None:
         index = self.index(row, 0)
         self.dataChanged.emit(index, index, [])
+
+
+def _answered(unanswered: list[ToolCall], result: ChatItem) -> str:
+    """The id of the call a tool result answers, taken off `unanswered`: its own id when it has
+    one, else (a result from before ids were kept) the first unanswered call to its tool."""
+    for i, call in enumerate(unanswered):
+        if (call.call_id == result.call_id) if result.call_id else (call.recipient == result.tool_name):
+            return unanswered.pop(i).call_id
+    return result.call_id
