@@ -295,3 +295,23 @@ def test_v4_tool_results_get_their_outcome_from_what_fireside_wrote_then(tmp_pat
             CallOutcome.ERROR, CallOutcome.OK]
         assert s.message(5).stats == {"error": True, "duration_s": 0.2, "outcome": "error"}
         assert outcomes[-1] == "not json"  # left as it was
+
+
+def test_the_recorder_writes_the_text_it_shares_with_the_streaming_step(store: Store):
+    from fireside.core.history.recorder import ReplyText
+
+    cid = store.create_conversation()
+    rid = store.start_reply(cid, store.add_message(cid, None, "user", "q"))
+    ticks = [0.0]
+    reply = ReplyText()
+    rec = ReplyRecorder(store, rid, interval_s=0.5, clock=lambda: ticks[0], reply=reply)
+    reply.add(reasoning="hm", answer="Hel")  # the step adds; the recorder holds no copy
+    assert not rec.flush_if_due()
+    ticks[0] = 1.0
+    reply.add(answer="lo")
+    assert rec.flush_if_due() and rec.text == "Hello"
+    assert (store.message(rid).text, store.message(rid).reasoning) == ("Hello", "hm")
+    ticks[0] = 2.0
+    assert not rec.flush_if_due()  # nothing new since: no write
+    rec.finish({}, "done")
+    assert store.message(rid).status == "done" and rec.flushes == 1
