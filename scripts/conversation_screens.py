@@ -17,28 +17,18 @@ ImageMagick's `import` (the whole X screen, so dialogs are in the picture):
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for entry in (ROOT, ROOT / "app"):
-    if str(entry) not in sys.path:
-        sys.path.insert(0, str(entry))
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QFileDialog
+from shots import MODEL, dark_palette, no_display, shoot_screen, start_app, wait_for
+from tests.helpers.stubs import ScriptedEngine
 
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
-from PySide6.QtGui import QGuiApplication  # noqa: E402
-from PySide6.QtWidgets import QApplication, QFileDialog  # noqa: E402
-from shots import dark_palette, wait_for  # noqa: E402
-from tests.helpers.stubs import ScriptedEngine  # noqa: E402
+from fireside.core.config.paths import app_paths
+from fireside.ui.shell.main_window import MainWindow
 
-from fireside.core.config.paths import app_paths  # noqa: E402
-from fireside.ui.shell.app import application  # noqa: E402
-from fireside.ui.shell.main_window import MainWindow  # noqa: E402
-
-MODEL = "/models/gpt-oss-20b-mxfp4.gguf"
 CODE_ANSWER = (
     "Here is a small, safe way to **escape HTML** in Python, and how to check it from a shell.\n\n"
     "```python\nimport html\n\n\ndef render(comment: str) -> str:\n"
@@ -52,20 +42,6 @@ CODE_ANSWER = (
 )
 
 
-def settle(ms: int = 300) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
-
-
-def shoot(out: Path, name: str) -> Path:
-    settle()
-    path = out / name
-    subprocess.run(["import", "-window", "root", str(path)], check=True)
-    print(f"saved {path}")
-    return path
-
-
 def ask(window: MainWindow, engine: ScriptedEngine, text: str, answer: str,
         reasoning: str = "Let me think about what they need.") -> None:
     engine.answer, engine.reasoning = (answer,), (reasoning,)
@@ -76,12 +52,9 @@ def ask(window: MainWindow, engine: ScriptedEngine, text: str, answer: str,
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "screens").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    if not os.environ.get("DISPLAY"):
-        print("Needs an X display: Xvfb :98 -screen 0 1400x900x24 & DISPLAY=:98 …", file=sys.stderr)
+    if no_display(":98"):
         return 2
-    os.environ["FIRESIDE_HOME"] = tempfile.mkdtemp(prefix="fireside-screens-")
-    app = application()
-    app.setStyle("Fusion")
+    start_app()
     engine = ScriptedEngine()
     paths = app_paths()
     window = MainWindow(lambda: engine, settings_path=paths.settings_file, paths=paths)
@@ -108,15 +81,15 @@ def main() -> int:
     window.regenerate(3)
     wait_for(window.replyFinished)
     window.select_row(3)
-    shoot(out, "branched.png")
+    shoot_screen(out, "branched.png")
 
     # Search results
     window.sidebar.focus_search()
     window.sidebar.search_box.setText("wind")
-    shoot(out, "search.png")
+    shoot_screen(out, "search.png")
     sidebar = window.sidebar
     sidebar.list.itemClicked.emit(sidebar.list.item(0))  # open the hit: the word is selected
-    shoot(out, "search-hit.png")
+    shoot_screen(out, "search-hit.png")
     window.sidebar.search_box.clear()
 
     # A code-heavy answer, light then dark
@@ -124,14 +97,14 @@ def main() -> int:
     ask(window, engine, "How do I escape HTML in Python?", CODE_ANSWER,
         reasoning="They want html.escape, an example with script tags, and a way to check it.")
     window.transcript.scroll_to_bottom()
-    shoot(out, "code-light.png")
+    shoot_screen(out, "code-light.png")
     light = QGuiApplication.palette()
     QGuiApplication.setPalette(dark_palette())  # what the platform does when the system goes dark
-    shoot(out, "code-dark.png")
+    shoot_screen(out, "code-dark.png")
     QGuiApplication.setPalette(light)
     window.comfort.set_scale(150)  # View ▸ Larger Text, three times
     window.transcript.scroll_to_bottom()
-    shoot(out, "code-large-text.png")
+    shoot_screen(out, "code-large-text.png")
     window.comfort.set_scale(100)
 
     # Export: the dialog, then the notice
@@ -143,14 +116,14 @@ def main() -> int:
         if not isinstance(dialog, QFileDialog):
             QTimer.singleShot(100, in_dialog)
             return
-        shoot(out, "export-dialog.png")
+        shoot_screen(out, "export-dialog.png")
         dialog.setDirectory(str(out))  # keep the name it offers, save it next to the pictures
         dialog.accept()
 
     QTimer.singleShot(300, in_dialog)
     assert window.export_actions is not None
     window.export_actions.export_chats([history.current_id])
-    shoot(out, "exported.png")
+    shoot_screen(out, "exported.png")
     ok = any(out.glob("*.md"))
     window.close()
     window.shutdown()

@@ -27,10 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for entry in (ROOT, ROOT / "app"):
-    if str(entry) not in sys.path:
-        sys.path.insert(0, str(entry))
+from shots import Step, no_display, run_steps, shot, top
 
 HOME = Path("/tmp/fs-shots")
 BIG = 200 * 1000 * 1000
@@ -41,9 +38,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=HOME / "png")
     args = p.parse_args()
-    if not os.environ.get("DISPLAY"):
-        print("Set DISPLAY (e.g. start `Xvfb :97 -screen 0 1400x900x24 &`, DISPLAY=:97).",
-              file=sys.stderr)
+    if no_display(":97"):
         return 2
     shutil.rmtree(HOME, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -52,7 +47,6 @@ def main() -> int:
 
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication, QToolBar
-    from shots import Step, run_steps, shot
     from tests.helpers.hf_server import HubServer
     from tests.helpers.tiny_gptoss import cached_tiny_gptoss
 
@@ -77,10 +71,6 @@ def main() -> int:
         window.resize(1200, 800)
         window.move(0, 0)
         window.show()
-
-        def top(cls: type):  # type: ignore[no-untyped-def]
-            return next((w for w in QApplication.topLevelWidgets()
-                         if isinstance(w, cls) and w.isVisible()), None)
 
         def scenario() -> Step:
             toolbar = window.findChild(QToolBar, "modelsToolbar")

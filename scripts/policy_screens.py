@@ -24,10 +24,7 @@ import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for entry in (ROOT, ROOT / "app"):
-    if str(entry) not in sys.path:
-        sys.path.insert(0, str(entry))
+from shots import Step, no_display, run_steps, shot, top
 
 HOME = Path("/tmp/fs-policy")
 ALLOWED = "gpt-oss-20b-mxfp4.gguf"
@@ -37,8 +34,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=HOME / "png")
     args = p.parse_args()
-    if not os.environ.get("DISPLAY"):
-        print("Set DISPLAY (e.g. start `Xvfb :97 -screen 0 1400x900x24 &`, DISPLAY=:97).", file=sys.stderr)
+    if no_display(":97"):
         return 2
     shutil.rmtree(HOME, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -48,8 +44,7 @@ def main() -> int:
     os.environ.pop("QT_QPA_PLATFORM", None)
 
     from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication, QToolBar
-    from shots import Step, run_steps, shot
+    from PySide6.QtWidgets import QToolBar
     from tests.helpers.tiny_gptoss import cached_tiny_gptoss
 
     from fireside.ui.models.load_settings import LoadSettingsDialog
@@ -73,10 +68,6 @@ def main() -> int:
     window.resize(1200, 760)
     window.move(0, 0)
     window.show()
-
-    def top(cls: type):  # type: ignore[no-untyped-def]
-        return next((w for w in QApplication.topLevelWidgets() if isinstance(w, cls) and w.isVisible()),
-                    None)
 
     def scenario() -> Step:
         yield lambda: window.model_info is not None

@@ -19,34 +19,24 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for entry in (ROOT, ROOT / "app"):
-    if str(entry) not in sys.path:
-        sys.path.insert(0, str(entry))
+import keyring
+from shots import MODEL, no_display, shoot_screen, start_app, wait_for
+from tests.helpers.file_keyring import FileKeyring
+from tests.helpers.openai_peer import OpenAIPeer, responses_events
+from tests.helpers.stubs import ScriptedEngine
 
-import keyring  # noqa: E402
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
-from shots import wait_for  # noqa: E402
-from tests.helpers.file_keyring import FileKeyring  # noqa: E402
-from tests.helpers.openai_peer import OpenAIPeer, responses_events  # noqa: E402
-from tests.helpers.stubs import ScriptedEngine  # noqa: E402
+from fireside.core.config.paths import app_paths
+from fireside.core.config.secrets import TokenStore, remote_key_user
+from fireside.core.config.settings import Settings, save_settings
+from fireside.core.engine.remotes import Connection, Remotes
+from fireside.ui.remotes.add_dialog import AddRemoteDialog
+from fireside.ui.remotes.remotes_dialog import RemotesDialog
+from fireside.ui.remotes.target import RemoteTarget
+from fireside.ui.shell.main_window import MainWindow
 
-from fireside.core.config.paths import app_paths  # noqa: E402
-from fireside.core.config.secrets import TokenStore, remote_key_user  # noqa: E402
-from fireside.core.config.settings import Settings, save_settings  # noqa: E402
-from fireside.core.engine.remotes import Connection, Remotes  # noqa: E402
-from fireside.ui.remotes.add_dialog import AddRemoteDialog  # noqa: E402
-from fireside.ui.remotes.remotes_dialog import RemotesDialog  # noqa: E402
-from fireside.ui.remotes.target import RemoteTarget  # noqa: E402
-from fireside.ui.shell.app import application  # noqa: E402
-from fireside.ui.shell.main_window import MainWindow  # noqa: E402
-
-MODEL = "/models/gpt-oss-20b-mxfp4.gguf"
 KEY = "sk-foundry-demo-7c2e"
 REASONING = ["The user asks why a big model might reason differently. ",
              "gpt-oss-120b has more experts per layer and more layers, ",
@@ -58,18 +48,6 @@ ANSWER = ["A larger model such as **gpt-oss-120b** ", "has more capacity: more l
           "so the first token takes a little longer than on this computer."]
 
 
-def settle(ms: int = 500) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
-
-
-def shoot(out: Path, name: str) -> None:
-    settle()
-    subprocess.run(["import", "-window", "root", str(out / name)], check=True)
-    print(f"saved {out / name}", flush=True)
-
-
 def closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -79,15 +57,11 @@ def closed_port() -> int:
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "screens").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    if not os.environ.get("DISPLAY"):
-        print("Needs an X display: Xvfb :96 -screen 0 1400x900x24 & DISPLAY=:96 …", file=sys.stderr)
+    if no_display(":96"):
         return 2
-    home = tempfile.mkdtemp(prefix="fireside-screens-")
-    os.environ["FIRESIDE_HOME"] = home
-    os.environ["FIRESIDE_TEST_KEYRING"] = str(Path(home) / "keyring.json")
+    _app, home = start_app()
+    os.environ["FIRESIDE_TEST_KEYRING"] = str(home / "keyring.json")
     keyring.set_keyring(FileKeyring())
-    app = application()
-    app.setStyle("Fusion")
     paths = app_paths()
     with OpenAIPeer(models=("gpt-oss-120b", "gpt-oss-20b"), responses_api=True,
                     api_key=KEY) as peer:
@@ -115,12 +89,12 @@ def main() -> int:
         dialog.refresh(select="foundry")
         dialog.test_selected()
         wait_for(dialog.testFinished)
-        shoot(out, "remotes-dialog.png")
+        shoot_screen(out, "remotes-dialog.png")
 
         dialog.refresh(select="lab-vllm")
         dialog.test_selected()
         wait_for(dialog.testFinished, 30_000)
-        shoot(out, "test-unreachable.png")
+        shoot_screen(out, "test-unreachable.png")
 
         form = AddRemoteDialog(paths, window.policy, None, dialog)
         form.name_edit.setText("azure")
@@ -129,7 +103,7 @@ def main() -> int:
         form.key_edit.setText("sk-not-shown")
         form.show()
         form.move(440, 260)
-        shoot(out, "add-connection.png")
+        shoot_screen(out, "add-connection.png")
         form.reject()
 
         dialog.refresh(select="foundry")
@@ -138,19 +112,19 @@ def main() -> int:
         window.send_message("Why would a bigger model answer differently?")
         wait_for(window.replyFinished)
         window.select_row(window.chat_model.rowCount() - 1)
-        shoot(out, "remote-conversation.png")
+        shoot_screen(out, "remote-conversation.png")
 
         window.load_model(MODEL)
         wait_for(window.modelLoaded)
         window.load_remote(RemoteTarget("old-key"))
         wait_for(window.modelLoadFailed)
-        shoot(out, "failed-connection.png")
+        shoot_screen(out, "failed-connection.png")
 
         save_settings(Settings(offline=True), paths.settings_file)
         offline = RemotesDialog(paths, window.policy, window, use=window.load_remote)
         offline.show()
         offline.move(290, 160)
-        shoot(out, "remotes-offline.png")
+        shoot_screen(out, "remotes-offline.png")
         offline.close()
         window.close()
     return 0

@@ -1,18 +1,75 @@
-"""Shared pieces of the screenshot drivers: waiting on the event loop, and a dark palette."""
+"""Shared pieces of the screenshot drivers: the source tree on the path, the app in a throwaway
+home, waiting on the event loop, grabbing the X screen, and a dark palette.
+
+A driver imports this module first (it puts the source tree ahead of any installed Fireside):
+
+    from shots import settle, shoot_screen, start_app  # noqa: E402 (after the path setup)
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
+from typing import TypeVar
 
-from PySide6.QtCore import QEventLoop, QTimer, SignalInstance
-from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication, QWidget
+ROOT = Path(__file__).resolve().parent.parent
+for _entry in (ROOT, ROOT / "app"):  # the app's source, and `tests.helpers` for the fakes
+    if str(_entry) not in sys.path:
+        sys.path.insert(0, str(_entry))
 
+from PySide6.QtCore import QEventLoop, QTimer, SignalInstance  # noqa: E402
+from PySide6.QtGui import QColor, QPalette  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+
+W = TypeVar("W", bound=QWidget)
+MODEL = "/models/gpt-oss-20b-mxfp4.gguf"  # the name the scripted engine "loads"
 Step = Generator[Callable[[], bool], None, None]
+
+
+def no_display(hint: str = ":98") -> bool:
+    """True (having said how to get one) when there is no X display to take pictures of."""
+    if os.environ.get("DISPLAY"):
+        return False
+    print(f"Needs an X display: Xvfb {hint} -screen 0 1400x900x24 & DISPLAY={hint} …", file=sys.stderr)
+    return True
+
+
+def start_app(prefix: str = "fireside-screens-") -> tuple[QApplication, Path]:
+    """The application, in the Fusion style, with FIRESIDE_HOME a new empty folder (returned)."""
+    from fireside.ui.shell.app import application
+
+    home = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["FIRESIDE_HOME"] = str(home)
+    app = application()
+    app.setStyle("Fusion")
+    return app, home
+
+
+def settle(ms: int = 400) -> None:
+    """Let the event loop run for `ms` (layouts, animations, queued signals) before a picture."""
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
+
+
+def shoot_screen(out: Path, name: str, settle_ms: int = 400) -> Path:
+    """Settle, then grab the whole X screen (dialogs included) into `out / name`."""
+    settle(settle_ms)
+    path = out / name
+    subprocess.run(["import", "-window", "root", str(path)], check=True)
+    print(f"saved {path}", flush=True)
+    return path
+
+
+def top(cls: type[W]) -> W | None:
+    """The visible top-level window of type `cls`, if one is up."""
+    return next((w for w in QApplication.topLevelWidgets() if isinstance(w, cls) and w.isVisible()),
+                None)
 
 
 def shot(widget: QWidget, path: Path) -> None:
@@ -60,14 +117,23 @@ def wait_for(signal: SignalInstance, timeout_ms: int = 10_000) -> None:
     loop.exec()
 
 
-def wait_until(predicate: Callable[[], bool], timeout_ms: int = 10_000) -> None:
+def wait_until(predicate: Callable[[], bool], timeout_ms: int = 10_000) -> bool:
+    """Run the event loop until `predicate()` holds or `timeout_ms` passes; whether it held."""
     loop = QEventLoop()
     poll = QTimer()
     poll.timeout.connect(lambda: predicate() and loop.quit())
     poll.start(20)
     QTimer.singleShot(timeout_ms, loop.quit)
-    loop.exec()
+    if not predicate():
+        loop.exec()
     poll.stop()
+    return predicate()
+
+
+def require(predicate: Callable[[], bool], timeout_s: float = 90) -> None:
+    """wait_until, but a driver cannot go on without it: exit naming the caller's line."""
+    if not wait_until(predicate, int(timeout_s * 1000)):
+        raise SystemExit(f"timed out waiting at line {sys._getframe(1).f_lineno}")
 
 
 def dark_palette() -> QPalette:

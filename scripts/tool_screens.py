@@ -17,45 +17,23 @@ the dialog, the history. Saves:
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for entry in (ROOT, ROOT / "app"):
-    if str(entry) not in sys.path:
-        sys.path.insert(0, str(entry))
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from shots import MODEL, ROOT, no_display, shoot_screen, start_app, wait_for
+from tests.helpers.stubs import ScriptedEngine
 
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
-from shots import wait_for  # noqa: E402
-from tests.helpers.stubs import ScriptedEngine  # noqa: E402
+from fireside.core.chat.events import ToolCall
+from fireside.core.config.paths import app_paths
+from fireside.core.tools.defaults import build_registry
+from fireside.ui.chat.tool_approval import ApprovalDialog
+from fireside.ui.shell.main_window import MainWindow
 
-from fireside.core.chat.events import ToolCall  # noqa: E402
-from fireside.core.config.paths import app_paths  # noqa: E402
-from fireside.core.tools.defaults import build_registry  # noqa: E402
-from fireside.ui.chat.tool_approval import ApprovalDialog  # noqa: E402
-from fireside.ui.shell.app import application  # noqa: E402
-from fireside.ui.shell.main_window import MainWindow  # noqa: E402
-
-MODEL = "/models/gpt-oss-20b-mxfp4.gguf"
 CODE = ("import statistics\n\nrainfall_mm = [78, 61, 55, 47, 52, 49, 58, 67, 71, 88, 83, 80]\n"
         "print(f\"mean {statistics.mean(rainfall_mm):.1f} mm, \"\n"
         "      f\"wettest month {rainfall_mm.index(max(rainfall_mm)) + 1}\")")
-
-
-def settle(ms: int = 400) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
-
-
-def shoot(out: Path, name: str) -> None:
-    settle()
-    subprocess.run(["import", "-window", "root", str(out / name)], check=True)
-    print(f"saved {out / name}", flush=True)
 
 
 def answer_dialog(out: Path, name: str | None, button: str) -> None:
@@ -65,7 +43,7 @@ def answer_dialog(out: Path, name: str | None, button: str) -> None:
         QTimer.singleShot(100, lambda: answer_dialog(out, name, button))
         return
     if name:
-        shoot(out, name)
+        shoot_screen(out, name)
     getattr(dialog, button).click()
 
 
@@ -82,12 +60,9 @@ def turn(window: MainWindow, engine: ScriptedEngine, text: str, calls: list[list
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "screens").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    if not os.environ.get("DISPLAY"):
-        print("Needs an X display: Xvfb :98 -screen 0 1400x900x24 & DISPLAY=:98 …", file=sys.stderr)
+    if no_display(":98"):
         return 2
-    os.environ["FIRESIDE_HOME"] = tempfile.mkdtemp(prefix="fireside-screens-")
-    app = application()
-    app.setStyle("Fusion")
+    start_app()
     paths = app_paths()
     paths.config.mkdir(parents=True, exist_ok=True)
     raw = ROOT / "tests" / "core" / "tools" / "raw_server.py"
@@ -109,7 +84,7 @@ def main() -> int:
     window.transcript.widget_at(2).reasoning_toggle.click()  # open the result
     window.select_row(3)
     window.transcript.scroll_to_bottom()
-    shoot(out, "python-result.png")
+    shoot_screen(out, "python-result.png")
 
     window.new_chat()
     turn(window, engine, "Reverse the word 'stressed' with the text tool.",
@@ -125,7 +100,7 @@ def main() -> int:
          "Deleting a folder is destructive; I will propose the code and let them decide.",
          [(None, "deny")], out)
     window.transcript.scroll_to_bottom()
-    shoot(out, "denied.png")
+    shoot_screen(out, "denied.png")
 
     window.new_chat()
     turn(window, engine, "Divide 10 by the number of files in /nonexistent.",
@@ -134,7 +109,7 @@ def main() -> int:
          "`FileNotFoundError`. Which folder did you mean?",
          "Count the entries, then divide.", [(None, "once")], out)
     window.transcript.scroll_to_bottom()
-    shoot(out, "tool-failed.png")
+    shoot_screen(out, "tool-failed.png")
     window.close()
     window.shutdown()
     return 0

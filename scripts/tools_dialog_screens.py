@@ -17,46 +17,22 @@ HTTP URL nobody listens on. Saves:
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for entry in (ROOT, ROOT / "app"):
-    if str(entry) not in sys.path:
-        sys.path.insert(0, str(entry))
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QTreeWidgetItem
+from shots import ROOT, no_display, require, settle, shot, start_app
+from tests.helpers.stubs import ScriptedEngine
 
-from PySide6.QtCore import QEventLoop, QPoint, Qt, QTimer  # noqa: E402
-from PySide6.QtWidgets import QTreeWidgetItem  # noqa: E402
-from shots import shot  # noqa: E402
-from tests.helpers.stubs import ScriptedEngine  # noqa: E402
-
-from fireside.core.admin.policy import Policy, _read_json, load_policy  # noqa: E402
-from fireside.core.config.paths import Paths, app_paths  # noqa: E402
-from fireside.core.tools.defaults import build_registry  # noqa: E402
-from fireside.core.tools.registry import ToolRegistry  # noqa: E402
-from fireside.ui.shell.app import application  # noqa: E402
-from fireside.ui.shell.main_window import MainWindow  # noqa: E402
-from fireside.ui.tools.tools_dialog import COL_ALWAYS, COL_NAME, COL_STATE, ToolsDialog  # noqa: E402
+from fireside.core.admin.policy import Policy, _read_json, load_policy
+from fireside.core.config.paths import Paths, app_paths
+from fireside.core.tools.defaults import build_registry
+from fireside.core.tools.registry import ToolRegistry
+from fireside.ui.shell.main_window import MainWindow
+from fireside.ui.tools.tools_dialog import COL_ALWAYS, COL_NAME, COL_STATE, ToolsDialog
 
 SERVERS = ROOT / "tests" / "core" / "tools"
-
-
-def settle(ms: int = 400) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
-
-
-def wait_until(ok: Callable[[], bool], timeout_s: float = 90) -> None:
-    t0 = time.monotonic()
-    while not ok():
-        if time.monotonic() - t0 > timeout_s:
-            raise SystemExit(f"timed out waiting at line {sys._getframe(1).f_lineno}")
-        settle(50)
 
 
 def row(dialog: ToolsDialog, *names: str) -> QTreeWidgetItem | None:
@@ -97,13 +73,9 @@ def policy_file(folder: Path, data: dict[str, object]) -> Policy:
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "screens").resolve()
     out.mkdir(parents=True, exist_ok=True)
-    if not os.environ.get("DISPLAY"):
-        print("Needs an X display: Xvfb :97 -screen 0 1400x900x24 & DISPLAY=:97 …", file=sys.stderr)
+    if no_display(":97"):
         return 2
-    home = Path(tempfile.mkdtemp(prefix="fireside-tools-screens-"))
-    os.environ["FIRESIDE_HOME"] = str(home)
-    app = application()
-    app.setStyle("Fusion")
+    _app, home = start_app("fireside-tools-screens-")
     paths = app_paths()
     paths.config.mkdir(parents=True, exist_ok=True)
     py = sys.executable
@@ -129,10 +101,10 @@ def main() -> int:
 
     no_policy = load_policy([])
     dialog = dialog_for(window, paths, no_policy)
-    wait_until(lambda: state(dialog, "slow") == "starting…")
+    require(lambda: state(dialog, "slow") == "starting…")
     settle()
     shot(dialog, out / "tools-starting.png")
-    wait_until(lambda: dialog.refresh_button.isEnabled() and state(dialog, "slow") == "failed")
+    require(lambda: dialog.refresh_button.isEnabled() and state(dialog, "slow") == "failed")
     weather = row(dialog, "weather")
     assert weather is not None
     dialog.tree.setCurrentItem(weather)
@@ -142,15 +114,15 @@ def main() -> int:
     crash = row(dialog, "text", "crash")
     assert crash is not None
     crash.setCheckState(COL_NAME, Qt.CheckState.Unchecked)
-    wait_until(lambda: state(dialog, "text", "crash") == "off")
+    require(lambda: state(dialog, "text", "crash") == "off")
     reverse = row(dialog, "text", "reverse")
     assert reverse is not None
     reverse.setCheckState(COL_ALWAYS, Qt.CheckState.Checked)
-    wait_until(lambda: (r := row(dialog, "text", "reverse")) is not None and r.text(COL_ALWAYS) != "")
+    require(lambda: (r := row(dialog, "text", "reverse")) is not None and r.text(COL_ALWAYS) != "")
     files = row(dialog, "files")
     assert files is not None
     files.setCheckState(COL_NAME, Qt.CheckState.Unchecked)
-    wait_until(lambda: state(dialog, "files").startswith("off"))
+    require(lambda: state(dialog, "files").startswith("off"))
     current = row(dialog, "text", "reverse")
     assert current is not None
     dialog.tree.setCurrentItem(current)
@@ -162,7 +134,7 @@ def main() -> int:
     policy = policy_file(home, {"mcp_servers": "listed", "allowed_mcp_servers": ["text", "files"],
                                 "python_tool_allowed": False, "tool_auto_approval_allowed": False})
     dialog = dialog_for(window, paths, policy)
-    wait_until(lambda: dialog.refresh_button.isEnabled() and state(dialog, "weather") != "")
+    require(lambda: dialog.refresh_button.isEnabled() and state(dialog, "weather") != "")
     blocked = row(dialog, "weather")
     assert blocked is not None
     dialog.tree.setCurrentItem(blocked)
@@ -174,7 +146,7 @@ def main() -> int:
     (paths.config / "mcp.json").write_text(json.dumps({"mcpServers": {  # "notes" has nothing to run
         "text": {"command": py, "args": [str(SERVERS / "raw_server.py")]}, "notes": {"args": ["x"]}}}))
     dialog = dialog_for(window, paths, no_policy)
-    wait_until(lambda: dialog.refresh_button.isEnabled() and dialog.snapshot is not None)
+    require(lambda: dialog.refresh_button.isEnabled() and dialog.snapshot is not None)
     settle()
     shot(dialog, out / "tools-problems.png")
     dialog.close_button.click()

@@ -66,6 +66,7 @@ def test_a_python_call_runs_with_allow_tools_and_prints_call_and_result(
     result = next(e for e in events if e["type"] == "tool_result")
     assert (call["name"], call["arguments"]) == ("python", "print(6 * 7)")
     assert (result["name"], result["output"].strip(), result["error"]) == ("python", "42", False)
+    assert result["outcome"] == "ok"
     assert result["call_id"] == call["call_id"] and call["call_id"].startswith("call_")
 
 
@@ -75,7 +76,7 @@ def test_without_consent_the_call_is_refused_with_one_line(
     forced(PYTHON_CALL)
     code, events, err = chat(capsys, tiny_gptoss_path, "--python", "Six times seven?")
     result = next(e for e in events if e["type"] == "tool_result")
-    assert result["error"] and "declined" in result["output"]
+    assert result["error"] and "declined" in result["output"] and result["outcome"] == "declined"
     assert "fireside: not running python: give --allow-tools to let the model run tools." in err
     assert code == 0 and events[-1]["type"] == "done"
 

@@ -322,10 +322,16 @@ def _reply(engine: Any, conversation: _Conversation, options: Any, host: CliHost
 
 class CliHost:
     """The terminal's answers during a turn: tool calls run with --allow-tools, or after a yes at
-    an interactive prompt; otherwise they are refused with a line saying how to allow them."""
+    an interactive prompt; otherwise they are refused with a line saying how to allow them.
 
-    def __init__(self, allow: bool, ask: bool) -> None:
+    `answers` is where a yes or no is read from; None (the command line) opens the terminal,
+    /dev/tty, for each question, so a reply piped elsewhere still asks the person at the keyboard.
+    The question and the refusals go to `err` (None: sys.stderr at the time)."""
+
+    def __init__(self, allow: bool, ask: bool, answers: IO[str] | None = None,
+                 err: IO[str] | None = None) -> None:
         self.allow, self.ask = allow, ask
+        self.answers, self._err = answers, err
 
     def leave_out_older(self, overflow: Any) -> bool:
         return False
@@ -333,18 +339,28 @@ class CliHost:
     def approve(self, call: Any) -> bool:
         if self.allow:
             return True
+        err = self._err or sys.stderr
         name = call.recipient.removeprefix("functions.")
         if self.ask:
-            sys.stderr.write(f"\nThe model wants to run {name}:\n{call.arguments}\nRun it? [y/N] ")
-            sys.stderr.flush()
+            err.write(f"\nThe model wants to run {name}:\n{call.arguments}\nRun it? [y/N] ")
+            err.flush()
             try:
-                with open("/dev/tty", encoding="utf-8") as tty:
-                    return tty.readline().strip().lower() in ("y", "yes")
+                line = self._read_answer()
             except OSError:
-                pass
+                line = ""
+            if line.strip().lower() in ("y", "yes"):
+                return True
+            if not line.endswith("\n"):  # end of input: finish the question's line
+                err.write("\n")
         print(f"fireside: not running {name}: give --allow-tools to let the model run tools.",
-              file=sys.stderr)
+              file=err)
         return False
+
+    def _read_answer(self) -> str:
+        if self.answers is not None:
+            return self.answers.readline()
+        with open("/dev/tty", encoding="utf-8") as tty:
+            return tty.readline()
 
 
 class TextPrinter:
@@ -375,7 +391,8 @@ class TextPrinter:
         elif isinstance(event, ToolCall):
             err.write(f"\n[calls {event.function_name}: {event.arguments}]\n")
         elif isinstance(event, ToolResult):
-            state = "failed" if event.error else f"{event.duration_s:.2f} s"
+            state = {"ok": f"{event.duration_s:.2f} s", "error": "failed"}.get(
+                event.outcome.value, event.outcome.value.replace("_", " "))
             first = event.output.strip().splitlines()[0][:200] if event.output.strip() else ""
             err.write(f"[{event.recipient.removeprefix('functions.')} ({state}): {first}]\n")
         elif isinstance(event, Done):
@@ -414,7 +431,8 @@ class JsonPrinter:
                       "call_id": event.call_id}
         elif isinstance(event, ToolResult):
             record = {"type": "tool_result", "name": event.recipient.removeprefix("functions."),
-                      "output": event.output, "error": event.error, "call_id": event.call_id}
+                      "output": event.output, "error": event.error, "outcome": event.outcome.value,
+                      "call_id": event.call_id}
         elif isinstance(event, Done):
             record = {"type": "done", "stats": event.stats.as_json()}
         elif isinstance(event, Failed):

@@ -5,7 +5,7 @@ Written for the person at the keyboard: what is happening, and what they can do 
 
 from __future__ import annotations
 
-from fireside.core.chat.events import ReplyStats, ToolCall
+from fireside.core.chat.events import CallOutcome, ReplyStats, ToolCall
 from fireside.core.engine.protocol import ModelInfo
 from fireside.core.units import human_bytes
 
@@ -147,15 +147,17 @@ def tool_calls_markdown(calls: tuple[ToolCall, ...]) -> str:
     return "\n\n".join(parts)
 
 
-def tool_result_title(recipient: str, failed: bool, seconds: float | None, output: str = "") -> str:
-    from fireside.core.chat.session import DECLINED, STOPPED
-
-    if output == DECLINED:
+def tool_result_title(recipient: str, outcome: CallOutcome, seconds: float | None) -> str:
+    if outcome is CallOutcome.DECLINED:
         return f"You declined: {tool_name(recipient)} did not run"
-    if output == STOPPED:
+    if outcome is CallOutcome.STOPPED:
         return f"Stopped before {tool_name(recipient)} ran"
+    if outcome is CallOutcome.CUT_OFF:
+        return f"Cut off: {tool_name(recipient)} did not run"
+    if outcome is CallOutcome.UNAVAILABLE:
+        return f"No tools can run here: {tool_name(recipient)} did not run"
     took = f" · {seconds:.2f} s" if seconds is not None else ""
-    if failed:
+    if outcome is not CallOutcome.OK:
         return f"{tool_name(recipient)} failed{took}"
     return f"Result from {tool_name(recipient)}{took}"
 

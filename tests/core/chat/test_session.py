@@ -4,6 +4,7 @@ end agrees, and turns every failure into a `Failed` event. Real SQLite; scripted
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -189,3 +190,46 @@ def test_a_history_that_cannot_be_written_still_gives_the_reply(engine: Scripted
     assert isinstance(events[0], SaveFailed) and "could not save" in events[0].message
     assert isinstance(events[-1], Done)
     assert "".join(e.text for e in events if isinstance(e, AnswerDelta)) == ANSWER
+
+
+def test_the_partial_row_holds_exactly_what_streamed_so_far(engine: ScriptedEngine, store: Store) -> None:
+    session = ChatSession(engine, store)
+    session.flush_interval_s = 0.0  # every delta reaches the row
+    reply_id, answer, reasoning = 0, "", ""
+    for event in session.send(None, "Hi", OPTIONS):
+        if isinstance(event, Saved) and event.role == "assistant":
+            reply_id = event.message_id
+        if isinstance(event, ReasoningDelta | AnswerDelta):
+            reasoning += event.text if isinstance(event, ReasoningDelta) else ""
+            answer += event.text if isinstance(event, AnswerDelta) else ""
+            row = store.message(reply_id)
+            assert (row.text, row.reasoning, row.status) == (answer, reasoning, "partial")
+    row = store.message(reply_id)
+    assert (row.text, row.reasoning, row.status) == (ANSWER, REASONING, "done")
+
+
+def test_a_partial_save_failing_mid_reply_stops_saving_but_not_the_tool_loop(
+        engine: ScriptedEngine, store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fireside.core.chat.events import ToolCall, ToolResult
+
+    real = store.update_partial
+    writes: list[str] = []
+
+    def fail_after_one(message_id: int, text: str, reasoning: str, durable: bool = True) -> None:
+        writes.append(reasoning)
+        if len(writes) > 1:
+            raise sqlite3.OperationalError("disk I/O error")
+        real(message_id, text, reasoning, durable=durable)
+
+    monkeypatch.setattr(store, "update_partial", fail_after_one)
+    engine.tool_steps = [[ToolCall("python", "print(1)", "analysis")]]
+    session = ChatSession(engine, store)  # no tools: the call gets a result saying so
+    session.flush_interval_s = 0.0
+    events = run(session.send(None, "Hi", OPTIONS))
+    # each step of the reply stops writing its row at its first failed write, and says so once
+    assert len([e for e in events if isinstance(e, SaveFailed)]) == 2 and len(writes) == 3
+    assert next(e for e in events if isinstance(e, ToolResult)).error
+    step = engine.requests[-1].messages[1]  # the model sees the whole first step, saved or not
+    assert (step.role, step.reasoning) == ("assistant", REASONING) and step.tool_calls
+    assert "".join(e.text for e in events if isinstance(e, AnswerDelta)) == ANSWER
+    assert isinstance(events[-1], Done)

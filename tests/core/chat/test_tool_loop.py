@@ -13,7 +13,7 @@ import pytest
 from fireside.core.admin.policy import load_policy
 from fireside.core.chat.context_fit import Overflow
 from fireside.core.chat.conversation import Message
-from fireside.core.chat.events import AnswerDelta, Done, ToolCall, ToolResult
+from fireside.core.chat.events import AnswerDelta, CallOutcome, Done, ToolCall, ToolResult
 from fireside.core.chat.session import (
     DECLINED,
     ChatSession,
@@ -132,6 +132,42 @@ def test_a_denied_call_goes_back_to_the_model_as_a_refusal(
     assert engine.requests[-1].messages[-1] == Message("tool", DECLINED, tool_name="python",
                                                         call_id=result.call_id)
     assert "".join(e.text for e in events if isinstance(e, AnswerDelta)) == ANSWER
+
+
+def test_how_a_call_ended_is_a_field_saved_and_exported_with_the_result(
+        engine: ScriptedEngine, store: Store, registry: ToolRegistry) -> None:
+    engine.tool_steps = [[python("print(6 * 7)")], [python("print('no')")]]
+
+    class Picky(Host):
+        def approve(self, call: ToolCall) -> bool:
+            return "no" not in call.arguments
+
+    events = list(ChatSession(engine, store, registry).send(None, "calc", TOOLS, Picky()))
+    ran, declined = [e for e in events if isinstance(e, ToolResult)]
+    assert ran.outcome is CallOutcome.OK and not ran.error
+    assert declined.outcome is CallOutcome.DECLINED and declined.error
+    cid = next(e for e in events if isinstance(e, Saved)).conversation_id
+    saved = [m for m in store.active_path(cid) if m.role == "tool"]
+    assert [CallOutcome.saved(m.stats) for m in saved] == [CallOutcome.OK, CallOutcome.DECLINED]
+    data = export_json(store, [cid])
+    [copy] = import_json(store, data)
+    again = [m for m in store.active_path(copy) if m.role == "tool"]
+    assert [m.stats["outcome"] for m in again] == ["ok", "declined"]
+
+
+def test_a_stopped_or_unrunnable_call_says_so_in_its_outcome(engine: ScriptedEngine, store: Store) -> None:
+    engine.tool_steps = [[python("print(1)")]]
+    events = list(ChatSession(engine, store, None).send(None, "calc", TOOLS, Host()))
+    [result] = [e for e in events if isinstance(e, ToolResult)]
+    assert result.outcome is CallOutcome.UNAVAILABLE and result.error
+
+
+def test_an_error_flag_alone_reads_as_an_error_outcome() -> None:
+    assert ToolResult("python", "boom", error=True).outcome is CallOutcome.ERROR
+    assert ToolResult("python", "42").outcome is CallOutcome.OK
+    assert ToolResult("python", "no", outcome=CallOutcome.STOPPED).error
+    assert CallOutcome.saved({"error": True, "outcome": "from_the_future"}) is CallOutcome.ERROR
+    assert CallOutcome.saved({"error": False}) is CallOutcome.OK
 
 
 def test_bad_calls_become_results_and_the_loop_goes_on(

@@ -114,3 +114,20 @@ def test_markdown_has_the_shown_branch_and_folded_reasoning(store: Store):
     assert md.index("### You") < md.index("### Assistant (gpt-oss-20b)")
     store.add_message(cid, store.active_path(cid)[-1].id, "assistant", "x", "</details><script>")
     assert "&lt;/details&gt;&lt;script&gt;" in export_markdown(store, cid)
+
+
+def test_an_export_from_before_outcomes_imports_with_them(store: Store):
+    from fireside.core.chat.events import CallOutcome
+    from fireside.core.chat.session import DECLINED
+
+    data = {"format": "fireside-conversations", "version": 1,
+            "conversations": [{"active_root": 1, "messages": [
+        {"id": 1, "role": "user", "text": "tidy up", "active_child": 2},
+        {"id": 2, "parent": 1, "role": "tool", "text": DECLINED, "stats": {"error": True},
+         "active_child": 3,
+         "tool_name": "python", "call_id": "call_1"},
+        {"id": 3, "parent": 2, "role": "tool", "text": "done", "stats": {"error": False},
+         "tool_name": "python", "call_id": "call_2"}]}]}
+    [cid] = import_json(store, data)
+    assert [CallOutcome.saved(m.stats) for m in store.active_path(cid)[1:]] == [
+        CallOutcome.DECLINED, CallOutcome.OK]

@@ -266,3 +266,52 @@ def test_the_recorder_makes_one_flush_in_several_seconds_durable(store: Store, m
     assert len(calls) == 24 and calls[0] is True
     assert calls.count(True) == 3  # at 0.5 s, 5.5 s and 10.5 s
     assert store.message(mid).text == "x" * 24
+
+
+def test_v4_tool_results_get_their_outcome_from_what_fireside_wrote_then(tmp_path: Path):
+    from fireside.core.chat.events import CallOutcome
+    from fireside.core.chat.session import CUT_OFF, DECLINED, NO_TOOLS, STOPPED
+    from fireside.core.history.schema import MIGRATIONS
+
+    path = tmp_path / "v4.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    for step in MIGRATIONS[:4]:
+        step(db)
+    db.execute("PRAGMA user_version = 4")
+    db.execute("INSERT INTO conversations (id, title, created, updated) VALUES (1, 't', 0, 0)")
+    rows = [(DECLINED, '{"error": true}'), (STOPPED, '{"error": true}'), (NO_TOOLS, '{"error": true}'),
+            (CUT_OFF, '{"error": true}'), ("Traceback: boom", '{"error": true, "duration_s": 0.2}'),
+            ("42", '{"error": false, "duration_s": 0.1}'), ("damaged", "not json")]
+    for i, (text, stats) in enumerate(rows, start=1):
+        db.execute("INSERT INTO messages (id, conversation_id, parent_id, role, text, stats, created) "
+                   "VALUES (?, 1, ?, 'tool', ?, ?, 0)", (i, i - 1 or None, text, stats))
+    db.close()
+    with Store(path) as s:
+        assert s.schema_version() == SCHEMA_VERSION
+        outcomes = [s.query("SELECT stats FROM messages WHERE id = ?", (i,))[0][0]
+                    for i in range(1, len(rows) + 1)]
+        assert [CallOutcome.saved(s.message(i).stats) for i in range(1, 7)] == [
+            CallOutcome.DECLINED, CallOutcome.STOPPED, CallOutcome.UNAVAILABLE, CallOutcome.CUT_OFF,
+            CallOutcome.ERROR, CallOutcome.OK]
+        assert s.message(5).stats == {"error": True, "duration_s": 0.2, "outcome": "error"}
+        assert outcomes[-1] == "not json"  # left as it was
+
+
+def test_the_recorder_writes_the_text_it_shares_with_the_streaming_step(store: Store):
+    from fireside.core.history.recorder import ReplyText
+
+    cid = store.create_conversation()
+    rid = store.start_reply(cid, store.add_message(cid, None, "user", "q"))
+    ticks = [0.0]
+    reply = ReplyText()
+    rec = ReplyRecorder(store, rid, interval_s=0.5, clock=lambda: ticks[0], reply=reply)
+    reply.add(reasoning="hm", answer="Hel")  # the step adds; the recorder holds no copy
+    assert not rec.flush_if_due()
+    ticks[0] = 1.0
+    reply.add(answer="lo")
+    assert rec.flush_if_due() and rec.text == "Hello"
+    assert (store.message(rid).text, store.message(rid).reasoning) == ("Hello", "hm")
+    ticks[0] = 2.0
+    assert not rec.flush_if_due()  # nothing new since: no write
+    rec.finish({}, "done")
+    assert store.message(rid).status == "done" and rec.flushes == 1

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from fireside.core.chat.conversation import Message
-from fireside.core.chat.events import ReplyStats
-from fireside.ui.chat.chat_model import ChatModel
+from fireside.core.chat.events import ReplyStats, ToolCall, ToolResult
+from fireside.ui.chat.chat_model import ChatItem, ChatModel
 
 
 class FakeClock:
@@ -95,6 +95,38 @@ def test_to_messages_keeps_completed_and_stopped_turns(qtbot) -> None:  # type: 
         Message("user", "Three"),
         Message("user", "Four"),
     )
+
+
+def test_results_of_the_same_tool_called_twice_go_to_their_own_calls(qtbot) -> None:  # type: ignore[no-untyped-def]
+    a, b = ToolCall("python", "print(1)", call_id="call_a"), ToolCall("python", "print(2)", call_id="call_b")
+    model = ChatModel()
+    model.add_user_message("Two sums")
+    step = model.start_reply(1)
+    model.add_tool_call(1, a)
+    model.add_tool_call(1, b)
+    model.add_tool_result(1, ToolResult("python", "2", "call_b"))  # answered out of order
+    model.add_tool_result(1, ToolResult("python", "1", "call_a"))
+    answer = model.live_reply_row(1)
+    model.append_delta(answer, "", "1 and 2")
+    model.finish_reply(answer, ReplyStats())
+    model.add_user_message("Again")  # the next turn calls the same tool: its own id, not call_a's
+    model.start_reply(2)
+    c = ToolCall("python", "print(3)", call_id="call_c")
+    model.add_tool_call(2, c)
+    model.add_tool_result(2, ToolResult("python", "3", "call_c"))
+    assert step == 1
+    tool_messages = [(m.text, m.call_id) for m in model.to_messages() if m.role == "tool"]
+    assert tool_messages == [("2", "call_b"), ("1", "call_a"), ("3", "call_c")]
+
+
+def test_results_saved_without_an_id_take_the_calls_in_order(qtbot) -> None:  # type: ignore[no-untyped-def]
+    a, b = ToolCall("python", "print(1)", call_id="call_a"), ToolCall("python", "print(2)", call_id="call_b")
+    model = ChatModel()
+    model.load([ChatItem("user", "Two sums"), ChatItem("assistant", tool_calls=(a, b)),
+                ChatItem("tool", "1", tool_name="python"), ChatItem("tool", "2", tool_name="python"),
+                ChatItem("assistant", "1 and 2")])
+    tool_messages = [(m.text, m.call_id) for m in model.to_messages() if m.role == "tool"]
+    assert tool_messages == [("1", "call_a"), ("2", "call_b")]
 
 
 def test_reply_stopped_while_thinking_keeps_its_reasoning(qtbot) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 
-from fireside.core.chat.events import ToolCall
+from fireside.core.chat.events import CallOutcome, ToolCall
 from fireside.core.chat.session import DECLINED
 from fireside.core.config.paths import Paths
 from fireside.core.tools.defaults import build_registry
@@ -79,9 +79,25 @@ def test_a_denied_call_is_shown_failed_and_the_model_is_told(
     send_and_wait(qtbot, window, "Tidy my disk")
     result = window.chat_model.item(2)
     assert result.role == "tool" and result.tool_failed and result.text == DECLINED
+    assert result.tool_outcome is CallOutcome.DECLINED
     widget = window.transcript.widget_at(2)
     assert widget.reasoning_expanded and "You declined" in widget.reasoning_toggle.text()
     assert engine.requests[-1].messages[-1].text == DECLINED
+    # the title comes from the outcome, not the words: a reopened chat shows the same
+    window.close()
+    again = make_window(ScriptedEngine())
+    assert again.chat_model.item(2).tool_outcome is CallOutcome.DECLINED
+    assert "You declined" in again.transcript.widget_at(2).reasoning_toggle.text()
+
+
+def test_a_result_title_follows_the_outcome_whatever_the_output_says() -> None:
+    from fireside.ui import wording
+
+    assert wording.tool_result_title("python", CallOutcome.OK, 0.5) == "Result from python · 0.50 s"
+    assert wording.tool_result_title("python", CallOutcome.DECLINED, None).startswith("You declined")
+    stopped = wording.tool_result_title("functions.a__b", CallOutcome.STOPPED, None)
+    assert stopped == "Stopped before a › b ran"
+    assert wording.tool_result_title("python", CallOutcome.ERROR, 1.0) == "python failed · 1.00 s"
 
 
 def test_allow_for_this_chat_asks_once_per_tool(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -45,15 +47,48 @@ class ToolCall:
         return self.recipient.removeprefix("functions.")
 
 
+class CallOutcome(StrEnum):
+    """How a tool call ended, for front ends and the history (the model reads `output`, in words).
+    The values are stored in the history and in export files: never rename one."""
+
+    OK = "ok"  # the tool ran and returned its output
+    ERROR = "error"  # the tool ran and failed, or could not be run (bad arguments, server gone)
+    DECLINED = "declined"  # the person said no
+    STOPPED = "stopped"  # the person stopped the reply before the call ran
+    UNAVAILABLE = "unavailable"  # no tools can run in this conversation
+    CUT_OFF = "cut_off"  # the reply ended inside the call, so it was not run
+
+    @classmethod
+    def saved(cls, stats: Mapping[str, object]) -> CallOutcome:
+        """The outcome a saved tool message's stats record (`{"outcome": ..., "error": ...}`); a
+        value this version does not know reads as ERROR or OK, by `error`."""
+        value = stats.get("outcome")
+        if isinstance(value, str) and value in cls._value2member_map_:
+            return cls(value)
+        return cls.ERROR if stats.get("error") else cls.OK
+
+
 @dataclass(frozen=True)
 class ToolResult:
-    """What a tool returned for a call (or why it did not run: denied, failed, timed out)."""
+    """What a tool returned for a call (or why it did not run: denied, failed, timed out).
+
+    `outcome` says how the call ended, for a program to compare; `error` is True for every outcome
+    but OK. Given only `error=True`, the outcome is ERROR; given an outcome, `error` follows it.
+    """
 
     recipient: str  # the call's recipient, e.g. "functions.get_weather" or "python"
     output: str  # what the model reads back (already capped)
     call_id: str = ""
     error: bool = False  # the tool failed, timed out or was refused; `output` says which, in words
     duration_s: float = 0.0
+    outcome: CallOutcome = CallOutcome.OK
+
+    def __post_init__(self) -> None:
+        outcome = CallOutcome(self.outcome)
+        if self.error and outcome is CallOutcome.OK:
+            outcome = CallOutcome.ERROR
+        object.__setattr__(self, "outcome", outcome)
+        object.__setattr__(self, "error", outcome is not CallOutcome.OK)
 
 
 @dataclass(frozen=True)

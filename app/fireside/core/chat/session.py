@@ -35,6 +35,7 @@ from fireside.core.chat.conversation import (
 )
 from fireside.core.chat.events import (
     AnswerDelta,
+    CallOutcome,
     Done,
     Event,
     ReasoningDelta,
@@ -43,7 +44,7 @@ from fireside.core.chat.events import (
     ToolResult,
 )
 from fireside.core.engine.protocol import ContextOverflow, Engine, EngineError
-from fireside.core.history.recorder import FLUSH_INTERVAL_S, ReplyRecorder
+from fireside.core.history.recorder import FLUSH_INTERVAL_S, ReplyRecorder, ReplyText
 from fireside.core.history.store import Store, StoredMessage, StoreError
 
 log = logging.getLogger(__name__)
@@ -185,24 +186,27 @@ class _Thread:
 
 @dataclass
 class _Step:
-    """One model step of a reply: its text, the calls it made and how it ended."""
+    """One model step of a reply: its text (the recorder's, when it is saved: one copy), the calls
+    it made and how it ended."""
 
-    reasoning_parts: list[str] = field(default_factory=list)
-    answer_parts: list[str] = field(default_factory=list)
+    text: ReplyText = field(default_factory=ReplyText)
     calls: list[ToolCall] = field(default_factory=list)
     stats: ReplyStats = field(default_factory=ReplyStats)
     saving: bool = False
 
     def add(self, event: ReasoningDelta | AnswerDelta) -> None:
-        (self.reasoning_parts if isinstance(event, ReasoningDelta) else self.answer_parts).append(event.text)
+        if isinstance(event, ReasoningDelta):
+            self.text.add(reasoning=event.text)
+        else:
+            self.text.add(answer=event.text)
 
     @property
     def reasoning(self) -> str:
-        return "".join(self.reasoning_parts)
+        return self.text.reasoning
 
     @property
     def answer(self) -> str:
-        return "".join(self.answer_parts)
+        return self.text.text
 
 
 @dataclass(frozen=True)
@@ -407,7 +411,8 @@ class ChatSession:
             yield from calls
             thread.messages += (Message("assistant", step.answer, step.reasoning, tool_calls=calls),)
             if step.stats.stop_reason == "length":  # cut off mid-call: nothing to run, no room left
-                yield ToolResult(calls[-1].recipient, CUT_OFF, calls[-1].call_id, error=True)
+                yield ToolResult(calls[-1].recipient, CUT_OFF, calls[-1].call_id,
+                                 outcome=CallOutcome.CUT_OFF)
                 yield Done(step.stats)
                 return
             if any(c.function_name in options.client_functions for c in calls):
@@ -447,7 +452,7 @@ class ChatSession:
         """Stream one step of the reply (shortened if the person agrees), recording its text; the
         calls and stats come back to the caller. Never raises: a failure is a `Failed` event."""
         saving = recorder is not None
-        step = _Step()
+        step = _Step(recorder.reply) if recorder is not None else _Step()
         if cancel.is_set():  # stopped while still queued: the engine never starts
             step.stats = ReplyStats(stop_reason="cancelled")
             step.saving = saving
@@ -469,7 +474,7 @@ class ChatSession:
             for event in _chain([first] if first is not None else [], events):
                 if isinstance(event, ReasoningDelta | AnswerDelta):
                     step.add(event)
-                    if saving and recorder is not None and (problem := self._record(recorder, event)):
+                    if saving and recorder is not None and (problem := self._flush_if_due(recorder)):
                         saving = False
                         yield SaveFailed(problem)
                     yield event
@@ -500,13 +505,13 @@ class ChatSession:
                   thread: _Thread) -> ToolResult:
         """Run one call the model made, if the person allows it; every outcome is a result."""
         if cancel.is_set():
-            return ToolResult(call.recipient, STOPPED, call.call_id, error=True)
+            return ToolResult(call.recipient, STOPPED, call.call_id, outcome=CallOutcome.STOPPED)
         if self.tools is None:
-            return ToolResult(call.recipient, NO_TOOLS, call.call_id, error=True)
+            return ToolResult(call.recipient, NO_TOOLS, call.call_id, outcome=CallOutcome.UNAVAILABLE)
         if not (self.tools.always_allowed(call.recipient) or host.approve(call)):
-            return ToolResult(call.recipient, DECLINED, call.call_id, error=True)
+            return ToolResult(call.recipient, DECLINED, call.call_id, outcome=CallOutcome.DECLINED)
         if cancel.is_set():
-            return ToolResult(call.recipient, STOPPED, call.call_id, error=True)
+            return ToolResult(call.recipient, STOPPED, call.call_id, outcome=CallOutcome.STOPPED)
         try:
             return self.tools.call(call.recipient, call.arguments, call_id=call.call_id,
                                    conversation=thread.key)
@@ -518,7 +523,8 @@ class ChatSession:
         store = self.store
         if store is None or thread.conversation_id is None or thread.parent_id is None:
             return None
-        stats = {"duration_s": round(result.duration_s, 4), "error": result.error}
+        stats = {"duration_s": round(result.duration_s, 4), "error": result.error,
+                 "outcome": result.outcome.value}
         try:
             tool_id = store.add_message(thread.conversation_id, thread.parent_id, "tool", result.output,
                                         stats=stats, tool_name=call.recipient, call_id=call.call_id)
@@ -551,10 +557,13 @@ class ChatSession:
             self._write(lambda: recorder.finish({"error": message}, "error"))
         yield Failed(message)
 
-    def _record(self, recorder: ReplyRecorder, event: ReasoningDelta | AnswerDelta) -> str:
-        reasoning = event.text if isinstance(event, ReasoningDelta) else ""
-        answer = event.text if isinstance(event, AnswerDelta) else ""
-        return self._write(lambda: recorder.add(reasoning, answer))
+    def _flush_if_due(self, recorder: ReplyRecorder) -> str:
+        """Write the step's text so far to its partial row when it is time; '' or why it failed."""
+        try:
+            recorder.flush_if_due()
+        except (StoreError, sqlite3.Error) as exc:
+            return self._save_failed(exc)
+        return ""
 
     def _write(self, fn: Callable[[], object]) -> str:
         """Run a history write; '' when it worked, else a sentence saying it failed."""

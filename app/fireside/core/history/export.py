@@ -13,6 +13,7 @@ import json
 import math
 from typing import Any
 
+from fireside.core.history.schema import legacy_tool_outcome
 from fireside.core.history.store import (
     Conversation,
     Store,
@@ -147,9 +148,12 @@ def import_json(store: Store, data: Any) -> list[int]:
             created=conv.get("created"))
         ids: dict[int, int] = {}
         for m in conv["messages"]:
+            stats = dict(m.get("stats") or {})
+            if m["role"] == "tool" and "outcome" not in stats:  # exported before outcomes were saved
+                stats["outcome"] = legacy_tool_outcome(str(m.get("text", "")), stats)
             ids[m["id"]] = store.add_message(
                 cid, ids[m["parent"]] if m.get("parent") is not None else None, m["role"],
-                m.get("text", ""), m.get("reasoning", ""), stats=m.get("stats") or {},
+                m.get("text", ""), m.get("reasoning", ""), stats=stats,
                 model=m.get("model", ""), effort=m.get("effort", ""), status=m.get("status", "done"),
                 created=m.get("created"), tool_calls=calls_from_json(m.get("tool_calls")),
                 tool_name=str(m.get("tool_name", "")), call_id=str(m.get("call_id", "")))

@@ -1,7 +1,8 @@
 """Write a streaming reply to the store as it grows, so a crash loses at most about a second.
 
-Both the terminal (`fireside chat`) and the window feed replies through this one class, so the
-flush policy is decided in one place: keep the text in memory, and commit it to the partial row
+Every front end's replies go through this one class (the conversation service records them), so
+the flush policy is decided in one place: keep the text in memory (`ReplyText`, which the
+service's step of the reply shares, so the text is held once), and commit it to the partial row
 when at least `interval_s` has passed since the last commit. Half a second keeps the promise of
 "at most a second lost" with room to spare, while a 50,000-token reply costs about two small
 commits a second rather than one per token.
@@ -20,18 +21,53 @@ FLUSH_INTERVAL_S = 0.5
 DURABLE_EVERY_S = 5.0  # a flush that also waits for the disk, so a power cut loses at most this
 
 
+class ReplyText:
+    """A streaming reply's answer and reasoning as they grow: pieces kept as they came, joined
+    only when read (and kept joined, so the next read starts from one piece)."""
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self.version = 0  # grows with every change, so a reader knows whether it has seen it all
+
+    @property
+    def text(self) -> str:
+        if len(self._text) > 1:
+            self._text = ["".join(self._text)]
+        return self._text[0] if self._text else ""
+
+    @property
+    def reasoning(self) -> str:
+        if len(self._reasoning) > 1:
+            self._reasoning = ["".join(self._reasoning)]
+        return self._reasoning[0] if self._reasoning else ""
+
+    def add(self, reasoning: str = "", answer: str = "") -> None:
+        if reasoning:
+            self._reasoning.append(reasoning)
+        if answer:
+            self._text.append(answer)
+        if reasoning or answer:
+            self.version += 1
+
+    def replace(self, text: str, reasoning: str) -> None:
+        if text != self.text or reasoning != self.reasoning:
+            self._text, self._reasoning = [text], [reasoning]
+            self.version += 1
+
+
 class ReplyRecorder:
-    """Accumulates one reply's deltas and flushes them to its partial row in `store`."""
+    """Flushes one reply's text (`reply`, shared with whoever adds to it) to its partial row in
+    `store`, at most every `interval_s`."""
 
     def __init__(self, store: Store, message_id: int, interval_s: float = FLUSH_INTERVAL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, reply: ReplyText | None = None) -> None:
         self.store = store
         self.message_id = message_id
         self.interval_s = interval_s
         self._clock = clock
-        self._text: list[str] = []
-        self._reasoning: list[str] = []
-        self._dirty = False
+        self.reply = reply if reply is not None else ReplyText()
+        self._flushed_version = self.reply.version
         self._last_flush = clock()
         self._last_durable = float("-inf")  # the first flush is durable: the reply exists on disk
         self.flushes = 0
@@ -39,46 +75,40 @@ class ReplyRecorder:
 
     @property
     def text(self) -> str:
-        return "".join(self._text)
+        return self.reply.text
 
     @property
     def reasoning(self) -> str:
-        return "".join(self._reasoning)
+        return self.reply.reasoning
 
     def add(self, reasoning: str = "", answer: str = "") -> bool:
         """Take more of the reply; returns True when this call flushed to disk."""
-        if reasoning:
-            self._reasoning.append(reasoning)
-        if answer:
-            self._text.append(answer)
-        self._dirty = self._dirty or bool(reasoning or answer)
-        if self._dirty and self._clock() - self._last_flush >= self.interval_s:
-            self.flush()
-            return True
-        return False
+        self.reply.add(reasoning, answer)
+        return self.flush_if_due()
 
     def replace(self, text: str, reasoning: str) -> bool:
-        """Take the whole reply so far (the window keeps it whole already); flushes like add()."""
-        if text != self.text or reasoning != self.reasoning:
-            self._text, self._reasoning = [text], [reasoning]
-            self._dirty = True
-        if self._dirty and self._clock() - self._last_flush >= self.interval_s:
+        """Take the whole reply so far (when the caller keeps it whole); flushes like add()."""
+        self.reply.replace(text, reasoning)
+        return self.flush_if_due()
+
+    def flush_if_due(self) -> bool:
+        """Flush when the reply changed and `interval_s` has passed; True when it flushed."""
+        due = self._clock() - self._last_flush >= self.interval_s
+        if due and self.reply.version != self._flushed_version:
             self.flush()
             return True
         return False
 
     def flush(self) -> None:
-        if not self._dirty or self.finished:
+        if self.reply.version == self._flushed_version or self.finished:
             return
-        # Join once per flush, and keep the joined string so the next join starts from one piece.
-        text, reasoning = self.text, self.reasoning
-        self._text, self._reasoning = [text], [reasoning]
+        version, text, reasoning = self.reply.version, self.reply.text, self.reply.reasoning
         now = self._clock()
         durable = now - self._last_durable >= DURABLE_EVERY_S
         self.store.update_partial(self.message_id, text, reasoning, durable=durable)
         if durable:
             self._last_durable = now
-        self._dirty = False
+        self._flushed_version = version
         self._last_flush = now
         self.flushes += 1
 
@@ -90,9 +120,8 @@ class ReplyRecorder:
         accumulated."""
         if self.finished:
             return
-        if text is not None:
-            self._text = [text]
-        if reasoning is not None:
-            self._reasoning = [reasoning]
+        if text is not None or reasoning is not None:
+            self.reply.replace(self.text if text is None else text,
+                               self.reasoning if reasoning is None else reasoning)
         self.store.finish(self.message_id, self.text, self.reasoning, stats, status, tool_calls)
         self.finished = True

@@ -8,7 +8,9 @@ is refused with a message rather than silently damaged by an older one.
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from typing import Any
 
 # Version 1: the first shipped shape (kept verbatim; tests build a v1 file from it and migrate it).
 SCHEMA_V1 = """
@@ -140,8 +142,40 @@ def _v3_to_v4(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+# Version 5: a tool result's stats say how the call ended (`"outcome"`: "ok", "error",
+# "declined", "stopped", "unavailable", "cut_off"; events.CallOutcome), so nothing compares the
+# output's words. Results saved before it get theirs from the sentences Fireside wrote then.
+_LEGACY_OUTCOMES = {  # verbatim, as versions before 5 saved them; never edit
+    "The user declined to run this tool call.": "declined",
+    "The user stopped the reply before this tool call ran.": "stopped",
+    "No tools can run in this conversation.": "unavailable",
+    ("This tool call was cut off before it was complete (the reply reached its length "
+     "limit), so it was not run."): "cut_off",
+}
+
+
+def legacy_tool_outcome(text: str, stats: dict[str, Any]) -> str:
+    """The outcome of a tool result saved (or exported) before outcomes were recorded."""
+    if not stats.get("error"):
+        return "ok"
+    return _LEGACY_OUTCOMES.get(text, "error")
+
+
+def _v4_to_v5(db: sqlite3.Connection) -> None:
+    rows = db.execute("SELECT id, text, stats FROM messages WHERE role = 'tool'").fetchall()
+    for message_id, text, stats_json in rows:
+        try:
+            stats = json.loads(stats_json or "{}")
+        except json.JSONDecodeError:
+            continue  # damaged stats stay as they are; the result reads as failed or not by them
+        if not isinstance(stats, dict) or "outcome" in stats:
+            continue
+        stats["outcome"] = legacy_tool_outcome(text, stats)
+        db.execute("UPDATE messages SET stats = ? WHERE id = ?", (json.dumps(stats), message_id))
+
+
 # MIGRATIONS[n] takes a database at version n to n + 1 (version 0 is an empty file).
-MIGRATIONS = (_create_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4)
+MIGRATIONS = (_create_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from PySide6.QtCore import QAbstractListModel, QByteArray, QModelIndex, QPersistentModelIndex, Qt
 
 from fireside.core.chat.conversation import Message
-from fireside.core.chat.events import ReplyStats, ToolCall, ToolResult
+from fireside.core.chat.events import CallOutcome, ReplyStats, ToolCall, ToolResult
 
 _Index = QModelIndex | QPersistentModelIndex
 _USER = int(Qt.ItemDataRole.UserRole)
@@ -36,8 +36,14 @@ class ChatItem:
     branch: tuple[int, int] = (1, 1)  # version position and count, for "‹ 2/3 ›"
     tool_calls: tuple[ToolCall, ...] = ()  # assistant: the calls this step of the reply made
     tool_name: str = ""  # tool: whose result this is ("python", "functions.x")
-    tool_failed: bool = False  # tool: it failed, timed out or was declined
+    tool_outcome: CallOutcome = CallOutcome.OK  # tool: how the call ended (failed, declined, ...)
+    call_id: str = ""  # tool: the call this result answers
     duration_s: float | None = None  # tool: how long it ran
+
+    @property
+    def tool_failed(self) -> bool:
+        """A tool result that is not the tool's output: it failed, or the call did not run."""
+        return self.tool_outcome is not CallOutcome.OK
 
 
 class ChatModel(QAbstractListModel):
@@ -148,7 +154,8 @@ class ChatModel(QAbstractListModel):
 
     def add_tool_result(self, request_id: int, result: ToolResult) -> int:
         return self._append(ChatItem(role="tool", text=result.output, request_id=request_id,
-                                     tool_name=result.recipient, tool_failed=result.error,
+                                     tool_name=result.recipient, tool_outcome=result.outcome,
+                                     call_id=result.call_id,
                                      duration_s=result.duration_s))
 
     def last_row(self, request_id: int, role: str) -> int:
@@ -239,16 +246,19 @@ class ChatModel(QAbstractListModel):
         partial answer and reasoning, since the user saw it and may refer to it.
         """
         messages: list[Message] = []
+        unanswered: list[ToolCall] = []  # the latest step's calls without a result yet, in order
         for item in self._items:
             if item.role == "user":
                 messages.append(Message(role="user", text=item.text))
+                unanswered = []
             elif item.role == "tool":
-                call_id = next((c.call_id for i in self._items for c in i.tool_calls
-                                if c.recipient == item.tool_name), "")
+                call_id = _answered(unanswered, item)
                 messages.append(Message("tool", item.text, tool_name=item.tool_name, call_id=call_id))
-            elif not item.streaming and not item.error and (item.text or item.reasoning or item.tool_calls):
-                messages.append(Message(role="assistant", text=item.text, reasoning=item.reasoning,
-                                        tool_calls=item.tool_calls))
+            else:
+                unanswered = list(item.tool_calls)
+                if not item.streaming and not item.error and (item.text or item.reasoning or item.tool_calls):
+                    messages.append(Message(role="assistant", text=item.text, reasoning=item.reasoning,
+                                            tool_calls=item.tool_calls))
         return tuple(messages)
 
     def _append(self, item: ChatItem) -> int:
@@ -261,3 +271,12 @@ class ChatModel(QAbstractListModel):
     def _changed(self, row: int) -> None:
         index = self.index(row, 0)
         self.dataChanged.emit(index, index, [])
+
+
+def _answered(unanswered: list[ToolCall], result: ChatItem) -> str:
+    """The id of the call a tool result answers, taken off `unanswered`: its own id when it has
+    one, else (a result from before ids were kept) the first unanswered call to its tool."""
+    for i, call in enumerate(unanswered):
+        if (call.call_id == result.call_id) if result.call_id else (call.recipient == result.tool_name):
+            return unanswered.pop(i).call_id
+    return result.call_id

@@ -204,8 +204,8 @@ class MessageWidget(QWidget):
         """A tool's result: a collapsible output under a title with its duration, opened when
         the tool failed (the person should see why)."""
         self.reasoning_toggle.setVisible(True)
-        self.reasoning_toggle.setText(wording.tool_result_title(item.tool_name, item.tool_failed,
-                                                                item.duration_s, item.text))
+        self.reasoning_toggle.setText(wording.tool_result_title(item.tool_name, item.tool_outcome,
+                                                                item.duration_s))
         output = item.text or wording.NO_TOOL_OUTPUT
         if self.reasoning_view.text() != output:
             self.reasoning_view.setText(output)

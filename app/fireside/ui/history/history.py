@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
-from fireside.core.chat.events import ReplyStats
+from fireside.core.chat.events import CallOutcome, ReplyStats
 from fireside.core.chat.session import OPEN_KEY, Saved, select_branch
 from fireside.core.history.export import export_json, import_json
 from fireside.core.history.store import Store, StoredMessage, StoreError
@@ -34,7 +34,7 @@ def _item(m: StoredMessage) -> ChatItem:
     if m.role == "tool":
         seconds = m.stats.get("duration_s")
         return ChatItem(role="tool", text=m.text, tool_name=m.tool_name,
-                        tool_failed=bool(m.stats.get("error")),
+                        tool_outcome=CallOutcome.saved(m.stats), call_id=m.call_id,
                         duration_s=float(seconds) if isinstance(seconds, int | float) else None)
     stats = None
     if m.stats and set(m.stats) <= _STATS_FIELDS:
