@@ -193,6 +193,7 @@ class PresetDialog(QDialog):
                  json_schema: dict[str, Any] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Save preset")
+        self.setMinimumWidth(480)  # room for an indented schema without scrolling sideways
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.name_edit = QLineEdit()
@@ -255,7 +256,11 @@ class PresetDialog(QDialog):
         self.error_label.setWordWrap(True)
         self.error_label.setTextFormat(Qt.TextFormat.PlainText)
         self.error_label.hide()
+        answer_note = QLabel("The model still reasons in its own words; only its final answer "
+                             "is JSON. Paste a JSON Schema, as OpenAI's Structured Outputs take it.")
+        answer_note.setWordWrap(True)
         answer_layout.addWidget(self.json_check)
+        answer_layout.addWidget(answer_note)
         answer_layout.addWidget(self.schema_edit)
         layout.addWidget(answer_box)
         layout.addWidget(self.error_label)
