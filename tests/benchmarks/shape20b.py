@@ -209,11 +209,16 @@ def _key(seed: int) -> str:
     return h.hexdigest()[:12]
 
 
+def shape20b_path(cache_dir: Path | None = None, *, seed: int = 0) -> Path:
+    """Where the 20b-shape GGUF is (or would be) cached; nothing is built."""
+    directory = Path(cache_dir) if cache_dir else BENCH_CACHE
+    return directory / f"gpt-oss-20b-shape-s{seed}-{_key(seed)}.gguf"
+
+
 def cached_shape20b(cache_dir: Path | None = None, *, seed: int = 0,
                     progress: Callable[[str], None] | None = None) -> Path:
     """The 20b-shape GGUF in ~/.cache/fireside-bench (built once, atomically; ~12 GB)."""
-    directory = Path(cache_dir) if cache_dir else BENCH_CACHE
-    target = directory / f"gpt-oss-20b-shape-s{seed}-{_key(seed)}.gguf"
+    target = shape20b_path(cache_dir, seed=seed)
     return cached_file(target, lambda tmp: write_shape20b(tmp, seed=seed, progress=progress))
 
 

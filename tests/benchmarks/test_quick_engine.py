@@ -91,5 +91,24 @@ def test_structured_output_speed_section_measures_both_sides():
     assert len(result["ratios"]) == 2 * len(structured.SCHEMAS)
     assert all(_positive(r["value"]) for r in result["ratios"])
     for name in structured.SCHEMAS:
-        (sample,) = result["samples"][name]
+        (sample,) = result["samples"]["gemma-3-270m"][name]
         assert sample["answer"].lstrip().startswith("{")
+
+
+def test_structured_output_speed_on_a_harmony_model_constrains_only_the_answer():
+    """The path the 20b shape takes (`--model shape20b`), on the tiny gpt-oss: each reply forced
+    through an analysis into the final channel, the grammar from there, the answer's speed."""
+    result = structured.run(quick=True, max_tokens=40, reps=1, models=("tiny",))
+    _check_section(result)
+    assert [r["side"] for r in result["rows"]] == ["plain", *structured.SCHEMAS]
+    assert all(r["model"] == "tiny-gpt-oss" and r["speed of"] == "the answer" for r in result["rows"])
+    assert all(_positive(r["value"]) for r in result["ratios"])
+    samples = result["samples"]["tiny-gpt-oss"]
+    (plain,) = samples["plain"]
+    assert plain["stop"] == "length" and plain["answer_tokens"] > 10  # ran to max_tokens, in the answer
+    for name in structured.SCHEMAS:
+        (sample,) = samples[name]
+        assert sample["answer"].lstrip().startswith("{") and sample["answer_tokens"] > 5
+    # the 20b shape is measured only when already cached, and never built by the benchmark
+    path = structured.model_path("shape20b")
+    assert path is None or path.is_file()

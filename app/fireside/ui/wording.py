@@ -5,6 +5,9 @@ Written for the person at the keyboard: what is happening, and what they can do 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from fireside.core.chat.events import CallOutcome, ReplyStats, ToolCall
 from fireside.core.engine.protocol import ModelInfo
 from fireside.core.units import human_bytes
@@ -186,6 +189,22 @@ def adapters_text(labels: tuple[str, ...]) -> str:
         name, _, scale = label.rpartition(":")
         shown.append(name if scale == "1" else f"{name} ×{scale}")
     return "LoRA " + ", ".join(shown)
+
+
+JSON_ANSWER = "{ } JSON answer"
+
+
+def json_answer_tooltip(schema: Mapping[str, Any]) -> str:
+    """What the composer's "JSON answer" label says on hover: the fields the answer will have."""
+    props = schema.get("properties")
+    details = []
+    if isinstance(schema.get("title"), str) and schema["title"].strip():
+        details.append(f"“{schema['title'].strip()}”")
+    if isinstance(props, dict) and props:
+        details.append("fields: " + ", ".join(str(k) for k in props))
+    detail = f" ({'; '.join(details)})" if details else ""
+    return ("The model reasons freely, then answers in JSON that follows the schema of the preset "
+            f"this chat started from{detail}.")
 
 
 ADAPTERS_TOOLTIP = ("LoRA adapters applied to the next replies (from the preset this chat "

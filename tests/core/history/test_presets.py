@@ -94,3 +94,47 @@ def test_a_preset_carries_adapters_with_scales(tmp_path: Path) -> None:
             {"path": "/b.gguf", "scale": float("1e9")}, {"path": "/c.gguf"}]}]))
         [odd] = load_presets(store)
         assert odd.adapters == (("/c.gguf", 1.0),)
+
+
+WEATHER = {"type": "object", "properties": {"city": {"type": "string"}, "sunny": {"type": "boolean"}},
+           "required": ["city", "sunny"]}
+
+
+def test_a_json_schema_is_saved_as_an_object_and_comes_back(tmp_path: Path) -> None:
+    with Store(tmp_path / "h.sqlite3") as store:
+        # OpenAI's response_format wrapper is unwrapped; the text is kept compact
+        wrapped = json.dumps({"name": "weather", "schema": WEATHER}, indent=2)
+        save_preset(store, Preset("Weather", "Report the weather.", json_schema=wrapped))
+        save_preset(store, Preset("Plain"))
+        stored = {e["name"]: e for e in json.loads(store.state(STATE_KEY))}
+        assert stored["Weather"]["json_schema"] == WEATHER  # readable JSON in the database
+        assert stored["Plain"]["json_schema"] is None
+    with Store(tmp_path / "h.sqlite3") as store:
+        presets = {p.name: p for p in load_presets(store)}
+        assert presets["Weather"].schema() == WEATHER
+        assert presets["Weather"].json_schema == json.dumps(WEATHER, separators=(",", ":"))
+        assert presets["Plain"].schema() is None and presets["Plain"].json_schema == ""
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('{"type": "object",', r"^The answer schema is not valid JSON \(line 1, column 19\)"),
+    ("[1, 2]", r"^The answer schema must be a JSON object"),
+    ('{"$ref": "https://example.com/s.json"}', r"^The answer schema cannot be used.*by URL \(\$ref\)"),
+    ('{"type": "no-such-type"}', r"^The answer schema cannot be used for a structured answer: "),
+])
+def test_a_schema_that_cannot_constrain_an_answer_is_refused_with_a_sentence(
+        tmp_path: Path, text: str, message: str) -> None:
+    with Store(tmp_path / "h.sqlite3") as store:
+        with pytest.raises(ValueError, match=message):
+            save_preset(store, Preset("Bad", json_schema=text))
+        assert load_presets(store) == []  # nothing half-saved
+
+
+def test_a_damaged_stored_schema_is_dropped_and_the_preset_kept(tmp_path: Path) -> None:
+    with Store(tmp_path / "h.sqlite3") as store:
+        store.set_state(STATE_KEY, json.dumps([
+            {"name": "a", "json_schema": "{not json"}, {"name": "b", "json_schema": [1]},
+            {"name": "c", "json_schema": json.dumps(WEATHER)}]))
+        presets = {p.name: p for p in load_presets(store)}
+        assert presets["a"].json_schema == presets["b"].json_schema == ""
+        assert presets["c"].schema() == WEATHER

@@ -191,3 +191,32 @@ def test_theme_colours_reach_links_and_inline_code_but_only_as_colours(qapp) -> 
     assert "color:#8ab4f8;" in html and "background-color:#2a2b2e;" in html
     hostile = markdown.render_markdown("`x`", '#fff;"><script>', "red; background:url(http://x)")
     assert "<script" not in hostile and "url(" not in hostile
+
+
+def test_a_reply_that_is_one_json_value_is_shown_indented_as_json() -> None:
+    block = markdown.json_answer(' {"city":"Lisbon","sunny":false,"tags":["é"]} \n')
+    assert block == markdown.Code('{\n  "city": "Lisbon",\n  "sunny": false,\n  "tags": [\n    "é"\n  ]\n}',
+                                  "json")
+    assert markdown.json_answer("[1, 2]") == markdown.Code("[\n  1,\n  2\n]", "json")
+    for prose in ('{"a": 1} and more', "{not json}", "Use {braces}.", '"just a string"', ""):
+        assert markdown.json_answer(prose) is None, prose
+
+
+def test_a_structured_answer_is_one_json_code_block_in_the_transcript(
+        qtbot, make_window: MakeWindow) -> None:  # type: ignore[no-untyped-def]
+    engine = ScriptedEngine(answer=('{"city": "Lisbon", "sunny": true}',))
+    window: MainWindow = make_window(engine)
+    window.show()
+    with qtbot.waitSignal(window.modelLoaded, timeout=5000):
+        window.load_model(MODEL_PATH)
+    row = send_and_wait(qtbot, window, "Weather?")
+    rich = window.transcript.widget_at(row).markdown_label
+    [block] = rich.code_blocks()
+    assert block.language_label.text() == "JSON" and block.isVisible()
+    assert block.code == '{\n  "city": "Lisbon",\n  "sunny": true\n}'
+    assert rich.prose_labels() == []
+    assert window.chat_model.item(row).text == '{"city": "Lisbon", "sunny": true}'  # kept as written
+    from PySide6.QtGui import QGuiApplication
+
+    qtbot.mouseClick(window.transcript.widget_at(row).copy_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == '{"city": "Lisbon", "sunny": true}'

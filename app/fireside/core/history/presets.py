@@ -1,5 +1,6 @@
-"""Presets: a named system prompt, reasoning effort, (optionally) sampling and LoRA adapters with
-their scales to start a chat from: a "domain copilot" is base model + adapters + prompt + effort.
+"""Presets: a named system prompt, reasoning effort, (optionally) sampling, LoRA adapters with
+their scales and a JSON Schema for the final answer, to start a chat from: a "domain copilot" is
+base model + adapters + prompt + effort, an "extractor" also answers in JSON that follows a schema.
 
 They are kept in the conversation database (its small app_state table, as JSON) rather than in
 settings.toml, because they travel with the history a person builds up, and an administrator's
@@ -11,8 +12,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from fireside.core.chat.conversation import AdapterUse, Effort, Sampling
 from fireside.core.history.store import Store
@@ -40,6 +42,15 @@ class Preset:
     min_p: float | None = None
     # LoRA adapters (file path, scale) applied to the chat's replies
     adapters: tuple[tuple[str, float], ...] = ()
+    # A JSON Schema the final answer follows (JSON text, "" for none); the reasoning stays free
+    json_schema: str = ""
+
+    def schema(self) -> dict[str, Any] | None:
+        """The answer's JSON Schema as an object, None when the preset has none."""
+        if not self.json_schema:
+            return None
+        value = json.loads(self.json_schema)
+        return value if isinstance(value, dict) else None
 
     def adapter_uses(self) -> tuple[AdapterUse, ...]:
         return tuple(AdapterUse(path, scale) for path, scale in self.adapters)
@@ -72,12 +83,58 @@ def clean_sampling_value(key: str, value: object) -> float | int | None:
 
 
 def _with_sampling(name: str, system_prompt: str, effort: str, value: Callable[[str], object],
-                   adapters: tuple[tuple[str, float], ...] = ()) -> Preset:
+                   adapters: tuple[tuple[str, float], ...] = (), json_schema: str = "") -> Preset:
     """A Preset whose sampling fields are `value(field)`, each cleaned by clean_sampling_value."""
     clean = {key: clean_sampling_value(key, value(key)) for key in SAMPLING_LIMITS}
     top_k = clean["top_k"]  # an int whenever it is not None (its limits say int)
     return Preset(name, system_prompt, effort, temperature=clean["temperature"], top_p=clean["top_p"],
-                  top_k=None if top_k is None else int(top_k), min_p=clean["min_p"], adapters=adapters)
+                  top_k=None if top_k is None else int(top_k), min_p=clean["min_p"], adapters=adapters,
+                  json_schema=json_schema)
+
+
+def clean_json_schema(text: str) -> str:
+    """The schema as compact JSON text ("" for blank input); ValueError with a sentence a person
+    can act on when it is not JSON, not an object, or not one llama.cpp can turn into a grammar.
+    OpenAI's `response_format.json_schema` wrapper ({"name": …, "schema": {…}}) is unwrapped."""
+    if not text.strip():
+        return ""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise ValueError(f"The answer schema is not valid JSON{where}: "
+                         f"{getattr(exc, 'msg', 'it nests too deeply')}.") from None
+    if isinstance(value, dict) and isinstance(value.get("schema"), dict) and "name" in value:
+        value = value["schema"]
+    if not isinstance(value, dict):
+        raise ValueError("The answer schema must be a JSON object, such as "
+                         '{"type": "object", "properties": {…}}.')
+    return _checked(value)
+
+
+def _checked(schema: Mapping[str, Any]) -> str:
+    from fireside.core.engine.structured import SchemaError, schema_to_gbnf
+
+    try:
+        schema_to_gbnf(schema)
+    except SchemaError as exc:
+        raise ValueError(str(exc).replace("This JSON schema", "The answer schema")) from None
+    return json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
+
+
+def _stored_schema(value: object) -> str:
+    """A saved schema as compact JSON text; "" (none) when it is missing or damaged."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else None
+        except (ValueError, RecursionError):
+            return ""
+    if not isinstance(value, dict):
+        return ""
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return ""
 
 
 def clean_adapters(value: object) -> tuple[tuple[str, float], ...]:
@@ -99,6 +156,7 @@ def clean_adapters(value: object) -> tuple[tuple[str, float], ...]:
 def _as_json(p: Preset) -> dict[str, object]:
     data = asdict(p)
     data["adapters"] = [{"path": path, "scale": scale} for path, scale in p.adapters]
+    data["json_schema"] = p.schema()  # an object in the file, readable and exported as JSON
     return data
 
 
@@ -124,17 +182,19 @@ def load_presets(store: Store) -> list[Preset]:
             prompt = str(entry.get("system_prompt", ""))
             (entry["name"] + prompt).encode("utf-8")  # a lone surrogate ("\ud800") cannot be saved
             presets.append(_with_sampling(clean_name(entry["name"]), prompt, effort, entry.get,
-                                          clean_adapters(entry.get("adapters"))))
+                                          clean_adapters(entry.get("adapters")),
+                                          _stored_schema(entry.get("json_schema"))))
         except ValueError:  # UnicodeEncodeError too
             continue
     return presets
 
 
 def save_preset(store: Store, preset: Preset) -> list[Preset]:
-    """Add `preset`, replacing one of the same name; returns the list as saved (sorted by name)."""
+    """Add `preset`, replacing one of the same name; returns the list as saved (sorted by name).
+    ValueError with a sentence for a missing name, an unknown effort or an unusable schema."""
     preset = _with_sampling(clean_name(preset.name), preset.system_prompt.strip(),
                             Effort.parse(preset.effort).value, lambda key: getattr(preset, key),
-                            clean_adapters(preset.adapters))
+                            clean_adapters(preset.adapters), clean_json_schema(preset.json_schema))
     presets = [p for p in load_presets(store) if p.name.casefold() != preset.name.casefold()]
     presets.append(preset)
     presets.sort(key=lambda p: p.name.casefold())

@@ -7,6 +7,7 @@ button turns into Stop; the box stays editable so the next message can be drafte
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QShowEvent, QStandardItemModel
@@ -125,12 +126,19 @@ class Composer(QFrame):
         self.adapters_label.setTextFormat(Qt.TextFormat.PlainText)
         self.adapters_label.hide()
         self._adapters: tuple[AdapterUse, ...] = ()
+        # The JSON Schema the next answers follow (a preset's), shown only when there is one
+        self.json_label = QLabel(wording.JSON_ANSWER)
+        self.json_label.setObjectName("jsonAnswerLabel")
+        self.json_label.setAccessibleName("Answers in JSON")
+        self.json_label.hide()
+        self._json_schema: dict[str, Any] | None = None
 
         controls = QHBoxLayout()
         controls.setSpacing(8)
         controls.addWidget(self.effort_label)
         controls.addWidget(self.effort_combo)
         controls.addWidget(self.adapters_label)
+        controls.addWidget(self.json_label)
         controls.addStretch(1)
         controls.addWidget(self.send_button)
         layout = QVBoxLayout(self)
@@ -188,6 +196,15 @@ class Composer(QFrame):
         self.adapters_label.setToolTip(wording.ADAPTERS_TOOLTIP.format(
             files="\n".join(f"{a.path} (scale {a.scale:g})" for a in self._adapters)))
         self.adapters_label.setVisible(bool(active))
+
+    def json_schema(self) -> dict[str, Any] | None:
+        return self._json_schema
+
+    def set_json_schema(self, schema: dict[str, Any] | None) -> None:
+        """The JSON Schema the next answers follow; the label says so (hidden when none)."""
+        self._json_schema = schema
+        self.json_label.setToolTip(wording.json_answer_tooltip(schema) if schema else "")
+        self.json_label.setVisible(schema is not None)
 
     def set_effort(self, effort: Effort) -> None:
         self.effort_combo.setCurrentIndex(max(0, self.effort_combo.findData(effort.value)))

@@ -13,6 +13,7 @@ re-rendering stays cheap however long the answer grows.
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass
 
@@ -102,6 +103,20 @@ class Prose:
 class Code:
     code: str
     language: str  # from the fence's info string, lower-case; "" when none was given
+
+
+def json_answer(text: str) -> Code | None:
+    """A reply that is one JSON object or array and nothing else (a structured answer) as an
+    indented JSON code block, which reads far better than one long line; None for anything else."""
+    body = text.strip()
+    if not (body.startswith("{") and body.endswith("}")) and not (
+            body.startswith("[") and body.endswith("]")):
+        return None
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return Code(json.dumps(value, indent=2, ensure_ascii=False), "json")
 
 
 def split_code_blocks(text: str) -> list[Prose | Code]:

@@ -13,7 +13,13 @@ from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from fireside.ui.chat.code_block import CodeBlock
-from fireside.ui.chat.markdown import Code, open_link, render_markdown, split_code_blocks
+from fireside.ui.chat.markdown import (
+    Code,
+    json_answer,
+    open_link,
+    render_markdown,
+    split_code_blocks,
+)
 from fireside.ui.look.style import mix
 
 
@@ -61,7 +67,8 @@ class RichAnswer(QWidget):
         self._parts, self._prose = [], []
         self._source = text
         self._colors = _theme_colors()
-        for piece in split_code_blocks(text):
+        structured = json_answer(text)
+        for piece in [structured] if structured else split_code_blocks(text):
             part: QWidget
             if isinstance(piece, Code):
                 part = CodeBlock(piece.code, piece.language, self)

@@ -4,12 +4,13 @@ over the Chat menu to add to."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
-from PySide6.QtCore import QObject
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QFontDatabase, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QPlainTextEdit,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -31,7 +33,13 @@ from fireside.core.admin.policy import Policy
 from fireside.core.chat.conversation import AdapterUse, Effort, Sampling
 from fireside.core.config.paths import Paths
 from fireside.core.engine.protocol import ModelInfo
-from fireside.core.history.presets import Preset, clean_name, load_presets, save_preset
+from fireside.core.history.presets import (
+    Preset,
+    clean_json_schema,
+    clean_name,
+    load_presets,
+    save_preset,
+)
 from fireside.ui.chat.chat_model import ChatModel
 from fireside.ui.chat.composer import Composer
 from fireside.ui.history.history import HistoryController
@@ -75,6 +83,8 @@ class ChatActions(QObject):
         self.prompt_action.setObjectName("SystemPromptForThisChat")
         self.prompt_action.triggered.connect(lambda _=False: self.edit_prompt())
         history.currentChanged.connect(lambda cid: self.prompt_action.setEnabled(bool(cid)))
+        # the composer shows whether the open chat answers in JSON (a preset's schema)
+        history.currentChanged.connect(lambda _cid: composer.set_json_schema(history.json_schema()))
         self.prompt_action.setEnabled(bool(history.current_id))
         self.copy_action = QAction("&Copy Last Answer", parent)
         self.copy_action.setObjectName("CopyLastAnswer")
@@ -113,16 +123,21 @@ class ChatActions(QObject):
             menu.addAction("No presets yet: use “Save Chat Settings as Preset…”").setEnabled(False)
         for preset in presets:
             action = menu.addAction(preset.name)
-            action.setToolTip(preset.system_prompt or "No system prompt")
+            tip = preset.system_prompt or "No system prompt"
+            if preset.json_schema:
+                tip += "\nAnswers in JSON that follows a schema."
+            action.setToolTip(tip)
             action.triggered.connect(partial(self.start_from_preset, preset))
 
     def start_from_preset(self, preset: Preset, _checked: bool = False) -> bool:
-        """A new chat with the preset's system prompt, effort, sampling and LoRA adapters
-        (refused while a reply streams)."""
+        """A new chat with the preset's system prompt, effort, sampling, LoRA adapters and answer
+        schema (refused while a reply streams)."""
         if self._host.is_generating:
             return False
         self._host.new_chat()
         self._history.set_system_prompt(preset.system_prompt)
+        self._history.set_json_schema(preset.json_schema)
+        self._composer.set_json_schema(preset.schema())
         self._composer.set_effort(Effort.parse(preset.effort))
         info = self._host.model_info
         self._host.set_chat_sampling(preset.sampling(info.is_harmony if info else True))
@@ -142,10 +157,12 @@ class ChatActions(QObject):
         return tuple(uses)
 
     def save_current_as_preset(self) -> Preset | None:
-        """Save the open chat's system prompt and the chosen effort, plus the sampling picked in
-        the dialog (the model's recommended settings unless the user turns them off)."""
+        """Save the open chat's system prompt and the chosen effort, plus the sampling and the
+        answer schema picked in the dialog (the model's recommended settings and free text unless
+        the user changes them; a chat that answers in JSON offers its schema)."""
         info = self._host.model_info
-        dialog = PresetDialog(self._menu_parent(), Sampling.for_model(info.is_harmony if info else True))
+        dialog = PresetDialog(self._menu_parent(), Sampling.for_model(info.is_harmony if info else True),
+                              self._composer.json_schema())
         try:
             if dialog.exec() != QDialog.DialogCode.Accepted:
                 return None
@@ -169,11 +186,14 @@ class ChatActions(QObject):
 
 
 class PresetDialog(QDialog):
-    """Asks for a preset's name and, optionally, its own sampling settings."""
+    """Asks for a preset's name and, optionally, its own sampling settings and a JSON Schema its
+    answers follow. Save checks the name and the schema and says what is wrong, in the dialog."""
 
-    def __init__(self, parent: QWidget | None = None, sampling: Sampling | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, sampling: Sampling | None = None,
+                 json_schema: dict[str, Any] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Save preset")
+        self.setMinimumWidth(480)  # room for an indented schema without scrolling sideways
         layout = QVBoxLayout(self)
         form = QFormLayout()
         self.name_edit = QLineEdit()
@@ -216,6 +236,39 @@ class PresetDialog(QDialog):
         box_layout.addLayout(sampling_form)
         layout.addWidget(box)
         self.model_defaults_check.toggled.connect(self._sync_enabled)
+
+        answer_box = QGroupBox("Answer format")
+        answer_layout = QVBoxLayout(answer_box)
+        self.json_check = QCheckBox("Answer in JSON that follows a schema")
+        self.json_check.setToolTip(
+            "The model still thinks in its own words; only its final answer is constrained to "
+            "JSON matching this schema, ready for another program to read.")
+        self.schema_edit = QPlainTextEdit()
+        self.schema_edit.setObjectName("schemaEdit")
+        self.schema_edit.setAccessibleName("JSON Schema of the answer")
+        self.schema_edit.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.schema_edit.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.schema_edit.setPlaceholderText(SCHEMA_EXAMPLE)
+        self.schema_edit.setTabChangesFocus(True)
+        self.schema_edit.setMinimumHeight(150)
+        self.error_label = QLabel()
+        self.error_label.setObjectName("presetError")
+        self.error_label.setWordWrap(True)
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.error_label.hide()
+        answer_note = QLabel("The model still reasons in its own words; only its final answer "
+                             "is JSON. Paste a JSON Schema, as OpenAI's Structured Outputs take it.")
+        answer_note.setWordWrap(True)
+        answer_layout.addWidget(self.json_check)
+        answer_layout.addWidget(answer_note)
+        answer_layout.addWidget(self.schema_edit)
+        layout.addWidget(answer_box)
+        layout.addWidget(self.error_label)
+        if json_schema is not None:
+            self.json_check.setChecked(True)
+            self.schema_edit.setPlainText(json.dumps(json_schema, indent=2, ensure_ascii=False))
+        self.json_check.toggled.connect(self._sync_enabled)
+        self.schema_edit.textChanged.connect(self.error_label.hide)
         self._sync_enabled()
 
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save
@@ -228,15 +281,58 @@ class PresetDialog(QDialog):
         own = not self.model_defaults_check.isChecked()
         for spin in (self.temperature_spin, self.top_p_spin, self.top_k_spin, self.min_p_spin):
             spin.setEnabled(own)
+        self.schema_edit.setEnabled(self.json_check.isChecked())
+
+    def accept(self) -> None:
+        """Save only a preset that can be saved; otherwise say why here and stay open."""
+        try:
+            clean_name(self.name_edit.text())
+        except ValueError as exc:
+            self._show_error(str(exc), self.name_edit)
+            return
+        try:
+            self.schema_text()
+        except ValueError as exc:
+            self._show_error(str(exc), self.schema_edit)
+            return
+        super().accept()
+
+    def _show_error(self, message: str, widget: QWidget) -> None:
+        self.error_label.setText(message)
+        self.error_label.show()
+        widget.setFocus()
+
+    def schema_text(self) -> str:
+        """The answer schema as compact JSON ("" for none); ValueError with a sentence when the
+        box is on and empty, or holds something that cannot constrain an answer."""
+        if not self.json_check.isChecked():
+            return ""
+        if not self.schema_edit.toPlainText().strip():
+            raise ValueError("Paste the JSON Schema the answers should follow, or turn off "
+                             "“Answer in JSON that follows a schema”.")
+        return clean_json_schema(self.schema_edit.toPlainText())
 
     def preset(self, system_prompt: str, effort: str) -> Preset:
-        """The preset as filled in; ValueError with a sentence when the name is empty."""
+        """The preset as filled in; ValueError with a sentence when the name is empty or the
+        schema cannot be used."""
         name = clean_name(self.name_edit.text())
+        schema = self.schema_text()
         if self.model_defaults_check.isChecked():
-            return Preset(name, system_prompt, effort)
+            return Preset(name, system_prompt, effort, json_schema=schema)
         return Preset(name, system_prompt, effort,
                       temperature=self.temperature_spin.value(), top_p=self.top_p_spin.value(),
-                      top_k=self.top_k_spin.value(), min_p=self.min_p_spin.value())
+                      top_k=self.top_k_spin.value(), min_p=self.min_p_spin.value(), json_schema=schema)
+
+
+SCHEMA_EXAMPLE = """For example:
+{
+  "type": "object",
+  "properties": {
+    "city": {"type": "string"},
+    "sunny": {"type": "boolean"}
+  },
+  "required": ["city", "sunny"]
+}"""
 
 
 def _double_spin(low: float, high: float, step: float, value: float, tip: str) -> QDoubleSpinBox:

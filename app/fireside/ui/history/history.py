@@ -12,6 +12,7 @@ power cut in the next moments could lose one).
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from fireside.core.history.store import Store, StoredMessage, StoreError
 from fireside.ui.chat.chat_model import ChatItem, ChatModel
 
 log = logging.getLogger(__name__)
+SCHEMA_KEY = "json_schema:{}"  # app_state: the answer schema a chat started with (from a preset)
 _STATS_FIELDS = set(ReplyStats.__dataclass_fields__)
 T = TypeVar("T")
 
@@ -64,6 +66,7 @@ class HistoryController(QObject):
         self.busy = False  # a reply is being written into the open chat (the window says so)
         self._ids: list[int] = []  # store id of each ChatModel row (0: not saved yet)
         self._new_chat_prompt: str | None = None  # from a preset, for the chat not yet saved
+        self._new_chat_schema = ""  # likewise: the JSON Schema its answers follow ("" for none)
 
     # Opening and starting chats
 
@@ -107,6 +110,7 @@ class HistoryController(QObject):
     def _set_current(self, conversation_id: int, remember: bool) -> None:
         self.current_id = conversation_id
         self._new_chat_prompt = None
+        self._new_chat_schema = ""
         if remember:
             self._write(self.store.set_state, OPEN_KEY, str(conversation_id or ""), durable=False)
         self.currentChanged.emit(conversation_id)
@@ -130,6 +134,25 @@ class HistoryController(QObject):
         else:
             self._new_chat_prompt = text.strip()
 
+    def json_schema(self) -> dict[str, Any] | None:
+        """The JSON Schema the open chat's answers follow (from the preset it started from)."""
+        text = self._new_chat_schema
+        try:
+            if self.current_id:
+                text = self.store.state(SCHEMA_KEY.format(self.current_id))
+            value = json.loads(text) if text else None
+        except (StoreError, sqlite3.Error, ValueError, RecursionError):
+            return None
+        return value if isinstance(value, dict) else None
+
+    def set_json_schema(self, schema_text: str) -> None:
+        """Make the open chat's answers (or the new chat's) follow this schema ("" for none)."""
+        if self.current_id:
+            self._write(self.store.set_state, SCHEMA_KEY.format(self.current_id), schema_text,
+                        durable=False)
+        else:
+            self._new_chat_schema = schema_text
+
     # What the service saved
 
     def on_saved(self, row: int, saved: Saved) -> None:
@@ -137,6 +160,9 @@ class HistoryController(QObject):
         if saved.conversation_id != self.current_id:
             if saved.new_conversation or not self.current_id:
                 self.current_id = saved.conversation_id
+                if self._new_chat_schema:  # the new chat is saved: its schema goes with it
+                    self.set_json_schema(self._new_chat_schema)
+                    self._new_chat_schema = ""
                 self.currentChanged.emit(saved.conversation_id)
             else:
                 return  # the person already moved on to another chat
@@ -236,14 +262,23 @@ class HistoryController(QObject):
         snapshot = self._write(export_json, self.store, [conversation_id])
         if snapshot is None:
             return None
+        schema = self._write(self.store.state, SCHEMA_KEY.format(conversation_id)) or ""
+        if schema:
+            snapshot = {**snapshot, "fireside_json_schema": schema}  # for undo_delete
         self._write(self.store.delete_conversation, conversation_id)
+        # an id can be reused by the next new chat, which must not inherit this one's schema
+        self._write(self.store.set_state, SCHEMA_KEY.format(conversation_id), "", durable=False)
         if conversation_id == self.current_id:
             self.new_chat()
         self.conversationsChanged.emit()
         return snapshot
 
     def undo_delete(self, snapshot: dict[str, object]) -> int:
+        schema = snapshot.get("fireside_json_schema")
+        snapshot = {k: v for k, v in snapshot.items() if k != "fireside_json_schema"}
         ids = self._write(import_json, self.store, snapshot) or []
+        if ids and isinstance(schema, str):
+            self._write(self.store.set_state, SCHEMA_KEY.format(ids[0]), schema, durable=False)
         self.conversationsChanged.emit()
         return ids[0] if ids else 0
 

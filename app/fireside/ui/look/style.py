@@ -130,6 +130,11 @@ QPushButton#openModelButton {{
 }}
 QPushButton#openModelButton:disabled {{ background: {border}; color: {muted}; }}
 QLabel#panelMeta {{ color: {muted}; }}
+QLabel#presetError {{ color: {error_fg}; background: {error_bg}; border-radius: 6px; padding: 6px 8px; }}
+QLabel#jsonAnswerLabel {{
+    color: {text_hex}; background: {info_bg}; border-radius: 6px; padding: 2px 8px;
+}}
+QPlainTextEdit#schemaEdit {{ font-family: "{_fixed_family()}"; }}
 QPlainTextEdit#reasoningTrace {{
     background: {reasoning_bg}; color: {text_hex}; border: none; border-radius: 6px;
     padding: 4px;

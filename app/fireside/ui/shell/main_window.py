@@ -424,7 +424,7 @@ class MainWindow(QMainWindow):
                            if self._remote_label else info.name, system_prompt=system_prompt,
                            leave_out_older=self.overflow.agreed_for(self.current_chat()),
                            mcp_tools=self._tools_offered, python_tool=self._tools_offered,
-                           adapters=self.composer.adapters())
+                           adapters=self.composer.adapters(), json_schema=self.composer.json_schema())
 
     def _can_always_allow(self, call: ToolCall) -> bool:
         """"Always allow" is for MCP tools, and only when the organisation permits it."""
