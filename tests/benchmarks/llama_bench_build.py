@@ -143,8 +143,10 @@ def build_llama_bench(jobs: int | None = None) -> Path:
 def run_llama_bench(binary: Path, model: Path, args: list[str],
                     timeout: float = 3600) -> list[dict[str, Any]]:
     """Run llama-bench with `-o json` and return its result records."""
-    cmd = [str(binary), "-m", str(model), *args, "-o", "json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    cmd = [str(binary), "-m", str(model.resolve()), *args, "-o", "json"]
+    # With backend modules (GGML_BACKEND_DL), llama-bench's ggml_backend_load_all() looks beside
+    # its executable and in the current directory: run it from the installed modules' folder.
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=lib_dir())
     if proc.returncode != 0:
         raise RuntimeError(f"llama-bench failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return json.loads(proc.stdout)
