@@ -139,7 +139,8 @@ def format_text(r: dict[str, Any]) -> str:
             memory = (f"{d['free_bytes'] / 2**30:.1f} GiB free of {d['total_bytes'] / 2**30:.1f} GiB"
                       if d["total_bytes"] else "memory unknown")
             desc = f" ({d['description']})" if d["description"] and d["description"] != d["name"] else ""
-            lines.append(f"  {d['name']}{desc}: {d['backend']} {d['type']}, {memory}")
+            kind = "" if d["backend"] == d["type"] else f"{d['backend']} {d['type']}, "
+            lines.append(f"  {d['name']}{desc}: {kind}{memory}")
         if llama["gpu_note"]:
             lines.append(llama["gpu_note"])
     lines.append("Paths:")

@@ -103,6 +103,12 @@ def placement(n_gpu_layers: int, n_layer: int, n_cpu_moe: int = 0) -> str:
     return where
 
 
+def _software_vulkan() -> bool:
+    """True when the GPU llama.cpp would use is a CPU-type Vulkan device (lavapipe, llvmpipe)."""
+    gpus = [d for d in devices() if d.is_gpu]
+    return bool(gpus) and gpus[0].kind == "Vulkan" and "llvmpipe" in gpus[0].description.lower()
+
+
 def _AMX_IN_BUILD() -> bool:
     return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
 
@@ -148,6 +154,11 @@ class LlamaEngine:
             log.info("fit plan for %s: %s (%s)", path, plan.badge, plan.reason)
         elif config.n_ctx <= 0:
             config = replace(config, n_ctx=LoadConfig().n_ctx)
+        if config.flash_attn and config.n_gpu_layers != 0 and _software_vulkan():
+            # Mesa's lavapipe (22.3) crashes in llama.cpp's Vulkan flash-attention shaders on
+            # short batches (SIGSEGV at the first sample); without flash attention it is exact.
+            config = replace(config, flash_attn=False)
+            log.info("flash attention off: the Vulkan device is Mesa's software rasteriser")
         mparams = llama_cpp.llama_model_default_params()
         _assign(
             mparams,
