@@ -98,7 +98,8 @@ def test_loading_offloads_what_the_plan_says(on_device: dict[str, Any], tiny_gpt
     # llama.cpp's own report: every layer assigned to Vulkan0, all layers (+ output) offloaded,
     # weights, KV cache and compute buffers on the device.
     assigned = _lines(full, r"layer +(\d+) assigned to device (\S+),")
-    assert sorted(int(m.group(1)) for m in assigned if m.group(2) == "Vulkan0") == list(range(n_layer))
+    # (llama.cpp numbers the output layer n_layer)
+    assert sorted(int(m.group(1)) for m in assigned if m.group(2) == "Vulkan0") == list(range(n_layer + 1))
     assert _lines(full, rf"offloaded {n_layer + 1}/{n_layer + 1} layers to GPU")
     for what in ("model buffer size", "KV buffer size", "compute buffer size"):
         assert _lines(full, rf"Vulkan0 {what}"), what
@@ -130,13 +131,16 @@ def test_kv_reuse_on_the_device_matches_fresh_and_cpu(on_device: dict[str, Any],
 def test_experts_on_cpu_stay_in_host_memory(on_device: dict[str, Any]):
     part = on_device["experts_cpu"]
     n = part["n_cpu_moe"]
-    overridden = {m.group(1) for m in _lines(part, r"tensor (\S+) \(.*buffer type overridden to CPU")}
-    expected = {f"blk.{i}.ffn_{w}_exps.weight" for i in range(n) for w in ("up", "down", "gate")}
+    # Host memory: llama.cpp turns the CPU buffer type into the GPU backend's pinned host buffer
+    # (Vulkan_Host) when it has one, as llama.cpp's own --n-cpu-moe does; weights and biases.
+    overridden = {m.group(1) for m in _lines(part, r"tensor (\S+) \(.*overridden to (CPU|Vulkan_Host)$")}
+    expected = {f"blk.{i}.ffn_{w}_exps.{k}" for i in range(n) for w in ("up", "down", "gate")
+                for k in ("weight", "bias")}
     assert overridden == expected
     assert all(any(re.search(p, name) for p in expert_override_patterns(n)) for name in overridden)
     assigned = _lines(part, r"layer +(\d+) assigned to device (\S+),")
     assert assigned and {m.group(2) for m in assigned} == {"Vulkan0"}
-    assert _lines(part, r"CPU model buffer size") and _lines(part, r"Vulkan0 model buffer size")
+    assert _lines(part, r"CPU(_Mapped)? model buffer size") and _lines(part, r"Vulkan0 model buffer size")
     assert part["device"].endswith(f"experts of {n} in RAM")
     assert part["reply"]["generated"] > 0
 
