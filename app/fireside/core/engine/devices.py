@@ -22,7 +22,9 @@ import sys
 import threading
 from dataclasses import dataclass
 
-_LIB_NAMES = ("libggml.so", "libggml.dylib", "ggml.dll")
+# The soname first: pip installs libggml.so, .so.0 and .so.0.y.z as three separate copies, and
+# dlopen of another copy than the one libllama linked would give a second, empty registry.
+_LIB_NAMES = ("libggml.so.0", "libggml.so", "libggml.dylib", "libggml.0.dylib", "ggml.dll")
 # ggml_backend_dev_type
 TYPE_CPU, TYPE_GPU, TYPE_IGPU, TYPE_ACCEL = 0, 1, 2, 3
 _TYPE_NAMES = {TYPE_CPU: "CPU", TYPE_GPU: "GPU", TYPE_IGPU: "integrated GPU", TYPE_ACCEL: "accelerator"}
@@ -84,10 +86,11 @@ def _ggml() -> ctypes.CDLL | None:
     libdir = lib_dir()
     if libdir is None:
         return None
-    for name in _LIB_NAMES:
-        path = os.path.join(libdir, name)
-        if not os.path.exists(path):
-            continue
+    # llama_cpp is imported (lib_dir), so libllama and the libggml it links are loaded: by its
+    # bare soname, dlopen hands back that very library.
+    candidates = ["libggml.so.0"] if sys.platform.startswith("linux") else []
+    candidates += [os.path.join(libdir, n) for n in _LIB_NAMES if os.path.exists(os.path.join(libdir, n))]
+    for path in candidates:
         try:
             lib = ctypes.CDLL(path)
             vp, sz, cp = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p
