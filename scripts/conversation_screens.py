@@ -35,7 +35,6 @@ from shots import dark_palette, wait_for  # noqa: E402
 from tests.helpers.stubs import ScriptedEngine  # noqa: E402
 
 from fireside.core.config.paths import app_paths  # noqa: E402
-from fireside.ui.history.export_actions import export_chats  # noqa: E402
 from fireside.ui.shell.app import application  # noqa: E402
 from fireside.ui.shell.main_window import MainWindow  # noqa: E402
 
@@ -101,13 +100,13 @@ def main() -> int:
     # A branched conversation: an edited question and a regenerated answer
     ask(window, engine, "Suggest a name for a cat.", "How about **Miso**? Short, warm and easy to call.")
     ask(window, engine, "Something more regal?", "Try **Duchess Clementine** or **Sir Pounce**.")
-    if history.prepare_edit(2):  # what Edit does after the dialog
-        ask(window, engine, "Something more regal, for a grey cat?",
-            "For a grey cat: **Lady Ashford**, **Baron Slate** or **Pewter the Great**.")
-    question = history.prepare_regenerate(3)
-    if question:
-        ask(window, engine, question, "Perhaps **Sterling**, **Duke Smokesworth** or **Queen Nimbus**.",
-            reasoning="Grey suggests silver and smoke; regal suggests titles.")
+    engine.answer = ("For a grey cat: **Lady Ashford**, **Baron Slate** or **Pewter the Great**.",)
+    window.edit_message(2, "Something more regal, for a grey cat?")  # what Edit does after the dialog
+    wait_for(window.replyFinished)
+    engine.answer = ("Perhaps **Sterling**, **Duke Smokesworth** or **Queen Nimbus**.",)
+    engine.reasoning = ("Grey suggests silver and smoke; regal suggests titles.",)
+    window.regenerate(3)
+    wait_for(window.replyFinished)
     window.select_row(3)
     shoot(out, "branched.png")
 
@@ -149,7 +148,8 @@ def main() -> int:
         dialog.accept()
 
     QTimer.singleShot(300, in_dialog)
-    export_chats(window, history, [history.current_id])
+    assert window.export_actions is not None
+    window.export_actions.export_chats([history.current_id])
     shoot(out, "exported.png")
     ok = any(out.glob("*.md"))
     window.close()

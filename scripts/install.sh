@@ -57,6 +57,9 @@ fi
 if [ "${1:-}" = "--test" ]; then
   # The installer tests build the .deb with PyInstaller, so the packaging tools come along.
   "$VPY" -m pip install --quiet -e ".[test,package]"
+  # The engine benchmark test compares Fireside with llama.cpp's own llama-bench, built from the
+  # same vendored source against the installed libraries (about 5 minutes once, then cached).
+  "$VPY" -m tests.benchmarks.llama_bench_build
 else
   "$VPY" -m pip install --quiet -e .
 fi

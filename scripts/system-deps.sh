@@ -6,11 +6,13 @@ PKGS="libegl1 libgl1 libfontconfig1 libdbus-1-3 libxkbcommon0 libxkbcommon-x11-0
 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-shape0
 libxcb-xinerama0 libxcb-xkb1 fonts-dejavu-core"
 # --test adds the tools the installer tests use: shellcheck lints installer/**/*.sh,
-# desktop-file-validate checks the .desktop entry the .deb ships, xmllint the MSI/ADMX files.
+# desktop-file-validate checks the .desktop entry the .deb ships, xmllint the MSI/ADMX files;
+# dbus-daemon and gnome-keyring give the keyring test a real Secret Service (tests/helpers/secret_service.py);
+# python3 (Debian's) runs the python tool's sandbox as an unprivileged user in tests/core/tools;
+# mesa-vulkan-drivers is lavapipe, the software Vulkan device the GPU-path tests run on.
 # glslc, libvulkan-dev and spirv-headers build llama.cpp's Vulkan backend (install.sh); libvulkan1 is its loader.
 [ "$(uname -m)" = x86_64 ] && PKGS="$PKGS glslc libvulkan-dev libvulkan1 spirv-headers"
-# --test adds mesa-vulkan-drivers: lavapipe, the software Vulkan device the GPU-path tests run on.
-[ "${1:-}" = "--test" ] && PKGS="$PKGS shellcheck desktop-file-utils libxml2-utils mesa-vulkan-drivers"
+[ "${1:-}" = "--test" ] && PKGS="$PKGS shellcheck desktop-file-utils libxml2-utils dbus-daemon gnome-keyring python3 mesa-vulkan-drivers"
 [ "$(uname -s)" = Linux ] || exit 0
 command -v dpkg-query >/dev/null 2>&1 || exit 0
 missing=""

@@ -6,14 +6,21 @@ and X-Linked-Size, exactly what huggingface_hub's HEAD reads), and the "cdn" por
 with Range support. Because the ports differ, huggingface_hub treats the CDN as another host and
 stops at the redirect for metadata, as it does against huggingface.co.
 
+With `tls=` (a server-side SSLContext, e.g. from `tls_certs.py`) both listeners speak HTTPS
+and the URLs are https://, so the client's certificate checks run exactly as against the Hub.
+
 Faults are switched on per test through `server.faults` and every byte request is logged with its
-Range header, so tests can assert what a resumed download asked for.
+Range header, so tests can assert what a resumed download asked for. A test that must act part-way
+through a download (pause, cancel, kill the downloading process) holds the body at a byte count
+with `faults.hold_at(n)` and lets it go with `faults.release()`: the server sets the pace, so the
+test never races a transfer, however loaded the machine.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 COMMIT = "a" * 40
+HOLD_LIMIT_S = 120.0  # a held response gives up waiting for release() after this (a failed test)
 
 
 @dataclass
@@ -36,6 +44,19 @@ class Faults:
     corrupt: bool = False  # flip one byte in the middle of every body served
     bytes_per_second: int | None = None  # throttle, so a subprocess can be killed part-way
     ignore_range: bool = False  # answer 200 with the whole file, like a proxy that drops Range
+    hold_after_bytes: int | None = None  # send this many body bytes, then wait for release()
+    holds: int = 0  # ...in this many responses
+    held: threading.Event = field(default_factory=threading.Event)  # a response is being held
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def hold_at(self, n_bytes: int, times: int = 1) -> None:
+        """Hold the next `times` bodies after `n_bytes` bytes until release()."""
+        self.hold_after_bytes, self.holds = n_bytes, times
+        self.held.clear()
+        self.released.clear()
+
+    def release(self) -> None:
+        self.released.set()
 
 
 @dataclass
@@ -237,6 +258,9 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 stall = f.stall_after_bytes if f.stalls > 0 else None
                 if stall is not None:
                     f.stalls -= 1
+                hold = f.hold_after_bytes if f.holds > 0 else None
+                if hold is not None:
+                    f.holds -= 1
             chunk = 64 * 1024
             if f.bytes_per_second:
                 chunk = max(1024, f.bytes_per_second // 20)
@@ -248,6 +272,13 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                         limit = min(limit, drop)
                     if stall is not None:
                         limit = min(limit, stall)
+                    if hold is not None:
+                        limit = min(limit, hold)
+                    if hold is not None and sent >= hold:
+                        f.held.set()
+                        f.released.wait(HOLD_LIMIT_S)
+                        hold = None
+                        continue
                     if sent >= limit:
                         if stall is not None and sent >= stall:
                             time.sleep(f.stall_seconds)  # sleep-ok: the fault being simulated
@@ -270,15 +301,19 @@ def _handler(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
 class HubServer:
     """Start with `with HubServer(repos) as hub:`; `hub.hub_url` is what HF_ENDPOINT should be."""
 
-    def __init__(self, repos: dict[str, dict[str, bytes]], token: str | None = None) -> None:
+    def __init__(self, repos: dict[str, dict[str, bytes]], token: str | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.state = FakeHub(repos=repos, token=token)
         handler = _handler(self.state)
         self._servers = [ThreadingHTTPServer(("127.0.0.1", 0), handler) for _ in range(2)]
         for s in self._servers:
             s.daemon_threads = True
             s.block_on_close = False
-        self.state.hub_url = f"http://127.0.0.1:{self._servers[0].server_address[1]}"
-        self.state.cdn_url = f"http://127.0.0.1:{self._servers[1].server_address[1]}"
+            if tls is not None:  # the handshake runs in accept(); a refused one is dropped quietly
+                s.socket = tls.wrap_socket(s.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.state.hub_url = f"{scheme}://127.0.0.1:{self._servers[0].server_address[1]}"
+        self.state.cdn_url = f"{scheme}://127.0.0.1:{self._servers[1].server_address[1]}"
         self._threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05},
                                           daemon=True) for s in self._servers]
 
@@ -288,6 +323,7 @@ class HubServer:
         return self.state
 
     def __exit__(self, *exc: object) -> None:
+        self.state.faults.release()  # a response still held ends now
         for s in self._servers:
             s.shutdown()
             s.server_close()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fireside.core.chat.conversation import ChatRequest
-from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats
+from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats, ToolCall
 from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
 
 DEFAULT_REASONING: tuple[str, ...] = ("The user", " greets me.", " I should", " greet back.")
@@ -50,6 +50,9 @@ class ScriptedEngine:
     ttft_s: float = 0.41
     tokens_per_s: float = 23.5
     token_counts: tuple[int, int] | None = None  # (reasoning, answer) to report instead of pieces
+    # Tool calls to make, one list per stream() call in order: a non-empty list ends that step
+    # with the calls and stop reason "tool_call" (after the reasoning), as LlamaEngine does.
+    tool_steps: list[list[ToolCall]] = field(default_factory=list)
     prompts: list[str] = field(default_factory=list)
     requests: list[ChatRequest] = field(default_factory=list)  # the ones that were generated from
     loads: list[str] = field(default_factory=list)
@@ -99,13 +102,14 @@ class ScriptedEngine:
             raise ContextOverflow.for_prompt(tokens, n_ctx)  # the engine's own words
         self.requests.append(request)
         self.prompts.append(self.render_prompt(request))
-        return self._play(cancel or threading.Event())
+        calls = self.tool_steps.pop(0) if self.tool_steps else []
+        return self._play(cancel or threading.Event(), calls)
 
-    def _play(self, cancel: threading.Event) -> Iterator[Event]:
+    def _play(self, cancel: threading.Event, calls: list[ToolCall]) -> Iterator[Event]:
         pieces: list[Event] = [ReasoningDelta(t) for t in self.reasoning]
-        pieces += [AnswerDelta(t) for t in self.answer]
-        counts = {ReasoningDelta: 0, AnswerDelta: 0}
-        stop_reason = "end"
+        pieces += list(calls) if calls else [AnswerDelta(t) for t in self.answer]
+        counts = {ReasoningDelta: 0, AnswerDelta: 0, ToolCall: 0}
+        stop_reason = "tool_call" if calls else "end"
         for i, piece in enumerate(pieces):
             if self.stream_error is not None and i == self.error_after:
                 raise self.stream_error

@@ -27,6 +27,9 @@ import platformdirs
 import pytest
 
 import fireside
+from tests.helpers.hf_server import HubServer
+from tests.helpers.machine import expected_backend
+from tests.helpers.tls_certs import make_pki
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "installer" / "linux" / "build.sh"
 INSTALL_DIR = Path("/opt/fireside")
 LAUNCHER = Path("/usr/bin/fireside")
+POLICY_DIR = Path("/etc/fireside")
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,34 @@ def _assert_chat(launcher: Path | str, model: Path, *, save: bool = False, real_
     assert stats["prompt_tokens"] > 0
 
 
+# What the maintainer scripts may run: the desktop and icon cache refreshers, nothing else.
+CACHE_TOOLS = ("update-desktop-database", "gtk-update-icon-cache")
+
+
+def _assert_maintainer_scripts_only_refresh_caches(control: Path, shims: Path) -> None:
+    """Run postinst and postrm as dpkg does (configure; remove; purge) with a PATH that holds only
+    stand-ins for the cache tools, which record their calls. Any other program a script starts
+    (rm, find, mv, deluser, ...) is not found, which fails the script under `set -e` or shows on
+    stderr; so the scripts can run only the refreshers, and the test sees each call they make."""
+    shims.mkdir()
+    calls = shims / "calls.log"
+    for tool in CACHE_TOOLS:
+        shim = shims / tool
+        shim.write_text(f'#!/bin/sh\necho "{tool} $*" >> "{calls}"\n')
+        shim.chmod(0o755)
+    index_theme = Path("/usr/share/icons/hicolor/index.theme").is_file()
+    expected = ["update-desktop-database -q /usr/share/applications",
+                *(["gtk-update-icon-cache -q -t -f /usr/share/icons/hicolor"] if index_theme else [])]
+    for script, args in (("postinst", ["configure", "0.0"]), ("postrm", ["remove"]),
+                         ("postrm", ["purge"])):
+        calls.unlink(missing_ok=True)
+        r = subprocess.run(["/bin/sh", str(control / script), *args], capture_output=True, text=True,
+                           timeout=60, env={"PATH": str(shims)}, cwd=shims)
+        assert r.returncode == 0 and r.stderr == "", f"{script} {args[0]}: {r.stderr}"
+        ran = calls.read_text().splitlines() if calls.exists() else []
+        assert ran == expected, f"{script} {args[0]} ran {ran}, expected only the cache refreshers"
+
+
 def test_deb_metadata_contents_and_desktop_entry(artifacts: Artifacts, tmp_path: Path) -> None:
     fields = _run(["dpkg-deb", "-f", artifacts.deb, "Package", "Version", "Depends"]).stdout
     assert "Package: fireside" in fields and f"Version: {fireside.__version__}" in fields
@@ -130,14 +162,15 @@ def test_deb_metadata_contents_and_desktop_entry(artifacts: Artifacts, tmp_path:
     assert not any(n.startswith("/etc/") for n in names), "the package must not ship a live policy"
     # Qt trimmed to what Fireside uses: no translations, no Qt modules it never imports.
     assert not any("/Qt/translations/" in n for n in names)
-    for unused in ("QtNetwork", "QtQml", "QtQuick", "QtWebEngineCore", "QtSql"):
+    for unused in ("QtQml", "QtQuick", "QtWebEngineCore", "QtSql"):
         assert f"/opt/fireside/_internal/PySide6/{unused}.abi3.so" not in names, unused
+    # QtNetwork ships for QLocalServer (one window per data folder), without Qt's TLS plugins.
+    assert "/opt/fireside/_internal/PySide6/QtNetwork.abi3.so" in names
+    assert not any("/plugins/tls/" in n for n in names)
     control = tmp_path / "control"
     assert _run(["dpkg-deb", "-e", artifacts.deb, control]).returncode == 0
     assert not (control / "conffiles").exists()
-    for script in ("postinst", "postrm"):
-        text = (control / script).read_text()
-        assert "rm " not in text and "rm\t" not in text, f"{script} must not delete anything"
+    _assert_maintainer_scripts_only_refresh_caches(control, tmp_path / "shims")
     if shutil.which("desktop-file-validate") is None:
         pytest.fail("desktop-file-validate is missing: scripts/system-deps.sh --test installs it "
                     "(apt package desktop-file-utils).")
@@ -189,6 +222,11 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         pytest.fail("A fireside package is already installed on this machine. This test installs "
                     "and purges its own build; run it where none is installed (dpkg -P fireside).")
     assert not INSTALL_DIR.exists(), f"{INSTALL_DIR} exists without a package; remove it first."
+    if (POLICY_DIR / "policy.json").exists():  # the test deletes its own at the end: never a real one
+        pytest.fail(f"{POLICY_DIR / 'policy.json'} exists: a live policy changes what this test checks. "
+                    "Run it where none is installed.")
+    policy = POLICY_DIR / "policy.json"
+    made_policy_dir = not POLICY_DIR.exists()
     try:
         r = subprocess.run(["dpkg", "-i", str(artifacts.deb)], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
@@ -196,7 +234,7 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         assert LAUNCHER.is_symlink() and (INSTALL_DIR / "fireside").is_file()
 
         report = _assert_doctor(LAUNCHER, fireside_home)
-        assert report["llama"]["backend"] == "CPU"
+        assert report["llama"]["backend"] == expected_backend()  # the bundle ships this venv's llama.cpp
         # keyring finds its backends frozen: SecretService loads and only then wants D-Bus.
         r = _run([LAUNCHER, "doctor", "--json"],
                  PYTHON_KEYRING_BACKEND="keyring.backends.SecretService.Keyring")
@@ -228,6 +266,10 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         assert "ready" in events, events.get("failed") or r.stderr[-2000:]
         assert events["ready"]["model_rss_bytes"] > 0  # the shared file is mapped, not copied
 
+        # An admin's live policy is in place when the package goes (planted only now: it would
+        # change what the runs above see).
+        POLICY_DIR.mkdir(exist_ok=True)
+        policy.write_text("{}\n")
         r = subprocess.run(["dpkg", "-r", "fireside"], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stdout + r.stderr
         assert not LAUNCHER.exists() and not (INSTALL_DIR / "fireside").exists()
@@ -235,9 +277,14 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         assert r.returncode == 0, r.stdout + r.stderr
         assert not _package_installed()
         assert not INSTALL_DIR.exists()
+        # Purge ran postrm for real: the admin's policy is still there, unchanged.
+        assert policy.read_text() == "{}\n"
     finally:
         if _package_installed() or INSTALL_DIR.exists():
             subprocess.run(["dpkg", "-P", "fireside"], capture_output=True, timeout=300)
+        policy.unlink(missing_ok=True)  # ours: the test refused to start with one in place
+        if made_policy_dir:
+            shutil.rmtree(POLICY_DIR, ignore_errors=True)
 
     # What belongs to people and the organisation is all still there.
     assert shared_model.read_bytes() == tiny_gptoss_path.read_bytes()
@@ -245,3 +292,60 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
         tables = {row[0] for row in con.execute("select name from sqlite_master where type='table'")}
     assert tables, "the conversation database must survive uninstall intact"
     assert (fireside_home / "config").is_dir()
+
+
+def _run_env(cmd: list[str | Path], env: dict[str, str],
+             timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout,
+                          env=env)
+
+
+def _one_line(r: subprocess.CompletedProcess[str]) -> str:
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fireside: ") and "Traceback" not in r.stderr, r.stderr
+    return lines[0]
+
+
+def test_bundle_downloads_over_https_with_one_trust_source(
+    artifacts: Artifacts, fireside_home: Path, tiny_gptoss_path: Path, tmp_path: Path
+) -> None:
+    """The frozen app on a Hub that speaks HTTPS (core/net/tls.py): its OpenSSL was built elsewhere,
+    so it must find this machine's CA store itself, trust SSL_CERT_FILE when an organisation sets
+    it, and refuse an unknown CA, an expired certificate and another host's, in one line each."""
+    launcher = artifacts.bundle / "fireside"
+    repo, name = "ggml-org/gpt-oss-20b-GGUF", "gpt-oss-20b-mxfp4.gguf"
+    data = tiny_gptoss_path.read_bytes()
+    pki = make_pki(tmp_path / "pki")
+    system = _clean_env(PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    for var in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        system.pop(var, None)
+    trusting = {**system, "SSL_CERT_FILE": str(pki.ca_file)}
+
+    report = json.loads(_run_env([launcher, "doctor", "--json"], system).stdout)
+    assert report["tls"]["kind"] == "system", report["tls"]
+    assert report["tls"]["ca_certificates"] > 50, report["tls"]  # the distribution's bundle, found
+
+    def pull(env: dict[str, str], hub_url: str) -> subprocess.CompletedProcess[str]:
+        return _run_env([launcher, "models", "pull", repo, name], {**env, "HF_ENDPOINT": hub_url})
+
+    with HubServer({repo: {name: data}}, tls=pki.server_context("good")) as hub:
+        r = pull(system, hub.hub_url)
+        assert r.returncode == 1 and "not signed by an authority this computer trusts" in _one_line(r)
+        r = pull(trusting, hub.hub_url)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert (fireside_home / "models" / repo / name).read_bytes() == data
+        assert [q.range for q in hub.byte_requests()] == ["bytes=0-"]
+    for kind, words in (("expired", "has expired"), ("other_host", "belongs to another server"),
+                        ("untrusted", "not signed by an authority this computer trusts")):
+        with HubServer({repo: {name + "2": data}}, tls=pki.server_context(kind)) as hub:
+            r = _run_env([launcher, "models", "pull", repo, name + "2"],
+                         {**trusting, "HF_ENDPOINT": hub.hub_url})
+            assert r.returncode == 1 and words in _one_line(r), (kind, r.stderr)
+            assert hub.byte_requests() == []
+
+
+def test_bundle_without_a_display_says_so_in_one_line(artifacts: Artifacts, fireside_home: Path) -> None:
+    env = {k: v for k, v in _clean_env().items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    r = _run_env([artifacts.bundle / "fireside"], env, timeout=60)
+    assert r.returncode == 2 and "needs a graphical session" in _one_line(r), r.stderr[-2000:]

@@ -56,9 +56,13 @@ def test_admx_has_a_policy_for_every_key_writing_the_json_key_name() -> None:
     assert written["shared_model_dirs"] == written["allowed_efforts"] == "multiText"
     assert written["max_context"] == "decimal"
     assert written["allowed_models"] == "text"  # JSON text
+    assert written["default_effort"] == written["mcp_servers"] == "enum"
+    assert written["allowed_mcp_servers"] == "multiText"
+    assert written["allowed_models"] == written["allowed_adapters"] == "text"  # JSON text
     assert written["default_effort"] == "enum"
     for key in ("allow_model_downloads", "offline_only", "allow_keyring_tokens", "update_checks",
-                "local_api_server_allowed"):
+                "local_api_server_allowed", "local_api_server_remote_allowed", "tools_allowed",
+                "python_tool_allowed", "tool_auto_approval_allowed"):
         assert written[key] == "dword"
 
 
@@ -80,9 +84,11 @@ def test_admx_references_all_resolve_in_the_adml() -> None:
         ref = re.match(r"\$\(presentation\.(.+)\)", policy.get("presentation", ""))
         refs = {c.get("refId") for c in presentations[ref.group(1)]} if ref else set()
         assert ids == refs, policy.get("name")
-    # Enum values are exactly the efforts policy.py accepts.
+    # Enum values are exactly the efforts and MCP modes policy.py accepts.
+    from fireside.core.admin.policy import EFFORTS, MCP_MODES
+
     enum_values = {s.text for s in admx.iter(f"{GP}string")}
-    assert enum_values == {"low", "medium", "high"}
+    assert enum_values == set(EFFORTS) | set(MCP_MODES)
 
 
 def test_mobileconfig_payload_parses_as_policy_without_problems(tmp_path: Path) -> None:

@@ -42,6 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     from fireside.cli.models import add_parser as add_models_parser
 
     add_models_parser(sub)
+    from fireside.cli import tools as tools_cli
+
+    tools_cli.add_parser(sub)
+    from fireside.cli.remotes import add_parser as add_remotes_parser
+
+    add_remotes_parser(sub)
+    from fireside.cli import serve as serve_cli
+
+    serve_cli.add_parser(sub)
     return p
 
 
@@ -62,10 +71,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             from fireside.cli.models import run as run_models
 
             return run_models(args)
+        if args.command == "tools":
+            from fireside.cli.tools import run as run_tools
+
+            return run_tools(args)
+        if args.command == "serve":
+            from fireside.cli.serve import run as run_serve
+
+            return run_serve(args)
         if args.command == "conversations":
             from fireside.cli.conversations import run as run_conversations
 
             return run_conversations(args)
+        if args.command == "remotes":
+            from fireside.cli.remotes import run as run_remotes
+
+            return run_remotes(args)
+        from fireside.ui.shell.display import no_display_reason
+
+        if reason := no_display_reason():  # before PySide6 is imported: Qt would abort
+            raise BadInput(reason)
         from fireside.ui.shell.app import run_gui
 
         return run_gui(args.model)

@@ -34,6 +34,7 @@ def add_parser(sub: Any) -> None:
     pull = msub.add_parser("pull", help="download REPO FILE or a catalog id, resumably")
     pull.add_argument("what", nargs="+", metavar="ID | REPO FILE")
     pull.add_argument("--token-stdin", action="store_true", help="read a Hub token from stdin")
+    pull.add_argument("--adapter", action="store_true", help="REPO FILE is a LoRA adapter")
     imp = msub.add_parser("import", help="add a GGUF that is already on disk")
     imp.add_argument("path")
     imp.add_argument("--copy", action="store_true", help="copy instead of linking in place")
@@ -41,6 +42,8 @@ def add_parser(sub: Any) -> None:
                      help="administrators: copy into the folder every user on this computer sees")
     imp.add_argument("--sha256", help="with --shared: the file's expected SHA-256")
     imp.add_argument("--sums", help="with --shared: a SHA256SUMS file that lists the file")
+    imp.add_argument("--adapter", action="store_true",
+                     help="the file is a LoRA adapter (checked, then kept with your adapters)")
     for name, text in (("remove", "delete an installed model"),
                        ("verify", "re-check a model's header and SHA-256"),
                        ("info", "metadata and fit plan for a model")):
@@ -51,6 +54,7 @@ def add_parser(sub: Any) -> None:
         if name == "remove":
             p.add_argument("--shared", action="store_true",
                            help="administrators: remove a model from the shared folder")
+            p.add_argument("--adapter", action="store_true", help="remove an installed LoRA adapter")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,8 +111,10 @@ def _list(args: argparse.Namespace, models: Path) -> int:
                             "quantization": e.quantization, "approx_bytes": e.approx_bytes,
                             "context_length": e.context_length, "fit": plan.badge,
                             "confirmed": e.confirmed})
+    adapters = _adapter_rows()
     if args.json:
         print(json.dumps({"models_dir": str(models), "installed": rows, "catalog": catalog,
+                          "adapters_dir": str(_context()[0].adapters), "adapters": adapters,
                           "partial": [p.stem for p in partial],
                           "search_order": [{"path": str(d.path), "kind": d.kind, "origin": d.origin}
                                            for d in dirs]}))
@@ -126,11 +132,34 @@ def _list(args: argparse.Namespace, models: Path) -> int:
         print(f"  {r['name']:<40} {human_bytes(r['size']):>9}  {origin}")
     for p in partial:
         print(f"  (paused download: {p.stem}; `fireside models pull` resumes it)")
+    if adapters:
+        print(f"LoRA adapters ({_context()[0].adapters}):")
+    for a in adapters:
+        if a["problem"]:
+            print(f"  {a['name']:<40} {human_bytes(a['size']):>9}  unusable: {a['problem']}")
+        else:
+            print(f"  {a['name']:<40} {human_bytes(a['size']):>9}  for {a['architecture']}, rank "
+                  f"{a['rank']}, alpha {a['alpha']:g}, adapts {', '.join(a['targets'])}")
     for c in catalog:
         note = "" if c["confirmed"] else "  [file name unconfirmed]"
         print(f"  {c['id']:<28} {c['repo_id']} {c['filename']}  ~{human_bytes(c['approx_bytes'])}"
               f"  {c['quantization']}  {c['fit']}{note}")
     return 0
+
+
+def _adapter_rows() -> list[dict[str, Any]]:
+    from fireside.core.models.adapters import AdapterError, list_adapters
+
+    rows: list[dict[str, Any]] = []
+    for path, info in list_adapters(_context()[0].adapters):
+        size = path.stat().st_size if path.exists() else 0
+        if isinstance(info, AdapterError):
+            rows.append({"name": path.name, "path": str(path), "size": size, "problem": str(info)})
+        else:
+            rows.append({"name": info.name, "path": str(path), "size": size, "problem": "",
+                         "architecture": info.architecture, "rank": info.rank, "alpha": info.alpha,
+                         "targets": list(info.targets), "linked": path.is_symlink()})
+    return rows
 
 
 class _Bar:
@@ -183,7 +212,8 @@ def _pull(args: argparse.Namespace, models: Path) -> int:
         repo, filename = args.what
     else:
         raise _Bad("pull takes a catalog id, or a repo id and a file name.")
-    if refusal := policy.model_refusal(repo, filename):
+    if refusal := (policy.model_refusal(repo, filename) if not args.adapter
+                   else _adapter_name_refusal(policy, filename)):
         raise _Bad(refusal)
     # --token-stdin: for this run only, never stored
     token = (sys.stdin.readline().strip() or None) if args.token_stdin else TokenStore().get()
@@ -199,6 +229,8 @@ def _pull(args: argparse.Namespace, models: Path) -> int:
         print(f"fireside: the Hub's SHA-256 for {repo} {filename} does not match the one your "
               "organisation's policy pins (allowed_models); not downloading.", file=sys.stderr)
         return 1
+    if args.adapter:
+        return _pull_adapter(remote, token)
     existing = next((p for d in _dirs(models) if (p := already_installed(d.path, remote))), None)
     if existing is not None:
         print(f"Already downloaded: {existing}", file=sys.stderr)
@@ -215,10 +247,48 @@ def _pull(args: argparse.Namespace, models: Path) -> int:
     return 0
 
 
+def _adapter_name_refusal(policy: Any, filename: str) -> str:
+    allowed = policy.get("allowed_adapters")
+    name = Path(filename).name
+    if allowed is None or any(name in (e["file"], e["file"] + ".gguf") for e in allowed):
+        return ""
+    return (f"{name} is not on your organisation's list of allowed adapters (allowed_adapters, "
+            f"{policy.values['allowed_adapters'].source}).")
+
+
+def _pull_adapter(remote: Any, token: str | None) -> int:
+    """Download through the same verified, resumable downloader, then check it as an adapter."""
+    from fireside.core.admin.model_access import adapter_refusal
+    from fireside.core.models.adapters import AdapterError, adopt_download
+    from fireside.core.models.downloads import Downloader, DownloadError
+
+    paths, policy, _ = _context()
+    dl = Downloader(paths.adapters / ".downloads", token=token, on_progress=_Bar())
+    try:
+        path = dl.download(remote)
+    except DownloadError as e:
+        print(f"\nfireside: {e}", file=sys.stderr)
+        return 1
+    if refusal := adapter_refusal(path, policy, paths.cache):
+        path.unlink(missing_ok=True)
+        raise _Bad(refusal)
+    try:
+        dest, info = adopt_download(paths.adapters, path)
+    except AdapterError as e:
+        print(f"fireside: {e}", file=sys.stderr)
+        return 1
+    print(f"Downloaded the adapter {info.name} (LoRA for {info.architecture}, rank {info.rank})",
+          file=sys.stderr)
+    print(dest)
+    return 0
+
+
 def _import(args: argparse.Namespace, models: Path) -> int:
     from fireside.core.models.installed import ModelError, import_model
 
     source = Path(args.path).expanduser()
+    if args.adapter:
+        return _import_adapter(args, source)
     if args.shared:
         return _import_shared(args, source)
     if args.sha256 or args.sums:
@@ -229,6 +299,26 @@ def _import(args: argparse.Namespace, models: Path) -> int:
         raise _Bad(str(e)) from None
     how = "copied to" if args.copy else "linked as"
     print(f"Imported {info.name} ({info.architecture}, {info.quantization}); {how} {model.path}")
+    return 0
+
+
+def _import_adapter(args: argparse.Namespace, source: Path) -> int:
+    from fireside.core.admin.model_access import adapter_refusal
+    from fireside.core.models.adapters import AdapterError, import_adapter, read_adapter
+
+    if args.shared or args.sha256 or args.sums:
+        raise _Bad("--adapter imports into your own adapters; leave out --shared, --sha256 and --sums.")
+    paths, policy, _ = _context()
+    try:
+        read_adapter(source)  # a clear refusal before the policy hashes anything
+        if refusal := adapter_refusal(source, policy, paths.cache):
+            raise _Bad(refusal)
+        dest, info = import_adapter(paths.adapters, source, copy=args.copy)
+    except AdapterError as e:
+        raise _Bad(f"Not imported: {e}") from None
+    how = "copied to" if args.copy else "linked as"
+    print(f"Imported the adapter {info.name} (LoRA for {info.architecture}, rank {info.rank}, "
+          f"adapts {', '.join(info.targets)}); {how} {dest}")
     return 0
 
 
@@ -281,6 +371,15 @@ def _installed(models: Path, name: str, *, shared: bool = False) -> Any:
 def _remove(args: argparse.Namespace, models: Path) -> int:
     from fireside.core.models.installed import ModelError, remove_model
 
+    if args.adapter:
+        from fireside.core.models.adapters import AdapterError, remove_adapter
+
+        try:
+            gone = remove_adapter(_context()[0].adapters, args.model)
+        except AdapterError as e:
+            raise _Bad(str(e)) from None
+        print(f"Removed the adapter {gone.name}")
+        return 0
     model = _installed(models, args.model, shared=args.shared)
     if model.shared and not args.shared:
         raise _Bad(f"{model.name} is shared with every user on this computer ({model.folder.path}); "

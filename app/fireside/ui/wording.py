@@ -5,7 +5,7 @@ Written for the person at the keyboard: what is happening, and what they can do 
 
 from __future__ import annotations
 
-from fireside.core.chat.events import ReplyStats
+from fireside.core.chat.events import ReplyStats, ToolCall
 from fireside.core.engine.protocol import ModelInfo
 from fireside.core.units import human_bytes
 
@@ -118,8 +118,78 @@ def footer(stats: ReplyStats) -> str:
         f"{stats.reasoning_tokens:,} reasoning",
         f"{stats.answer_tokens:,} answer tokens",
     ]
+    if stats.adapters:
+        parts.append(adapters_text(stats.adapters))
+    if stats.drafted_tokens > 0:  # speculative decoding, for power users
+        parts.append(f"{stats.accepted_tokens:,} of {stats.drafted_tokens:,} drafted tokens accepted")
     note = _STOP_NOTES.get(stats.stop_reason)
     return " · ".join([note, *parts] if note else parts)
+
+
+# Tool steps in the transcript
+TOOL = "Tool"
+NO_TOOL_OUTPUT = "(no output)"
+
+
+def tool_name(recipient: str) -> str:
+    return recipient.removeprefix("functions.").replace("__", " › ")
+
+
+def tool_calls_markdown(calls: tuple[ToolCall, ...]) -> str:
+    """A step's calls as the transcript shows them: the tool, then its arguments (code for python)."""
+    parts = []
+    for call in calls:
+        language = "python" if call.recipient == "python" else "json"
+        fence = "```"
+        while fence in call.arguments:
+            fence += "`"
+        incomplete = " (cut off before it was complete)" if call.incomplete else ""
+        parts.append(f"**Uses {tool_name(call.recipient)}**{incomplete}\n\n{fence}{language}\n"
+                     f"{call.arguments}\n{fence}")
+    return "\n\n".join(parts)
+
+
+def tool_result_title(recipient: str, failed: bool, seconds: float | None, output: str = "") -> str:
+    from fireside.core.chat.session import DECLINED, STOPPED
+
+    if output == DECLINED:
+        return f"You declined: {tool_name(recipient)} did not run"
+    if output == STOPPED:
+        return f"Stopped before {tool_name(recipient)} ran"
+    took = f" · {seconds:.2f} s" if seconds is not None else ""
+    if failed:
+        return f"{tool_name(recipient)} failed{took}"
+    return f"Result from {tool_name(recipient)}{took}"
+
+
+# Approving a tool call
+APPROVE_TITLE = "Allow this tool call?"
+APPROVE_ONCE = "Allow Once"
+APPROVE_CHAT = "Allow for This Chat"
+APPROVE_ALWAYS = "Always Allow"
+APPROVE_DENY = "Deny"
+
+
+def approve_heading(recipient: str) -> str:
+    return "Run this Python code?" if recipient == "python" else f"Use {tool_name(recipient)}?"
+
+
+def approve_question(recipient: str) -> str:
+    if recipient == "python":
+        return ("The model wants to run this Python code. It runs in a sandbox with no network "
+                "access, can only write to this chat's own folder, and is stopped after its time limit.")
+    return f"The model wants to use {tool_name(recipient)} with these arguments."
+def adapters_text(labels: tuple[str, ...]) -> str:
+    """LoRA adapters as "name:scale" labels, for people: 'LoRA legal ×0.8, tone'."""
+    shown = []
+    for label in labels:
+        name, _, scale = label.rpartition(":")
+        shown.append(name if scale == "1" else f"{name} ×{scale}")
+    return "LoRA " + ", ".join(shown)
+
+
+ADAPTERS_TOOLTIP = ("LoRA adapters applied to the next replies (from the preset this chat "
+                    "started from):\n{files}")
 
 
 # Reasoning panel
@@ -167,3 +237,83 @@ ABOUT_TEXT = (
     "Fireside runs OpenAI's gpt-oss models on your own computer through llama.cpp. "
     "Your conversations never leave this machine."
 )
+
+# The Tools dialog (Chat ▸ Tools…)
+ACTION_TOOLS = "&Tools…"
+ACTION_TOOLS_TIP = "MCP servers, their tools and the python tool: what the model may use"
+TOOLS_TITLE = "Tools"
+TOOLS_HEADING = "Tools the model can use"
+TOOLS_INTRO = (
+    "Turn a server or a single tool off and the model is no longer offered it; this counts from "
+    "your next message. Every call still asks for your approval unless you chose Always Allow."
+)
+TOOLS_COL_NAME = "Tool"
+TOOLS_COL_STATE = "State"
+TOOLS_COL_ALWAYS = "Always allow"
+TOOLS_PYTHON = "python  (built in)"
+TOOLS_ALWAYS = "Always allowed"
+TOOLS_ALWAYS_TIP = "Runs without asking. Untick to be asked before every call again."
+TOOLS_ALWAYS_FORBIDDEN = "Not permitted"
+TOOLS_FROM_CACHE = "(as listed last time)"
+TOOLS_OPEN_FOLDER = "Open Folder"
+TOOLS_COPY_PATH = "Copy Path"
+TOOLS_REFRESH = "Refresh"
+TOOLS_REFRESH_TIP = "Reconnect to every MCP server that is on and list its tools again"
+TOOLS_CLOSE = "Close"
+TOOLS_CONNECTING = "Connecting to MCP servers…"
+TOOLS_WAITING = "waiting to start…"
+TOOL_STATES = {
+    "on": "on",
+    "off": "off",
+    "server off": "server is off",
+    "blocked by policy": "blocked by your organisation",
+    "not available": "not available",
+    "not started": "not started",
+    "starting": "starting…",
+    "running": "running",
+    "stopped": "stopped",
+    "failed": "failed",
+}
+
+
+def tool_count(n: int) -> str:
+    return f"{n} tool" if n == 1 else f"{n} tools"
+
+
+def tools_config_line(path: str, exists: bool) -> str:
+    if exists:
+        return f"MCP servers come from {path}"
+    return f"No MCP servers yet: add them to {path} (the mcpServers notation of Claude Desktop and Cursor)"
+
+
+def tools_problems(problems: tuple[str, ...]) -> str:
+    return "Some of your tool settings could not be used:\n" + "\n".join(f"• {p}" for p in problems)
+
+
+def tools_path_copied(path: str) -> str:
+    return f"Copied {path}"
+
+
+def tools_folder_not_opened(folder: str) -> str:
+    return f"Couldn't open {folder} here; its path is copied to the clipboard instead."
+
+
+def tools_model_name(name: str) -> str:
+    return f"The model calls it functions.{name}"
+
+
+def tools_isolation(platform: str) -> str:
+    return f"Its isolation (listed under it) was checked on this computer: {platform}."
+
+
+def tools_server_details(transport: str, target: str, error: str) -> str:
+    how = "Runs" if transport == "stdio" else "Reached at"
+    return "\n".join(x for x in (f"{how}: {target}", error) if x)
+
+
+def tools_connected(running: int, failed: int) -> str:
+    if not running and not failed:
+        return ""
+    parts = [f"{running} running"] if running else []
+    parts += [f"{failed} failed (the reason is under each one)"] if failed else []
+    return "MCP servers: " + ", ".join(parts) + "."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import plistlib
 from pathlib import Path
@@ -17,6 +18,7 @@ SHA = "ab" * 32
 FULL: dict[str, Any] = {
     "allow_model_downloads": True,
     "allowed_models": [{"repo": "openai/gpt-oss-20b", "file": "m.gguf", "sha256": SHA.upper()}],
+    "allowed_adapters": ["legal.gguf", {"file": "support.gguf", "sha256": SHA.upper()}],
     "hf_endpoint": "https://mirror.example.org/",
     "offline_only": False,
     "shared_model_dirs": ["/srv/models", "/opt/models"],
@@ -28,10 +30,18 @@ FULL: dict[str, Any] = {
     "allow_keyring_tokens": True,
     "update_checks": False,
     "local_api_server_allowed": True,
+    "local_api_server_remote_allowed": False,
+    "tools_allowed": True,
+    "python_tool_allowed": False,
+    "mcp_servers": " Listed ",
+    "allowed_mcp_servers": ["github", "https://mcp.example.org/mcp"],
+    "tool_auto_approval_allowed": False,
+    "allowed_remote_endpoints": ["https://Foundry.example.org/openai/v1/", "http://127.0.0.1:8000"],
 }
 EXPECTED: dict[str, Any] = {
     "allow_model_downloads": True,
     "allowed_models": ({"repo": "openai/gpt-oss-20b", "file": "m.gguf", "sha256": SHA},),
+    "allowed_adapters": ({"file": "legal.gguf", "sha256": ""}, {"file": "support.gguf", "sha256": SHA}),
     "hf_endpoint": "https://mirror.example.org",
     "offline_only": False,
     "shared_model_dirs": ("/srv/models", "/opt/models"),
@@ -43,12 +53,23 @@ EXPECTED: dict[str, Any] = {
     "allow_keyring_tokens": True,
     "update_checks": False,
     "local_api_server_allowed": True,
+    "local_api_server_remote_allowed": False,
+    "tools_allowed": True,
+    "python_tool_allowed": False,
+    "mcp_servers": "listed",
+    "allowed_mcp_servers": ("github", "https://mcp.example.org/mcp"),
+    "tool_auto_approval_allowed": False,
+    "allowed_remote_endpoints": ("https://foundry.example.org/openai/v1", "http://127.0.0.1:8000"),
 }
 RESTRICTIVE: dict[str, Any] = {
-    "allow_model_downloads": False, "allowed_models": (), "hf_endpoint": "",
+    "allow_model_downloads": False, "allowed_models": (), "allowed_adapters": (), "hf_endpoint": "",
     "offline_only": True, "shared_model_dirs": (), "user_model_dir": "", "default_model": "",
     "default_effort": "low", "allowed_efforts": ("low",), "max_context": RESTRICTIVE_MAX_CONTEXT,
     "allow_keyring_tokens": False, "update_checks": False, "local_api_server_allowed": False,
+    "local_api_server_remote_allowed": False, "tools_allowed": False, "python_tool_allowed": False,
+    "mcp_servers": "off",
+    "allowed_mcp_servers": (), "tool_auto_approval_allowed": False,
+    "allowed_remote_endpoints": (),
 }
 
 
@@ -155,6 +176,9 @@ def test_a_broken_file_does_not_override_a_valid_earlier_source(tmp_path: Path):
     ("allow_model_downloads", "yes"),
     ("allowed_models", [{"repo": "a/b"}]),
     ("allowed_models", [{"repo": "a/b", "file": "x.gguf", "sha256": "short"}]),
+    ("allowed_adapters", [{"sha256": SHA}]),
+    ("allowed_adapters", [{"file": "x.gguf", "sha256": "short"}]),
+    ("allowed_adapters", "[not json"),
     ("hf_endpoint", "ftp://mirror"),
     ("offline_only", "no"),
     ("shared_model_dirs", "",),
@@ -168,6 +192,14 @@ def test_a_broken_file_does_not_override_a_valid_earlier_source(tmp_path: Path):
     ("allow_keyring_tokens", 2),
     ("update_checks", True),
     ("local_api_server_allowed", None),
+    ("local_api_server_remote_allowed", "yes"),
+    ("tools_allowed", "yes"),
+    ("python_tool_allowed", 5),
+    ("mcp_servers", "some"),
+    ("allowed_mcp_servers", [3]),
+    ("tool_auto_approval_allowed", []),
+    ("allowed_remote_endpoints", ["ftp://models.example.org"]),
+    ("allowed_remote_endpoints", 5),
 ])
 def test_one_invalid_value_is_restrictive_for_that_key_only(tmp_path: Path, key: str, bad: Any):
     data = {**FULL, key: bad}
@@ -203,12 +235,14 @@ def test_default_effort_outside_allowed_efforts_is_reported(tmp_path: Path):
 
 def test_registry_style_values_are_accepted(tmp_path: Path):
     data = {"allow_model_downloads": 0, "allowed_efforts": "low",
-            "allowed_models": json.dumps([{"repo": "a/b", "file": "c.gguf"}])}
+            "allowed_models": json.dumps([{"repo": "a/b", "file": "c.gguf"}]),
+            "allowed_adapters": json.dumps(["legal.gguf"])}
     policy = load_policy([("HKLM\\Software\\Policies\\Fireside", lambda: data)])
     assert policy.problems == ()
     assert policy.get("allow_model_downloads") is False
     assert policy.get("allowed_efforts") == ("low",)
     assert policy.get("allowed_models") == ({"repo": "a/b", "file": "c.gguf", "sha256": ""},)
+    assert policy.get("allowed_adapters") == ({"file": "legal.gguf", "sha256": ""},)
 
 
 def test_macos_managed_preferences_plist_is_read(tmp_path: Path):
@@ -289,3 +323,42 @@ def test_downloader_refuses_when_policy_forbids(tmp_path: Path, monkeypatch: pyt
         Downloader(tmp_path / "models").download(remote)
     assert info.value.kind == "policy"
     assert not (tmp_path / "models").exists()
+
+
+@pytest.mark.parametrize(("data", "url", "refused"), [
+    ({}, "https://anywhere.example.org/v1", ""),
+    ({"allowed_remote_endpoints": "any"}, "https://anywhere.example.org/v1", ""),
+    ({"allowed_remote_endpoints": ["*"]}, "http://127.0.0.1:9/v1", ""),
+    ({"allowed_remote_endpoints": "none"}, "http://127.0.0.1:9/v1", "turned off"),
+    ({"allowed_remote_endpoints": []}, "http://127.0.0.1:9/v1", "turned off"),
+    ({"allowed_remote_endpoints": ["https://ai.example.org"]}, "https://AI.example.org/v1/", ""),
+    ({"allowed_remote_endpoints": ["https://ai.example.org"]}, "https://ai.example.org", ""),
+    ({"allowed_remote_endpoints": ["https://ai.example.org"]}, "https://ai.example.org.evil.net/v1",
+     "not on your organisation's list"),
+    ({"allowed_remote_endpoints": "any", "offline_only": True}, "https://ai.example.org", "offline_only"),
+])
+def test_remote_endpoints_none_listed_or_any(tmp_path: Path, data: dict[str, Any], url: str,
+                                             refused: str) -> None:
+    policy = load_policy([_source(_write(tmp_path, data))])
+    assert policy.problems == ()
+    if refused:
+        assert refused in policy.remote_refusal(url)
+    else:
+        assert policy.remote_refusal(url) == ""
+def test_allowed_adapters_names_and_pins(tmp_path: Path):
+    from fireside.core.admin.model_access import adapter_refusal
+
+    legal, support, other = (tmp_path / n for n in ("legal.gguf", "support.gguf", "other.gguf"))
+    for p in (legal, support, other):
+        p.write_bytes(p.name.encode())
+    pinned = hashlib.sha256(b"support.gguf").hexdigest()
+    policy = load_policy([_source(_write(tmp_path, {"allowed_adapters": [
+        "legal", {"file": "support.gguf", "sha256": pinned}]}))])
+    cache = tmp_path / "cache"
+    assert adapter_refusal(legal, policy, cache) == ""
+    assert adapter_refusal(support, policy, cache) == ""
+    refusal = adapter_refusal(other, policy, cache)
+    assert "allowed_adapters" in refusal and "other.gguf" in refusal and "\n" not in refusal
+    support.write_bytes(b"changed")  # same name, other content: the pin refuses it
+    assert "allowed_adapters" in adapter_refusal(support, policy, cache)
+    assert adapter_refusal(other, load_policy([]), cache) == ""  # no key: every adapter may load

@@ -79,6 +79,28 @@ def test_render_with_system_prompt_adds_developer_message() -> None:
     )
 
 
+# openai/harmony's own rendering (test-data/test_simple_convo_medium_effort.txt in that repository),
+# the reference for the format: the developer message ends right after the instructions, with no
+# blank line before <|end|>. It sets no date; Fireside always does, where harmony puts it
+# (test-data/test_reasoning_system_message_with_dates.txt: right after the knowledge cutoff).
+HARMONY_SIMPLE_CONVO_MEDIUM = (
+    "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"
+    "Knowledge cutoff: 2024-06\n\nReasoning: medium\n\n"
+    "# Valid channels: analysis, commentary, final. Channel must be included for every message.<|end|>"
+    "<|start|>developer<|message|># Instructions\n\nAnswer the user's questions like a robot.<|end|>"
+    "<|start|>user<|message|>What is the capital of the largest country in the world?<|end|>"
+    "<|start|>assistant"
+)
+
+
+def test_render_matches_the_harmony_librarys_own_test_data() -> None:
+    req = request(Message("user", "What is the capital of the largest country in the world?"),
+                  system_prompt="Answer the user's questions like a robot.")
+    rendered = render_prompt(req, today=DAY)
+    assert "Knowledge cutoff: 2024-06\nCurrent date: 2025-08-05\n\n" in rendered
+    assert rendered.replace("Current date: 2025-08-05\n", "") == HARMONY_SIMPLE_CONVO_MEDIUM
+
+
 def test_render_blank_system_prompt_has_no_developer_message() -> None:
     req = request(Message("user", "Hi"), system_prompt="  \n")
     assert render_prompt(req, today=DAY) == (
@@ -291,9 +313,102 @@ def test_finish_drops_partial_token_keeps_lone_angle() -> None:
     assert both_ways("<|channel|>final<|message|>a <") == ("", "a <", [])
 
 
-def test_finish_flushes_pending_tool_call() -> None:
+def test_finish_flushes_pending_tool_call_marked_incomplete() -> None:
     text = '<|channel|>commentary to=functions.f<|message|>{"a":'
-    assert both_ways(text) == ("", "", [ToolCall("functions.f", '{"a":', "commentary", "")])
+    cut = ToolCall("functions.f", '{"a":', "commentary", "", incomplete=True)
+    assert both_ways(text) == ("", "", [cut])
+    events, parser = parse([text])
+    assert events == [cut] and not parser.done
+
+
+def test_call_cut_off_inside_its_header_is_an_incomplete_call_without_arguments() -> None:
+    for text, channel, ctype in [
+        (
+            "<|channel|>analysis<|message|>hm<|end|><|start|>assistant<|channel|>commentary "
+            "to=functions.get_weather <|constrain|>js",
+            "commentary",
+            "js",
+        ),
+        (
+            "<|channel|>analysis<|message|>hm<|end|><|start|>assistant to=functions.get_weather",
+            "commentary",
+            "",
+        ),
+        (" to=python<|channel|>analysis<|con", "analysis", ""),
+        (" to=functions.get_weather", "commentary", ""),
+    ]:
+        recipient = "python" if "python" in text else "functions.get_weather"
+        calls = both_ways(text)[2]
+        assert calls == [ToolCall(recipient, "", channel, ctype, incomplete=True)], text
+    # Prose that merely contains "to=" is still prose, and a cut ordinary header is nothing.
+    assert both_ways("Set x to=5") == ("", "Set x to=5", [])
+    assert both_ways("<|channel|>analysis<|message|>a<|end|><|start|>assistant<|channel|>fin") == (
+        "a",
+        "",
+        [],
+    )
+
+
+def test_call_ended_by_end_instead_of_call_is_complete() -> None:
+    # The library parses this as a call too (test_tool_call_with_constrain_marker_adjacent).
+    text = (
+        "<|start|>assistant to=functions.get_weather<|channel|>commentary<|constrain|>json"
+        '<|message|>{"location": "Tokyo"}<|end|>'
+    )
+    call = ToolCall("functions.get_weather", '{"location": "Tokyo"}', "commentary", "json")
+    assert both_ways(text) == ("", "", [call])
+
+
+WEATHER_ARGS = '{"latitude":48.8566,"longitude":2.3522}'
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        # the library's own cases (src/tests.rs): recipient in either position, <|constrain|> adjacent
+        "<|start|>assistant<|channel|>commentary to=functions.get_weather<|constrain|>json",
+        "<|channel|>commentary to=functions.get_weather <|constrain|>json",
+        " to=functions.get_weather<|channel|>commentary <|constrain|>json",
+        "<|channel|>analysis<|message|>Need it.<|end|>"
+        "<|start|>assistant to=functions.get_weather<|channel|>commentary<|constrain|>json",
+    ],
+)
+def test_function_call_in_every_header_shape(header: str) -> None:
+    reasoning, answer, calls = both_ways(header + "<|message|>" + WEATHER_ARGS + "<|call|>")
+    assert answer == "" and reasoning in ("", "Need it.")
+    assert calls == [
+        ToolCall("functions.get_weather", '{"latitude":48.8566,"longitude":2.3522}', "commentary", "json")
+    ]
+
+
+def test_python_call_on_analysis_in_both_positions() -> None:
+    text = (
+        "<|channel|>analysis<|message|>Compute it.<|end|>"
+        "<|start|>assistant<|channel|>analysis to=python code<|message|>print(6 * 7)<|call|>"
+    )
+    assert both_ways(text) == ("Compute it.", "", [ToolCall("python", "print(6 * 7)", "analysis", "code")])
+    text = "<|start|>assistant to=python<|channel|>analysis<|message|>x = 1\nprint(x)<|call|>"
+    assert both_ways(text) == ("", "", [ToolCall("python", "x = 1\nprint(x)", "analysis", "")])
+
+
+def test_assistant_channel_analysis_is_never_a_tool_name() -> None:
+    # Ollama #11704: a tool named "assistant<|channel|>analysis". Whatever surrounds a header,
+    # a recipient is one word and never holds a token.
+    texts = [
+        "<|channel|>commentary to=functions.f<|channel|>analysis<|message|>{}<|call|>",
+        "<|channel|>commentary to=<|start|>assistant<|channel|>analysis<|message|>think<|end|>",
+        "<|channel|>commentary to=functions.f<|message|>{}<|end|>"
+        "<|start|>assistant<|channel|>analysis<|message|>more<|end|>",
+        " to=functions.f<|start|>assistant<|channel|>analysis<|message|>think<|end|>",
+    ]
+    expected = [
+        ("", "", [ToolCall("functions.f", "{}", "commentary", "")]),
+        ("think", "", []),
+        ("more", "", [ToolCall("functions.f", "{}", "commentary", "")]),
+        ("think", "", []),
+    ]
+    for text, want in zip(texts, expected, strict=True):
+        assert both_ways(text) == want, text
 
 
 def test_content_without_header_is_answer() -> None:
@@ -365,26 +480,61 @@ _CONTENT = (
 _CUTS = st.lists(st.integers(min_value=0, max_value=10_000), max_size=20)
 
 
-@settings(max_examples=300, deadline=None)
+_CALL_HEADERS = {
+    "channel": (
+        "<|channel|>commentary to=functions.f <|constrain|>json<|message|>",
+        "functions.f",
+        "commentary",
+        "json",
+    ),
+    "adjacent": (
+        "<|channel|>commentary to=functions.f<|constrain|>json<|message|>",
+        "functions.f",
+        "commentary",
+        "json",
+    ),
+    "role": (
+        " to=functions.f<|channel|>commentary <|constrain|>json<|message|>",
+        "functions.f",
+        "commentary",
+        "json",
+    ),
+    "python": ("<|channel|>analysis to=python code<|message|>", "python", "analysis", "code"),
+    "python_role": (" to=python<|channel|>analysis<|message|>", "python", "analysis", ""),
+}
+
+
+@settings(max_examples=400, deadline=None)
 @given(
     reasonings=st.lists(_CONTENT, max_size=4),
     preamble=st.none() | _CONTENT,
     answer=_CONTENT,
-    tool=st.booleans(),
+    tool=st.none() | st.sampled_from(sorted(_CALL_HEADERS)),
+    cut=st.booleans(),
     cuts=_CUTS,
 )
 def test_well_formed_stream_any_chunking(
-    reasonings: list[str], preamble: str | None, answer: str, tool: bool, cuts: list[int]
+    reasonings: list[str],
+    preamble: str | None,
+    answer: str,
+    tool: str | None,
+    cut: bool,
+    cuts: list[int],
 ) -> None:
+    """Any chunking gives the same events; tool calls in every header shape, whole or cut off."""
     heads = ["<|channel|>analysis<|message|>" + r + "<|end|>" for r in reasonings]
     if preamble is not None:
         heads.append("<|channel|>commentary<|message|>" + preamble + "<|end|>")
     if tool:
-        heads.append("<|channel|>commentary to=functions.f <|constrain|>json<|message|>")
-        heads[-1] += answer + "<|call|>"
+        heads.append(_CALL_HEADERS[tool][0] + answer)
+        heads[-1] += "" if cut else "<|call|>"
     else:
         heads.append("<|channel|>final<|message|>" + answer + "<|return|>")
-    text = "<|start|>assistant".join(heads) + "ignored<|channel|>final<|message|>no"
+    text = "<|start|>assistant".join(heads)
+    if not (tool and cut):
+        text += "ignored<|channel|>final<|message|>no"
+    if text.startswith("<|start|>assistant to="):  # the prompt ends in `<|start|>assistant`
+        text = text.removeprefix("<|start|>assistant")
 
     whole_events, whole = parse([text])
     reasoning, answer_text, calls = summary(whole_events)
@@ -393,11 +543,30 @@ def test_well_formed_stream_any_chunking(
     assert reasoning.replace(ZWSP, "") == "".join(reasonings)
     expected_answer = (preamble or "") + ("" if tool else answer)
     assert answer_text.replace(ZWSP, "") == expected_answer
-    assert calls == ([ToolCall("functions.f", answer, "commentary", "json")] if tool else [])
-    assert whole.done
+    if tool:
+        _, recipient, channel, ctype = _CALL_HEADERS[tool]
+        (call,) = calls
+        assert (call.recipient, call.channel, call.content_type) == (recipient, channel, ctype)
+        assert call.incomplete == cut and whole.done != cut
+        if cut:  # a trailing `<|...` that could only have been a token is not kept
+            assert answer.startswith(call.arguments) and len(answer) - len(call.arguments) < 14
+        else:
+            assert call.arguments == answer
+    else:
+        assert calls == [] and whole.done
 
 
-_HEADER_WORDS = ["assistant", "analysis", "final", "commentary", " to=functions.f ", "json"]
+_HEADER_WORDS = [
+    "assistant",
+    "analysis",
+    "final",
+    "commentary",
+    " to=functions.f ",
+    " to=python",
+    "json",
+    "code",
+    "to=",
+]
 _ARBITRARY = st.lists(
     st.one_of(
         st.text(max_size=8),
@@ -421,3 +590,6 @@ def test_arbitrary_text_never_crashes_or_leaks(text: str, cuts: list[int], keep:
             assert not any(token in event.text for token in CONTROL_TOKENS)
     for accumulated in (whole.reasoning, whole.answer):
         assert not any(token in accumulated for token in CONTROL_TOKENS)
+    for call in whole.tool_calls + chunked.tool_calls:  # a recipient is one word, never a token
+        assert call.recipient and not any(token in call.recipient for token in CONTROL_TOKENS)
+        assert call.recipient.split() == [call.recipient]

@@ -6,6 +6,7 @@ Everything here runs the real llama_cpp bindings; nothing is mocked.
 from __future__ import annotations
 
 import ctypes
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,9 @@ import numpy as np
 import pytest
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+from fireside.core.chat.conversation import ChatRequest, Message
+from fireside.core.chat.prompting import prompt_format, render
+from fireside.core.models.gguf_info import read_gguf
 from tests.helpers.gemma import cached_gemma
 from tests.helpers.tiny_gptoss import (
     CONFIG,
@@ -212,22 +216,35 @@ def test_merges_produce_multibyte_tokens(llm: llama_cpp.Llama) -> None:
     assert llm.detokenize(tokens) == text
 
 
-def test_chat_template_renders_harmony(llm: llama_cpp.Llama) -> None:
+def test_chat_template_renders_harmony_as_fireside_does_but_for_one_blank_line(
+    llm: llama_cpp.Llama, model_path: Path
+) -> None:
+    """The GGUF's Jinja template (gpt-oss's release template, copied as it is) renders the same
+    harmony prompt as Fireside, with one difference: it ends the developer message with a blank
+    line, which openai/harmony's own rendering does not (tests/core/chat/test_harmony.py checks
+    Fireside against harmony's test data). Fireside renders gpt-oss with harmony, never with this
+    template, so the prompt the model sees is harmony's."""
     template = llm.metadata["tokenizer.chat_template"]
     formatter = Jinja2ChatFormatter(template, eos_token="<|return|>", bos_token="<|startoftext|>")
-    prompt = formatter(
-        messages=[
-            {"role": "system", "content": "Be brief."},
-            {"role": "user", "content": "Hi"},
-            {"role": "assistant", "content": "Hello"},
-            {"role": "user", "content": "And?"},
-        ]
+    chat = (Message("user", "Hi"), Message("assistant", "Hello"), Message("user", "And?"))
+    templated = formatter(
+        messages=[{"role": "system", "content": "Be brief."},
+                  *({"role": m.role, "content": m.text} for m in chat)]
     ).prompt
-    assert prompt.startswith("<|start|>system<|message|>")
-    assert "<|start|>developer<|message|># Instructions\n\nBe brief.\n\n<|end|>" in prompt
-    assert "<|start|>assistant<|channel|>final<|message|>Hello<|end|>" in prompt
-    assert prompt.endswith("<|start|>user<|message|>And?<|end|><|start|>assistant")
-    tokens = llm.tokenize(prompt.encode(), add_bos=False, special=True)
+    gguf_info = read_gguf(model_path)
+    assert prompt_format(gguf_info) == "harmony"
+    ours = render(gguf_info, ChatRequest(messages=chat, system_prompt="Be brief."))
+
+    developer = "<|start|>developer<|message|># Instructions\n\nBe brief."
+    assert developer + "<|end|>" in ours  # as harmony renders it
+    assert developer + "\n\n<|end|>" in templated  # the template's extra blank line
+
+    def same_day(text: str) -> str:
+        return re.sub(r"Current date: \d{4}-\d{2}-\d{2}\n", "Current date: DAY\n", text)
+
+    assert same_day(templated).replace("Be brief.\n\n<|end|>", "Be brief.<|end|>") == same_day(ours)
+    assert ours.endswith("<|start|>user<|message|>And?<|end|><|start|>assistant")
+    tokens = llm.tokenize(ours.encode(), add_bos=False, special=True)
     assert tokens.count(SPECIAL_TOKENS["<|start|>"]) == 6
     assert tokens.count(SPECIAL_TOKENS["<|end|>"]) == 5
 

@@ -1,11 +1,19 @@
-"""The HF token goes to a real keyring or stays in memory; plaintext and fail backends are refused."""
+"""The HF token goes to a real keyring (gnome-keyring over D-Bus, as on a Linux desktop) or stays in
+memory; plaintext and fail backends are refused."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
 import keyring.backend
-from keyring.backends import chainer, fail
+import pytest
+import secretstorage
+from keyring.backends import SecretService, chainer, fail
 
 from fireside.core.config.secrets import HF_TOKEN_USER, SERVICE, TokenStore
+from tests.helpers.secret_service import missing_tools, secret_service
 
 
 class MemoryKeyring(keyring.backend.KeyringBackend):
@@ -32,15 +40,35 @@ class PlaintextKeyring(MemoryKeyring):
 PlaintextKeyring.__module__ = "keyrings.alt.file"
 
 
-def test_real_keyring_stores_and_returns_the_token():
-    backend = MemoryKeyring()
-    store = TokenStore(backend)
+@pytest.fixture
+def secret_service_bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real Secret Service (gnome-keyring on a private D-Bus session bus) for this test."""
+    missing = missing_tools()
+    if missing:
+        pytest.fail(f"The keyring test needs {' and '.join(missing)}: scripts/system-deps.sh --test "
+                    "installs them (Debian packages dbus-daemon, gnome-keyring).")
+    with secret_service(tmp_path / "secret-service") as address:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", address)
+        yield address
+
+
+def _stored_secrets(address: str) -> list[bytes]:
+    """What the Secret Service itself holds for Fireside's token, asked without keyring."""
+    with closing(secretstorage.dbus_init()) as conn:
+        return [item.get_secret() for item in secretstorage.search_items(
+            conn, {"service": SERVICE, "username": HF_TOKEN_USER})]
+
+
+def test_real_keyring_stores_and_returns_the_token(secret_service_bus: str):
+    store = TokenStore(SecretService.Keyring())  # what keyring picks on a Linux desktop
     assert store.usable and store.get() is None
+    assert "SecretService" in store.backend_name
     assert "keyring" in store.set(" hf_abc ")
-    assert backend.store[(SERVICE, HF_TOKEN_USER)] == "hf_abc"
-    assert TokenStore(backend).get() == "hf_abc"  # a new run finds it
+    assert _stored_secrets(secret_service_bus) == [b"hf_abc"]  # in gnome-keyring, through D-Bus
+    assert TokenStore(SecretService.Keyring()).get() == "hf_abc"  # a new run finds it
     store.clear()
-    assert TokenStore(backend).get() is None
+    assert _stored_secrets(secret_service_bus) == []
+    assert TokenStore(SecretService.Keyring()).get() is None
 
 
 def test_fail_backend_keeps_token_in_memory_only():

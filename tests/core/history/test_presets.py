@@ -71,3 +71,26 @@ def test_bad_sampling_values_are_dropped_not_fatal(tmp_path: Path) -> None:
         assert half == Preset("half", top_k=40, min_p=0.1)
         saved = save_preset(store, Preset("nan", temperature=float("nan"), top_p=0.5))
         assert [p for p in saved if p.name == "nan"] == [Preset("nan", top_p=0.5)]
+
+
+def test_a_preset_carries_adapters_with_scales(tmp_path: Path) -> None:
+    """A domain copilot: base model + adapters + system prompt + effort + sampling."""
+    from fireside.core.chat.conversation import AdapterUse
+
+    legal = Preset("Legal", "Answer as a contracts lawyer.", "high", temperature=0.3,
+                   adapters=(("/adapters/legal.gguf", 0.8), ("/adapters/tone.gguf", 1.0)))
+    with Store(tmp_path / "h.sqlite3") as store:
+        save_preset(store, legal)
+        raw = json.loads(store.state(STATE_KEY, "[]"))
+        assert raw[0]["adapters"] == [{"path": "/adapters/legal.gguf", "scale": 0.8},
+                                      {"path": "/adapters/tone.gguf", "scale": 1.0}]
+    with Store(tmp_path / "h.sqlite3") as store:
+        [loaded] = load_presets(store)
+        assert loaded == legal
+        assert loaded.adapter_uses() == (AdapterUse("/adapters/legal.gguf", 0.8),
+                                         AdapterUse("/adapters/tone.gguf", 1.0))
+        store.set_state(STATE_KEY, json.dumps([{"name": "odd", "adapters": [
+            {"path": "/a.gguf", "scale": "big"}, {"path": "", "scale": 1}, {"scale": 1}, "junk",
+            {"path": "/b.gguf", "scale": float("1e9")}, {"path": "/c.gguf"}]}]))
+        [odd] = load_presets(store)
+        assert odd.adapters == (("/c.gguf", 1.0),)

@@ -149,7 +149,7 @@ def test_not_enough_disk_says_how_much(hub: FakeHub, fireside_home: Path, monkey
 
 
 def test_pause_then_resume_asks_only_for_the_rest(hub: FakeHub, fireside_home: Path):
-    hub.faults.bytes_per_second = 4_000_000
+    hub.faults.hold_at(1_000_000)  # the pause lands before the rest is sent, however slow we are
     remote = remote_file(REPO, FILE, endpoint=hub.hub_url)
     dl = Downloader(_models(fireside_home))
     dl.on_progress = lambda p: dl.pause.set() if p.done > 500_000 else None
@@ -158,15 +158,15 @@ def test_pause_then_resume_asks_only_for_the_rest(hub: FakeHub, fireside_home: P
     assert e.value.kind == "paused"
     part, meta = partial_paths(_models(fireside_home), remote)
     kept = part.stat().st_size
-    assert 500_000 < kept < len(DATA) and meta.exists()
-    hub.faults.bytes_per_second = None
+    assert 500_000 < kept <= 1_000_000 and meta.exists()
+    hub.faults.release()
     path = Downloader(_models(fireside_home)).download(remote)
     assert path.read_bytes() == DATA
     assert hub.byte_requests()[-1].range == f"bytes={kept}-"
 
 
 def test_cancel_deletes_the_partial_file(hub: FakeHub, fireside_home: Path):
-    hub.faults.bytes_per_second = 4_000_000
+    hub.faults.hold_at(1_000_000)  # released when the hub closes: the cancel lands first
     remote = remote_file(REPO, FILE, endpoint=hub.hub_url)
     dl = Downloader(_models(fireside_home))
     dl.on_progress = lambda p: dl.cancel.set() if p.done > 200_000 else None
@@ -188,20 +188,21 @@ print(Downloader(Path(sys.argv[3])).download(remote), flush=True)
 
 
 def test_resume_after_sigkill_requests_only_the_missing_range(hub: FakeHub, fireside_home: Path):
-    hub.faults.bytes_per_second = 3_000_000
+    hub.faults.hold_at(1_500_000)  # the child cannot finish before it is killed
     models = _models(fireside_home)
     env = {**os.environ, "HF_ENDPOINT": hub.hub_url}
     cmd = [sys.executable, "-c", _CHILD, REPO, FILE, str(models)]
     child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     part = models / ".partial" / f"{REPO.replace('/', '--')}--{FILE}.part"
-    deadline = time.monotonic() + 30
+    assert hub.faults.held.wait(60), "the child never reached the held byte"
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not part.exists() or part.stat().st_size < 1_000_000):
         time.sleep(0.02)  # sleep-ok: polling the child's progress on disk
     child.send_signal(signal.SIGKILL)
     child.communicate(timeout=10)
     kept = part.stat().st_size
-    assert 1_000_000 <= kept < len(DATA)
-    hub.faults.bytes_per_second = None
+    assert 1_000_000 <= kept <= 1_500_000
+    hub.faults.release()
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout.strip()).read_bytes() == DATA

@@ -97,22 +97,33 @@ def test_batcher_sends_first_delta_at_once_then_at_most_every_interval() -> None
     assert "".join(a for _, a in sent) == "".join(f"a{i}" for i in range(10, 20))
 
 
-def test_thousand_fast_tokens_arrive_in_a_few_emissions(  # type: ignore[no-untyped-def]
-    qtbot, h: Harness, engine: ScriptedEngine
-) -> None:
+def test_thousand_fast_tokens_arrive_in_a_few_emissions(qtbot, engine: ScriptedEngine) -> None:  # type: ignore[no-untyped-def]
+    """The test sets the pace: the worker's clock advances 1 ms each time it is read (once per
+    token, twice when a batch goes out), so 1,000 tokens span about one second of engine time
+    however loaded the machine is, and the 50 ms batching must turn them into about 20 emissions."""
     engine.reasoning = tuple(f"r{i} " for i in range(500))
     engine.answer = tuple(f"a{i} " for i in range(500))
-    load(qtbot, h)
-    chunks: list[tuple[int, str, str]] = []
-    h.out.streamed.connect(lambda rid, r, a: chunks.append((rid, r, a)))
-    with qtbot.waitSignal(h.out.finished, timeout=5000) as blocker:
-        h.worker.turnRequested.emit(1, REQUEST)
+    worker = InferenceWorker(lambda: engine, clock=StepClock(0.001))
+    thread = QThread()
+    worker.moveToThread(thread)
+    thread.start()
+    h = Harness(worker, thread, Relay(worker))
+    try:
+        load(qtbot, h)
+        chunks: list[tuple[int, str, str]] = []
+        h.out.streamed.connect(lambda rid, r, a: chunks.append((rid, r, a)))
+        with qtbot.waitSignal(h.out.finished, timeout=5000) as blocker:
+            h.worker.turnRequested.emit(1, REQUEST)
+    finally:
+        stop_worker(worker, thread)
     request_id, stats = blocker.args
     assert request_id == 1 and isinstance(stats, ReplyStats)
     assert stats.reasoning_tokens == 500 and stats.answer_tokens == 500
     assert "".join(r for _, r, _ in chunks) == "".join(engine.reasoning)
     assert "".join(a for _, _, a in chunks) == "".join(engine.answer)
-    assert len(chunks) < 100  # batched, not one signal per token
+    # The first token at once, then one batch per 50 ms of that second (a 1 ms step may land a
+    # read just short of a boundary, so a batch can take 51 reads), and the rest at the end.
+    assert 1 + 1000 // 52 <= len(chunks) <= 1 + 1000 // 50 + 1
     assert {rid for rid, _, _ in chunks} == {1}
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import platform
 import sys
+from pathlib import Path
 from typing import Any
 
 from fireside import __version__
@@ -64,6 +65,21 @@ def _keyring() -> dict[str, Any]:
         return {"backend": "unavailable", "usable": False, "status": f"keyring failed: {e}"}
 
 
+def _tls() -> dict[str, Any]:
+    """Which CA certificates downloads trust (core/net/tls.py), and how many were loaded."""
+    from fireside.core.net.tls import TrustStoreError, ssl_context, trust_source
+
+    source = trust_source()
+    try:
+        count: int | None = ssl_context().cert_store_stats()["x509_ca"]
+    except TrustStoreError as e:
+        return {"source": source.describe(), "kind": source.kind, "ca_certificates": 0,
+                "problem": str(e)}
+    if sys.platform in ("win32", "darwin") and source.kind == "system":
+        count = None  # the OS verifies; OpenSSL's store is not used
+    return {"source": source.describe(), "kind": source.kind, "ca_certificates": count}
+
+
 def _fit_plans(dirs: Any) -> list[dict[str, Any]]:
     """The planner's verdict for each model Fireside can find (headers only, no loads)."""
     from fireside.core.models.fit_planner import detect_machine, plan_fit, profile_from_gguf
@@ -84,6 +100,17 @@ def _fit_plans(dirs: Any) -> list[dict[str, Any]]:
                     "n_gpu_layers": plan.n_gpu_layers, "n_cpu_moe": plan.n_cpu_moe,
                     "reason": plan.reason})
     return out
+
+
+def _tools(paths: Any, policy: Any) -> dict[str, Any]:
+    """Tools as policy and mcp.json leave them; no MCP server is started for this."""
+    try:
+        from fireside.core.tools.defaults import build_registry
+
+        with build_registry(paths, policy) as registry:
+            return registry.summary()
+    except Exception as e:  # a broken tools setup is something doctor reports, not dies on
+        return {"error": f"the tools could not be inspected: {e}"}
 
 
 def report() -> dict[str, Any]:
@@ -108,13 +135,57 @@ def report() -> dict[str, Any]:
         "settings": {"last_model": settings.last_model, "effort": settings.effort,
                      "n_ctx": settings.n_ctx},
         "network": "offline: Fireside makes no network calls unless you start a download",
+        "tls": _tls(),
         "policy": policy.as_json(),
         "keyring": _keyring(),
+        "tools": _tools(paths, policy),
+        "api_server": _api_server(settings, policy),
         # where models are looked for, first match wins (docs/ADMIN.md)
         "model_search_order": [{"path": str(d.path), "kind": d.kind, "origin": d.origin,
                                 "exists": d.path.is_dir()} for d in dirs],
         "fit": _fit_plans(dirs),
+        "python_tool": _python_tool(),
+        "adapters": _adapters(paths.adapters, policy, paths.cache),
     }
+
+
+def _api_server(settings: Any, policy: Any) -> dict[str, Any]:
+    """The local API server as settings and policy leave it; it is not started for this."""
+    import ipaddress
+
+    host = settings.api_host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    refusal = policy.api_server_refusal(host, loopback)
+    return {"allowed": not refusal, "refusal": refusal, "host": host, "port": settings.api_port,
+            "loopback_only": loopback, "load_on_demand": settings.api_load_on_demand,
+            "cors_origins": list(settings.api_cors_origins),
+            "remote_allowed_by_policy": policy.get("local_api_server_remote_allowed") is True}
+
+
+def _python_tool() -> dict[str, Any]:
+    """Which isolations the built-in python tool's sandbox would run under here (issue 11)."""
+    from fireside.core.tools.isolation import isolation_report
+
+    return isolation_report().as_json() | {"lines": isolation_report().lines()}
+
+
+def _adapters(folder: Path, policy: Any, cache: Path) -> list[dict[str, Any]]:
+    """Installed LoRA adapters: what each is for, and whether the policy lets it be applied."""
+    from fireside.core.admin.model_access import adapter_refusal
+    from fireside.core.models.adapters import AdapterError, list_adapters
+
+    out: list[dict[str, Any]] = []
+    for path, info in list_adapters(folder):
+        if isinstance(info, AdapterError):
+            out.append({"name": path.name, "path": str(path), "problem": str(info)})
+            continue
+        out.append({"name": info.name, "path": str(path), "architecture": info.architecture,
+                    "rank": info.rank, "alpha": info.alpha, "targets": list(info.targets),
+                    "refused": adapter_refusal(path, policy, cache)})
+    return out
 
 
 def format_text(r: dict[str, Any]) -> str:
@@ -150,6 +221,11 @@ def format_text(r: dict[str, Any]) -> str:
               for d in r["model_search_order"]]
     lines.append(f"Last model: {r['settings']['last_model'] or '(none yet)'}")
     lines.append(f"Network: {r['network']}")
+    tls = r["tls"]
+    count = "" if tls["ca_certificates"] is None else f", {tls['ca_certificates']} CA certificates"
+    lines.append(f"HTTPS trust: {tls['source']}{count}")
+    if "problem" in tls:
+        lines.append(f"PROBLEM: {tls['problem']}")
     lines.append(f"Keyring: {r['keyring']['backend']} ({r['keyring']['status']})")
     policy = r["policy"]
     if policy["values"]:
@@ -160,5 +236,37 @@ def format_text(r: dict[str, Any]) -> str:
         lines.append(f"Policy: none ({', '.join(policy['sources_checked'])} not found)")
     lines += [f"PROBLEM: {p['source']}{', key ' + p['key'] if p['key'] else ''}: {p['message']}"
               for p in policy["problems"]]
+    lines += _tools_text(r["tools"])
+    if "api_server" in r:
+        a = r["api_server"]
+        where = f"http://{a['host']}:{a['port']}/v1" + ("" if a["loopback_only"] else " (beyond loopback)")
+        lines.append(f"Local API server: {'allowed' if a['allowed'] else a['refusal']}; {where}; "
+                     f"key required; CORS origins: {', '.join(a['cors_origins']) or 'none'}")
     lines += [f"Fit: {f['model']}: {f['badge']}, {f['n_ctx']:,} tokens" for f in r["fit"]]
+    if "python_tool" in r:
+        lines.append("Python tool sandbox:")
+        lines += [f"  {line}" for line in r["python_tool"]["lines"]]
+    for a in r.get("adapters", []):
+        what = a.get("problem") or (f"LoRA for {a['architecture']}, rank {a['rank']}"
+                                    + (f"; PROBLEM: {a['refused']}" if a["refused"] else ""))
+        lines.append(f"Adapter: {a['name']}: {what}")
     return "\n".join(lines)
+
+
+def _tools_text(t: dict[str, Any]) -> list[str]:
+    if "error" in t:
+        return [f"Tools: PROBLEM: {t['error']}"]
+    mode = {"off": "off", "listed": "only " + (", ".join(t["allowed_mcp_servers"]) or "(none listed)"),
+            "any": "any"}.get(t["mcp_servers"], t["mcp_servers"])
+    lines = [f"Tools: {'allowed' if t['tools_allowed'] else 'turned off by policy'}; "
+             f"MCP servers allowed: {mode}; always-allow: "
+             f"{'allowed' if t['auto_approval_allowed'] else 'forbidden by policy'}",
+             f"  python: {t['python']['state']}"
+             + (f" ({t['python']['reason']})" if t["python"]["reason"] else ""),
+             f"  MCP servers from {t['config']}" + ("" if t["config_exists"] else " (no such file)")]
+    for s in t["servers"]:
+        why = s["policy"] or s["error"]
+        lines.append(f"    {s['name']}: {s['state']}, {s['transport']} {s['target']}"
+                     + (f", {s['tools']} tools known" if s["tools"] else "") + (f" ({why})" if why else ""))
+    lines += [f"PROBLEM: {p}" for p in t["problems"]]
+    return lines

@@ -13,11 +13,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from fireside.core.chat.conversation import AdapterUse
 from fireside.core.config.paths import expand
 from fireside.core.models.folders import ModelDir, NotFound, dir_of, resolve_model
+
+if TYPE_CHECKING:
+    from fireside.core.admin.policy import Policy
 
 HASH_CACHE = "allowed-hashes.json"
 
@@ -26,7 +31,7 @@ class LoadRefused(Exception):
     """The file cannot be found or may not be loaded; the message is for the user."""
 
 
-def prepare_load(name: str, policy: Any, dirs: list[ModelDir], cache_dir: Path) -> str:
+def prepare_load(name: str, policy: Policy, dirs: list[ModelDir], cache_dir: Path) -> str:
     """The file to load for `name` (a path or an installed model's name), or LoadRefused.
 
     Walks folders and may hash the file: call it from a worker thread, never the GUI thread.
@@ -62,8 +67,9 @@ def _sha256(path: Path, cache_dir: Path) -> str:
         cache = json.loads(cache_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         cache = {}
-    if isinstance(cache, dict) and isinstance(cache.get(key), str):
-        return cache[key]
+    cached = cache.get(key) if isinstance(cache, dict) else None
+    if isinstance(cached, str):
+        return cached
     h = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(8 << 20):
@@ -81,7 +87,7 @@ def _sha256(path: Path, cache_dir: Path) -> str:
     return digest
 
 
-def load_refusal(path: str | Path, policy: Any, dirs: list[ModelDir], cache_dir: Path) -> str:
+def load_refusal(path: str | Path, policy: Policy, dirs: list[ModelDir], cache_dir: Path) -> str:
     """Why the policy does not let `path` load, or "" when it may."""
     allowed = policy.get("allowed_models")
     if allowed is None:
@@ -108,3 +114,39 @@ def load_refusal(path: str | Path, policy: Any, dirs: list[ModelDir], cache_dir:
     names = ", ".join(Path(m["file"]).name for m in allowed) or "none"
     return (f"{p.name} is not on your organisation's list of allowed models (allowed_models, "
             f"{policy.values['allowed_models'].source}). Models you may use: {names}.")
+
+
+def adapter_refusal(path: str | Path, policy: Any, cache_dir: Path) -> str:
+    """Why the policy's `allowed_adapters` does not let this adapter file be applied, or "".
+
+    Entries name files ("legal.gguf", or "legal"); one with a sha256 matches only that content.
+    """
+    allowed = policy.get("allowed_adapters")
+    if allowed is None:
+        return ""
+    p = Path(path)
+    for entry in allowed:
+        if p.name in (entry["file"], f"{entry['file']}.gguf") and (
+                not entry["sha256"] or _sha256(p, cache_dir) == entry["sha256"]):
+            return ""
+    names = ", ".join(e["file"] for e in allowed) or "none"
+    return (f"The adapter {p.name} is not on your organisation's list of allowed adapters "
+            f"(allowed_adapters, {policy.values['allowed_adapters'].source}). Adapters you may "
+            f"use: {names}.")
+
+
+def prepare_adapters(specs: Iterable[str], policy: Any, folder: Path, cache_dir: Path
+                     ) -> tuple[AdapterUse, ...]:
+    """"FILE_OR_NAME[:SCALE]" specs as adapters to apply (installed ones found by name in
+    `folder`), or LoadRefused when one is not there, badly given, or not allowed by the policy.
+    May hash files (a pinned adapter): call it off the GUI thread."""
+    from fireside.core.models.adapters import AdapterError, resolve_uses
+
+    try:
+        uses = resolve_uses(specs, folder)
+    except AdapterError as e:
+        raise LoadRefused(str(e)) from None
+    for use in uses:
+        if refusal := adapter_refusal(use.path, policy, cache_dir):
+            raise LoadRefused(refusal)
+    return uses

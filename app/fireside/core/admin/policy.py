@@ -87,7 +87,7 @@ def _models(v: Any) -> tuple[dict[str, str], ...]:
     if isinstance(v, str):  # the registry cannot hold a list of objects: JSON text is accepted
         try:
             v = json.loads(v)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise _Invalid("expected a list of {repo, file, sha256} (JSON text in the registry)") from None
     if not isinstance(v, list):
         raise _Invalid("expected a list of {repo, file, sha256}")
@@ -96,12 +96,69 @@ def _models(v: Any) -> tuple[dict[str, str], ...]:
         if not (isinstance(item, dict) and isinstance(item.get("repo"), str)
                 and isinstance(item.get("file"), str)):
             raise _Invalid("each allowed model needs a repo and a file")
-        sha = item.get("sha256", "")
-        if not isinstance(sha, str) or (sha and (len(sha) != 64 or
-                                                 any(c not in "0123456789abcdefABCDEF" for c in sha))):
-            raise _Invalid("sha256 must be 64 hexadecimal characters")
-        out.append({"repo": item["repo"], "file": item["file"], "sha256": sha.lower()})
+        out.append({"repo": item["repo"], "file": item["file"], "sha256": _sha(item)})
     return tuple(out)
+
+
+def _sha(item: dict[str, Any]) -> str:
+    sha = item.get("sha256", "")
+    if not isinstance(sha, str) or (sha and (len(sha) != 64 or
+                                             any(c not in "0123456789abcdefABCDEF" for c in sha))):
+        raise _Invalid("sha256 must be 64 hexadecimal characters")
+    return sha.lower()
+
+
+def _adapters(v: Any) -> tuple[dict[str, str], ...]:
+    """LoRA adapter files by name ("legal.gguf"), each optionally pinned to a SHA-256."""
+    if isinstance(v, str):  # JSON text (the registry), or a single name
+        try:
+            v = json.loads(v) if v.lstrip().startswith("[") else [v]
+        except ValueError:
+            raise _Invalid("expected a list of adapter file names or {file, sha256} "
+                           "(JSON text in the registry)") from None
+    if not isinstance(v, list):
+        raise _Invalid("expected a list of adapter file names or {file, sha256}")
+    out = []
+    for item in v:
+        if isinstance(item, str) and item.strip():
+            item = {"file": item}
+        if not (isinstance(item, dict) and isinstance(item.get("file"), str) and item["file"].strip()):
+            raise _Invalid("each allowed adapter needs a file name")
+        out.append({"file": item["file"].strip(), "sha256": _sha(item)})
+    return tuple(out)
+
+
+MCP_MODES = ("off", "listed", "any")
+
+
+def _mcp_mode(v: Any) -> str:
+    if isinstance(v, str) and v.strip().lower() in MCP_MODES:
+        return v.strip().lower()
+    raise _Invalid("expected one of off, listed, any")
+ANY_ENDPOINT = "*"
+
+
+def _endpoints(v: Any) -> tuple[str, ...]:
+    """none / listed base URLs / any: "none" or [] allows none, "any" or ["*"] allows every one."""
+    if isinstance(v, str) and v.strip().lower() in ("any", ANY_ENDPOINT):
+        return (ANY_ENDPOINT,)
+    if isinstance(v, str) and v.strip().lower() == "none":
+        return ()
+    try:
+        items = _str_list(v)
+    except _Invalid:
+        raise _Invalid('expected "none", "any" or a list of http(s):// base URLs') from None
+    if ANY_ENDPOINT in items:
+        return (ANY_ENDPOINT,)
+    return tuple(_url(x).lower() for x in items)
+
+
+def endpoint_allowed(base_url: str, allowed: tuple[str, ...]) -> bool:
+    """Whether `base_url` is one of `allowed` (or below one: https://h/v1 is below https://h)."""
+    if ANY_ENDPOINT in allowed:
+        return True
+    url = base_url.strip().rstrip("/").lower()
+    return any(url == a or url.startswith(a + "/") for a in allowed)
 
 
 def _update_checks(v: Any) -> bool:
@@ -120,6 +177,7 @@ class _Key:
 SCHEMA: dict[str, _Key] = {
     "allow_model_downloads": _Key(_bool, False, "whether users may download models"),
     "allowed_models": _Key(_models, (), "the only models users may download"),
+    "allowed_adapters": _Key(_adapters, (), "the only LoRA adapters users may apply"),
     "hf_endpoint": _Key(_url, "", "Hugging Face address (an internal mirror)"),
     "offline_only": _Key(_bool, True, "Fireside makes no network connections"),
     "shared_model_dirs": _Key(_str_list, (), "read-only model folders shared by all users"),
@@ -131,6 +189,15 @@ SCHEMA: dict[str, _Key] = {
     "allow_keyring_tokens": _Key(_bool, False, "whether tokens may be saved in the keyring"),
     "update_checks": _Key(_update_checks, False, "update checks (always off)"),
     "local_api_server_allowed": _Key(_bool, False, "whether the local API server may run"),
+    "local_api_server_remote_allowed": _Key(
+        _bool, False, "whether the local API server may listen beyond this computer (loopback)"),
+    "tools_allowed": _Key(_bool, False, "whether the model may use tools at all"),
+    "python_tool_allowed": _Key(_bool, False, "whether the built-in python tool may run"),
+    "mcp_servers": _Key(_mcp_mode, "off", "which MCP servers may run: off, listed or any"),
+    "allowed_mcp_servers": _Key(_str_list, (), "the MCP servers allowed when mcp_servers is listed"),
+    "tool_auto_approval_allowed": _Key(_bool, False, "whether a tool may be always allowed"),
+    "allowed_remote_endpoints": _Key(_endpoints, (), "the OpenAI-compatible endpoints users may "
+                                                     "use as remote engines (none, listed, any)"),
 }
 
 
@@ -189,6 +256,20 @@ class Policy:
                     f"({self._src('hf_endpoint')}).")
         return ""
 
+    def remote_refusal(self, base_url: str) -> str:
+        """Why a remote engine at `base_url` may not be used, or "" when it may."""
+        if self.get("offline_only") is True:
+            return ("Remote engines are turned off by your organisation's policy "
+                    f"(offline_only, {self._src('offline_only')}).")
+        allowed = self.get("allowed_remote_endpoints")
+        if allowed is None or endpoint_allowed(base_url, allowed):
+            return ""
+        if not allowed:
+            return ("Remote engines are turned off by your organisation's policy "
+                    f"(allowed_remote_endpoints, {self._src('allowed_remote_endpoints')}).")
+        return (f"{base_url} is not on your organisation's list of allowed remote endpoints "
+                f"(allowed_remote_endpoints, {self._src('allowed_remote_endpoints')}).")
+
     def model_refusal(self, repo: str, filename: str) -> str:
         allowed = self.get("allowed_models")
         if allowed is None or any(m["repo"] == repo and m["file"] == filename for m in allowed):
@@ -203,10 +284,70 @@ class Policy:
         return (f"Reasoning effort {effort!r} is not allowed by your organisation's policy "
                 f"(allowed_efforts: {', '.join(allowed)}; {self._src('allowed_efforts')}).")
 
+    def api_server_refusal(self, host: str = "127.0.0.1", loopback: bool = True) -> str:
+        """Why the local API server may not run (on `host`), or "" when it may."""
+        if self.get("local_api_server_allowed") is False:
+            return ("The local API server is turned off by your organisation's policy "
+                    f"(local_api_server_allowed, {self._src('local_api_server_allowed')}).")
+        remote = "local_api_server_remote_allowed"
+        if not loopback and self.locked(remote) and self.get(remote) is not True:
+            return (f"The local API server may not listen on {host}: your organisation's policy "
+                    f"allows this computer only ({remote}, {self._src(remote)}).")
+        return ""
+
+    def tools_refusal(self) -> str:
+        """Why no tool may run at all, or "" when tools are allowed."""
+        if self.get("tools_allowed") is False:
+            return ("Tools are turned off by your organisation's policy "
+                    f"(tools_allowed, {self._src('tools_allowed')}).")
+        return ""
+
+    def python_tool_refusal(self) -> str:
+        if refusal := self.tools_refusal():
+            return refusal
+        if self.get("python_tool_allowed") is False:
+            return ("The python tool is turned off by your organisation's policy "
+                    f"(python_tool_allowed, {self._src('python_tool_allowed')}).")
+        return ""
+
+    def mcp_server_refusal(self, name: str, command: str = "", command_line: str = "",
+                           url: str = "") -> str:
+        """Why this MCP server may not run, or "".
+
+        With mcp_servers "listed", an entry of allowed_mcp_servers matches the server's name in
+        mcp.json, its command, its whole command line, or its URL. A name trusts the user's
+        naming; a command or URL pins what actually runs.
+        """
+        if refusal := self.tools_refusal():
+            return refusal
+        mode = self.get("mcp_servers", "any")
+        if mode == "off":
+            return (f"MCP servers are turned off by your organisation's policy "
+                    f"(mcp_servers, {self._src('mcp_servers')}).")
+        if mode == "listed":
+            allowed = self.get("allowed_mcp_servers") or ()
+            keys = {k for k in (name, command, command_line, url.rstrip("/")) if k}
+            if not any(a.rstrip("/") in keys for a in allowed):
+                where = self._src("allowed_mcp_servers") or self._src("mcp_servers")
+                return (f"MCP server {name!r} is not on your organisation's list of allowed "
+                        f"servers (allowed_mcp_servers, {where}).")
+        if url and self.get("offline_only") is True and not _loopback(url):
+            return (f"MCP server {name!r} is on the network, and your organisation's policy keeps "
+                    f"Fireside offline (offline_only, {self._src('offline_only')}).")
+        return ""
+
+    def auto_approval_refusal(self) -> str:
+        """Why a tool may not be set to "always allow", or ""."""
+        if self.get("tool_auto_approval_allowed") is False:
+            return ("Every tool call needs your approval: your organisation's policy does not "
+                    "allow tools to run without asking "
+                    f"(tool_auto_approval_allowed, {self._src('tool_auto_approval_allowed')}).")
+        return ""
+
     def expected_sha256(self, repo: str, filename: str) -> str:
         for m in self.get("allowed_models") or ():
             if m["repo"] == repo and m["file"] == filename:
-                return m["sha256"]
+                return str(m["sha256"])
         return ""
 
     def as_json(self) -> dict[str, Any]:
@@ -240,6 +381,9 @@ def _read_json(path: Path) -> dict[str, Any] | None:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise _Unreadable(f"is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except (ValueError, RecursionError):  # a 5,000-digit number; arrays nested 100,000 deep
+        raise _Unreadable("is not a policy (its JSON is nested too deeply or holds an impossibly "
+                          "long number)") from None
     if not isinstance(data, dict):
         raise _Unreadable("must hold a JSON object of policy keys")
     return data
@@ -264,6 +408,8 @@ WINDOWS_KEY = r"HKLM\Software\Policies\Fireside"
 
 
 def _read_registry() -> dict[str, Any] | None:  # pragma: no cover - Windows only
+    if sys.platform != "win32":  # winreg exists only there (and mypy checks the rest for Windows)
+        return None
     import winreg
 
     try:
@@ -323,8 +469,8 @@ def load_policy(sources: Iterable[tuple[str, Reader]] | None = None) -> Policy:
         except _Unreadable as e:
             problems.append(Problem(name, "", f"this policy {e}. Every setting it could lock is "
                                               "held at its most restrictive value until it is fixed."))
-            for key, spec in SCHEMA.items():
-                values.setdefault(key, PolicyValue(spec.restrictive, f"{name} (fallback: unreadable)",
+            for key, key_spec in SCHEMA.items():
+                values.setdefault(key, PolicyValue(key_spec.restrictive, f"{name} (fallback: unreadable)",
                                                    valid=False))
             continue
         if data is None:
@@ -356,6 +502,16 @@ def _check_consistency(values: dict[str, PolicyValue], problems: list[Problem]) 
                                     f"{default.value!r} is not in allowed_efforts; "
                                     f"{allowed.value[0]!r} is used instead."))
         values["default_effort"] = PolicyValue(allowed.value[0], default.source, default.valid)
+
+
+def _loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _show(v: Any) -> str:

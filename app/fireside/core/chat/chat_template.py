@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import jinja2
+import jinja2.meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from fireside.core.chat.conversation import ChatRequest, Message
@@ -58,14 +59,69 @@ def _compile(template: str) -> jinja2.Template:
     return _environment().from_string(template)
 
 
-def messages_for(request: ChatRequest) -> list[dict[str, str]]:
-    """OpenAI-style message dicts; previous reasoning is not sent back, as with gpt-oss."""
-    out: list[dict[str, str]] = []
+def messages_for(request: ChatRequest) -> list[dict[str, Any]]:
+    """OpenAI Chat Completions message dicts; previous reasoning is not sent back, as with gpt-oss.
+
+    Tool use goes in OpenAI's shape, which Hugging Face chat templates expect: an assistant
+    message's `tool_calls` (arguments as an object when they are a JSON object, as those
+    templates `tojson` them), and a `tool` message per result with `tool_call_id` and `name`.
+    """
+    out: list[dict[str, Any]] = []
     if request.system_prompt.strip():
         out.append({"role": "system", "content": request.system_prompt})
     for m in request.messages:
-        out.append({"role": m.role, "content": m.text})
+        if m.role == "tool":
+            name = m.tool_name.removeprefix("functions.")
+            out.append({"role": "tool", "content": m.text, "tool_call_id": m.call_id, "name": name})
+        elif m.role == "assistant" and m.tool_calls:
+            calls = [
+                {
+                    "id": c.call_id,
+                    "type": "function",
+                    "function": {"name": c.function_name, "arguments": _arguments(c.arguments)},
+                }
+                for c in m.tool_calls
+            ]
+            out.append({"role": "assistant", "content": m.text, "tool_calls": calls})
+        else:
+            role = "system" if m.role == "developer" else m.role
+            out.append({"role": role, "content": m.text})
     return out
+
+
+def _arguments(text: str) -> object:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, dict) else text
+
+
+_NO_PARAMETERS = {"type": "object", "properties": {}}
+
+
+def tools_for(request: ChatRequest) -> list[dict[str, Any]]:
+    """`request.tools` as an OpenAI `tools` array (plain dicts and lists, for the sandbox)."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": t.name,
+                "description": t.description,
+                "parameters": json.loads(json.dumps(t.parameters or _NO_PARAMETERS)),
+            },
+        }
+        for t in request.tools
+    ]
+
+
+@functools.lru_cache(maxsize=4)
+def uses_tools(template: str) -> bool:
+    """Whether the template reads a `tools` variable, i.e. shows the model what it can call."""
+    try:
+        return "tools" in jinja2.meta.find_undeclared_variables(_environment().parse(template))
+    except jinja2.TemplateError:
+        return False
 
 
 def render_template(template: str, request: ChatRequest, tokens: TemplateTokens) -> str:
@@ -76,7 +132,7 @@ def render_template(template: str, request: ChatRequest, tokens: TemplateTokens)
             add_generation_prompt=True,
             bos_token=tokens.bos,
             eos_token=tokens.eos,
-            tools=None,
+            tools=tools_for(request) if request.tools and uses_tools(template) else None,
         )
     except (TemplateError, jinja2.TemplateError) as e:
         if "system" in str(e).lower() and request.system_prompt.strip():
@@ -102,7 +158,7 @@ def render_plain(request: ChatRequest) -> str:
     if request.system_prompt.strip():
         parts.append(request.system_prompt.strip() + "\n\n")
     for m in request.messages:
-        label = PLAIN_USER if m.role == "user" else PLAIN_ASSISTANT
+        label = {"assistant": PLAIN_ASSISTANT, "tool": "Tool:"}.get(m.role, PLAIN_USER)
         parts.append(f"{label} {m.text.strip()}\n")
     parts.append(PLAIN_ASSISTANT)
     return "".join(parts)

@@ -82,6 +82,21 @@ class FunctionTool:
 
 
 @dataclass(frozen=True)
+class AdapterUse:
+    """A LoRA adapter applied to a reply: its GGUF file and how strongly (llama.cpp's scale;
+    0 leaves the model as it is, 1 applies the adapter as trained)."""
+
+    path: str
+    scale: float = 1.0
+
+    @property
+    def label(self) -> str:
+        """How a reply's stats name it: the file's stem and the scale, e.g. "legal-v2:0.8"."""
+        stem = self.path.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".gguf")
+        return f"{stem}:{self.scale:g}"
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     """Everything needed to produce the next assistant reply."""
 
@@ -94,3 +109,5 @@ class ChatRequest:
     python_tool: bool = False  # offer the built-in python tool (harmony: system message `# Tools`)
     # A JSON Schema for the final answer (Structured Outputs); the reasoning stays free.
     json_schema: Mapping[str, Any] | None = None
+    # LoRA adapters to apply to this reply, with their scales (several at once add up).
+    adapters: tuple[AdapterUse, ...] = ()

@@ -27,6 +27,9 @@ class ToolCall:
     client-defined functions alike), "python" for the built-in python tool. `arguments` is the
     message body: JSON text for functions, code for python. `call_id` ties the result to the call
     (OpenAI's `call_…` ids); harmony itself has none, so the conversation service assigns it.
+    `incomplete` is True when the reply ended (context full, token limit, stop) inside the call,
+    before `<|call|>` or `<|end|>`: `arguments` is what arrived, possibly nothing; the call must
+    not be run as if it were whole.
     """
 
     recipient: str
@@ -34,6 +37,7 @@ class ToolCall:
     channel: str = "commentary"  # built-in tools are called on "analysis"
     content_type: str = ""  # "json" for `<|constrain|>json`
     call_id: str = ""
+    incomplete: bool = False
 
     @property
     def function_name(self) -> str:
@@ -66,9 +70,21 @@ class ReplyStats:
     total_s: float = 0.0
     # "end" | "length" | "cancelled" | "context" | "error" | "tool_call" (a call for the caller to run)
     stop_reason: str = "end"
+    # With stop_reason "error": what went wrong, for the person (a remote stream cut mid-reply;
+    # the deltas that arrived before stay shown). Empty otherwise.
+    message: str = ""
+    adapters: tuple[str, ...] = ()  # the LoRA adapters that produced the reply, "name:scale"
+    # Speculative decoding: tokens drafted from the conversation, and how many the model accepted.
+    drafted_tokens: int = 0
+    accepted_tokens: int = 0
 
-    def as_json(self) -> dict[str, float | int | str]:
-        return {
+    def __post_init__(self) -> None:
+        # Stats come back from the history as JSON, where the adapters are a list.
+        if not isinstance(self.adapters, tuple):
+            object.__setattr__(self, "adapters", tuple(str(a) for a in self.adapters))
+
+    def as_json(self) -> dict[str, float | int | str | list[str]]:
+        out: dict[str, float | int | str | list[str]] = {
             "ttft_s": round(self.ttft_s, 4),
             "tokens_per_s": round(self.tokens_per_s, 2),
             "prompt_tokens": self.prompt_tokens,
@@ -78,7 +94,13 @@ class ReplyStats:
             "reasoning_s": round(self.reasoning_s, 4),
             "total_s": round(self.total_s, 4),
             "stop_reason": self.stop_reason,
+            "adapters": list(self.adapters),
+            "drafted_tokens": self.drafted_tokens,
+            "accepted_tokens": self.accepted_tokens,
         }
+        if self.message:
+            out["message"] = self.message
+        return out
 
 
 @dataclass(frozen=True)

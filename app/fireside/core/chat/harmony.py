@@ -11,46 +11,43 @@ import re
 
 from fireside.core.chat.conversation import ChatRequest, Effort
 from fireside.core.chat.events import AnswerDelta, Event, ReasoningDelta, ToolCall
-
-CONTROL_TOKENS: tuple[str, ...] = (
-    "<|start|>",
-    "<|end|>",
-    "<|message|>",
-    "<|channel|>",
-    "<|constrain|>",
-    "<|return|>",
-    "<|call|>",
-    "<|endoftext|>",
-    "<|startoftext|>",
+from fireside.core.chat.harmony_history import render_history
+from fireside.core.chat.harmony_tokens import (
+    CONTROL_TOKENS,
+    ZWSP,
+    neutralise,
+    strip_control_tokens,
+)
+from fireside.core.chat.harmony_tools import (
+    FUNCTIONS_CHANNEL_NOTE,
+    PYTHON_TIMEOUT_S,
+    Namespace,
+    python_namespace,
+    tools_section,
 )
 
-ZWSP = "\u200b"
+__all__ = [
+    "CONTROL_TOKENS",
+    "MAX_HEADER",
+    "ZWSP",
+    "StreamParser",
+    "neutralise",
+    "render_prompt",
+    "strip_control_tokens",
+]
+
 MAX_HEADER = 256  # a "header" longer than this without <|message|> is content, not a header
 
 _START, _END, _MESSAGE, _CHANNEL, _CONSTRAIN, _RETURN, _CALL, _EOT, _SOT = CONTROL_TOKENS
 _TOKEN_RE = re.compile("|".join(re.escape(t) for t in CONTROL_TOKENS))
 _PREFIXES = frozenset(t[:k] for t in CONTROL_TOKENS for k in range(1, len(t)))
 _LONGEST = max(len(t) for t in CONTROL_TOKENS)
-# Anything shaped like a special token (gpt-oss also has <|reserved_200013|> and friends).
-_TOKEN_SHAPE_RE = re.compile(r"<\|[A-Za-z0-9_]+\|>")
-_TOKEN_OPENER_RE = re.compile(r"<\|(?=[A-Za-z0-9_]+\|>)")
 _IN_HEADER = frozenset({_CHANNEL, _CONSTRAIN, _SOT})  # tokens that belong inside a header
 _STREAM_ENDS = frozenset({_RETURN, _CALL, _EOT})
+_REPEATED_CHANNEL_RE = re.compile(re.escape(_CHANNEL) + r"[^\s<]*")
 
 
 # --------------------------------------------------------------------------------------- rendering
-
-
-def neutralise(text: str) -> str:
-    """Make token-shaped text inert: `<|end|>` becomes `<\\u200b|end|>`.
-
-    llama.cpp parses special tokens in the prompt, so a user who pastes `<|end|><|start|>system...`
-    would otherwise forge structure. A zero width space reads the same to a person and breaks the
-    match. Only a `<|` that opens a `<|name|>` shape is touched, so code such as Haskell's `<|>`
-    stays byte-identical. No token can form across a content boundary: every token we render starts
-    with `<`, which no token name contains.
-    """
-    return _TOKEN_OPENER_RE.sub("<" + ZWSP + "|", text)
 
 
 def render_prompt(
@@ -58,50 +55,39 @@ def render_prompt(
     *,
     today: datetime.date | None = None,
     knowledge_cutoff: str = "2024-06",
+    python_timeout_s: float = PYTHON_TIMEOUT_S,
 ) -> str:
     """The harmony prompt for the next assistant reply, ending with `<|start|>assistant`.
 
-    Previous answers go on the final channel and end with `<|end|>` (not `<|return|>`); their
-    reasoning is dropped, as the spec asks once a turn ended in a final message. The exception is an
-    assistant message after the last user message with reasoning but no answer (a reply stopped
-    while thinking): it has no final message yet, so its analysis is kept for the model to continue
-    from. Anywhere else an answerless assistant message is dropped entirely.
+    As the `openai/harmony` library renders it (its test data is the reference): built-in tools
+    (python) in the system message's `# Tools`, function tools in the developer message after the
+    instructions, and the history as harmony messages (see `harmony_history`). `python_timeout_s` is the
+    time limit the model is told for the python tool.
     """
     day = (today or datetime.date.today()).isoformat()
-    parts = [
-        f"{_START}system{_MESSAGE}You are ChatGPT, a large language model trained by OpenAI.\n"
-        f"Knowledge cutoff: {knowledge_cutoff}\nCurrent date: {day}\n\n"
-        f"Reasoning: {Effort(request.effort).value}\n\n"
-        "# Valid channels: analysis, commentary, final. "
-        f"Channel must be included for every message.{_END}"
+    channels = "# Valid channels: analysis, commentary, final. Channel must be included for every message."
+    if request.tools:
+        channels += "\n" + FUNCTIONS_CHANNEL_NOTE
+    system = [
+        "You are ChatGPT, a large language model trained by OpenAI.\n"
+        f"Knowledge cutoff: {knowledge_cutoff}\nCurrent date: {day}",
+        f"Reasoning: {Effort(request.effort).value}",
     ]
+    if request.python_tool:
+        system.append(tools_section([python_namespace(python_timeout_s)]))
+    system.append(channels)
+    parts = [f"{_START}system{_MESSAGE}" + "\n\n".join(system) + _END]
+    developer = []
     if request.system_prompt.strip():
-        instructions = neutralise(request.system_prompt)
-        parts.append(f"{_START}developer{_MESSAGE}# Instructions\n\n{instructions}{_END}")
-    messages = request.messages
-    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
-    for i, message in enumerate(messages):
-        if message.role == "user":
-            parts.append(f"{_START}user{_MESSAGE}{neutralise(message.text)}{_END}")
-        elif message.role != "assistant":
-            raise ValueError(f"Unknown message role {message.role!r}: expected user or assistant.")
-        elif message.text:
-            parts.append(f"{_START}assistant{_CHANNEL}final{_MESSAGE}{neutralise(message.text)}{_END}")
-        elif message.reasoning and i > last_user:
-            parts.append(
-                f"{_START}assistant{_CHANNEL}analysis{_MESSAGE}{neutralise(message.reasoning)}{_END}"
-            )
+        developer += ["# Instructions", request.system_prompt]
+    if request.tools:
+        developer.append(tools_section([Namespace("functions", tools=request.tools)]))
+    if developer:
+        body = neutralise("\n\n".join(developer))
+        parts.append(f"{_START}developer{_MESSAGE}{body}{_END}")
+    parts += render_history(request.messages)
     parts.append(f"{_START}assistant")
     return "".join(parts)
-
-
-def strip_control_tokens(text: str) -> str:
-    """Remove anything shaped like a special token, repeating until removal creates no new one."""
-    while True:
-        stripped = _TOKEN_SHAPE_RE.sub("", text)
-        if stripped == text:
-            return text
-        text = stripped
 
 
 # ----------------------------------------------------------------------------------------- parsing
@@ -130,13 +116,16 @@ def _parse_header(header: str) -> tuple[str, str, str, str]:
     """
     header = header.replace(_SOT, " ")
     role_part, _, rest = header.partition(_CHANNEL)
-    rest, _, constraint = rest.partition(_CONSTRAIN)
+    # A repeated `<|channel|>name` is dropped as a whole: it never becomes part of a recipient
+    # (`functions.f<|channel|>analysis`, the Ollama #11704 failure) nor a content type.
+    rest, _, constraint = _REPEATED_CHANNEL_RE.sub(" ", rest).partition(_CONSTRAIN)
     role_part, _, role_constraint = role_part.partition(_CONSTRAIN)
+    constraint, role_constraint = (c.replace(_CONSTRAIN, " ") for c in (constraint, role_constraint))
     recipient = role = channel = ""
     extra: list[str] = []
     for word in role_part.split():
         if word.startswith("to="):
-            recipient = recipient or word[3:]
+            recipient = recipient or word[3:]  # an empty `to=` names no one
         else:
             role = role or word
     for word in rest.split():
@@ -173,7 +162,11 @@ class StreamParser:
     - inside content, `<|channel|>` starts a new header (recovering a missing `<|end|><|start|>`),
       `<|start|>` ends the message; `<|message|>`, `<|constrain|>`, `<|startoftext|>` are dropped;
     - finish() flushes held text to the current message, dropping a trailing `<|...` that could only
-      have been a control token (a lone `<` is kept), and emits a pending tool call.
+      have been a control token (a lone `<` is kept), and emits a pending tool call with
+      `incomplete=True` (the context or token limit cut it before `<|call|>`); a call cut inside
+      its header comes out the same way with no arguments;
+    - a recipient is one word: a repeated `<|channel|>name` in a header is dropped, so no token
+      ever becomes part of a tool's name.
     Where dropping a token would join two pieces of text into control-token text (`<|en` + `d|>`),
     a zero width space goes between them: `answer` and `reasoning` never contain a control token.
     Results are the same however the text is split into chunks.
@@ -241,7 +234,7 @@ class StreamParser:
             held = _partial_len(self._buf)
             if final:
                 self._emit(_drop_partial(self._buf), out)
-                self._end_message(out)
+                self._end_message(out, incomplete=True)
                 self._buf = ""
             else:
                 self._emit(self._buf[: len(self._buf) - held], out)
@@ -267,7 +260,7 @@ class StreamParser:
             if len(self._buf) - _partial_len(self._buf) > MAX_HEADER:
                 return self._header_as_content()
             if final:
-                self._headerless(_drop_partial(self._buf), out)
+                self._cut_header(_drop_partial(self._buf), out)
                 self._buf = ""
             return False
         if match.start() > MAX_HEADER:
@@ -303,8 +296,18 @@ class StreamParser:
 
     def _headerless(self, header: str, out: list[Event]) -> None:
         """A header ended without `<|message|>`: prose becomes answer text, structure is dropped."""
-        if not self._explicit and header.strip() and _TOKEN_RE.search(header) is None:
+        if not self._structured(header) and header.strip():
             self._emit(header, out, route="answer")
+
+    def _structured(self, header: str) -> bool:
+        """Header-shaped: it followed `<|start|>`, holds a header token, or opens with `to=` (a
+        recipient in the role position right after the prompt's `<|start|>assistant`)."""
+        words = header.split()
+        return (
+            self._explicit
+            or _TOKEN_RE.search(header) is not None
+            or bool(words and words[0].startswith("to="))
+        )
 
     def _after(self, token: str) -> None:
         """Enter the state that follows a message- or header-ending token."""
@@ -312,10 +315,21 @@ class StreamParser:
             self._done = True
         self._in_header, self._explicit, self._loose = True, token == _START, False
 
-    def _end_message(self, out: list[Event]) -> None:
+    def _cut_header(self, header: str, out: list[Event]) -> None:
+        """The stream ended inside a header: one that names a recipient was a tool call cut off
+        before its body, and comes out as an incomplete call with no arguments."""
+        _, channel, recipient, content_type = _parse_header(header)
+        if recipient and self._structured(header):
+            self._route, self._tool = "tool", (recipient, channel or "commentary", content_type)
+            self._end_message(out, incomplete=True)
+        else:
+            self._headerless(header, out)
+
+    def _end_message(self, out: list[Event], incomplete: bool = False) -> None:
         if self._route == "tool":
             recipient, channel, content_type = self._tool
-            call = ToolCall(recipient, "".join(self._args), channel, content_type)
+            args = "".join(self._args)
+            call = ToolCall(recipient, args, channel, content_type, incomplete=incomplete)
             self.tool_calls.append(call)
             out.append(call)
         self._route, self._args, self._loose = "answer", [], False

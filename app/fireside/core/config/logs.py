@@ -13,11 +13,12 @@ import sys
 from fireside.core.config.paths import Paths
 
 LOG_FILE = "fireside.log"
+_NAME_PREFIX = "fireside."  # our handlers' names: set up once per process
 
 
 def setup_logging(paths: Paths, *, console_level: int = logging.ERROR) -> None:
     root = logging.getLogger()
-    if any(getattr(h, "_fireside", False) for h in root.handlers):
+    if any((h.get_name() or "").startswith(_NAME_PREFIX) for h in root.handlers):
         return
     root.setLevel(logging.DEBUG)
     try:
@@ -29,12 +30,12 @@ def setup_logging(paths: Paths, *, console_level: int = logging.ERROR) -> None:
         file_handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
         )
-        file_handler._fireside = True  # type: ignore[attr-defined]
+        file_handler.set_name(_NAME_PREFIX + "file")
         root.addHandler(file_handler)
     except OSError:
         pass  # a read-only home must not stop the app
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(console_level)
     console.setFormatter(logging.Formatter("fireside: %(message)s"))
-    console._fireside = True  # type: ignore[attr-defined]
+    console.set_name(_NAME_PREFIX + "console")
     root.addHandler(console)

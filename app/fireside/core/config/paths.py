@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import platformdirs
+
+if TYPE_CHECKING:
+    from fireside.core.admin.policy import Policy
 
 APP_NAME = "Fireside"
 
@@ -19,6 +22,11 @@ class Paths:
     models: Path  # downloaded and imported GGUFs
     cache: Path
     logs: Path
+
+    @property
+    def adapters(self) -> Path:
+        """Installed LoRA adapters (links or copies), apart from the models."""
+        return self.data / "adapters"
 
     @property
     def settings_file(self) -> Path:
@@ -33,7 +41,7 @@ class Paths:
         return {k: str(getattr(self, k)) for k in ("config", "data", "models", "cache", "logs")}
 
 
-def app_paths(env: dict[str, str] | None = None, policy: Any = None) -> Paths:
+def app_paths(env: dict[str, str] | None = None, policy: Policy | None = None) -> Paths:
     """Resolve paths now (not at import), so tests and portable installs can set FIRESIDE_HOME.
 
     An organisation's policy may move the models folder (`user_model_dir`, e.g. to a larger
@@ -48,6 +56,11 @@ def app_paths(env: dict[str, str] | None = None, policy: Any = None) -> Paths:
     if pinned:
         paths = replace(paths, models=expand(pinned))
     return paths
+
+
+def user_cache_dir() -> Path:
+    """The cache folder alone (FIRESIDE_HOME honoured), without reading the policy."""
+    return _default_paths(os.environ).cache
 
 
 def expand(text: str) -> Path:

@@ -1,4 +1,6 @@
-"""The Hugging Face token: in the OS keyring, or in memory only. Never in a file, never in a log.
+"""Tokens (the Hugging Face token, remote engines' API keys): in the OS keyring, or in memory only.
+Never in a file, never in a log. Each secret is one keyring entry: service "Fireside", user
+`HF_TOKEN_USER` or `remote_key_user(name)`.
 
 keyring picks a backend by priority. On a headless Linux box that is the `fail` backend; with
 keyrings.alt installed it can be a plaintext file in the home folder, which is exactly "a token on
@@ -13,6 +15,12 @@ from typing import Any
 
 SERVICE = "Fireside"
 HF_TOKEN_USER = "huggingface-token"
+REMOTE_KEY_PREFIX = "remote-api-key:"
+
+
+def remote_key_user(connection: str) -> str:
+    """The keyring user name under which a remote connection's API key is kept."""
+    return REMOTE_KEY_PREFIX + connection
 _UNSAFE_MODULES = ("keyrings.alt", "keyring.backends.fail", "keyring.backends.null")
 
 
@@ -34,7 +42,8 @@ def _describe(backend: Any) -> str:
 class TokenStore:
     """One per app. `set` says where the token went in a sentence the UI can show as it is."""
 
-    def __init__(self, backend: Any | None = None, *, keyring_allowed: bool | None = None) -> None:
+    def __init__(self, backend: Any | None = None, *, keyring_allowed: bool | None = None,
+                 user: str = HF_TOKEN_USER) -> None:
         if keyring_allowed is None:  # an admin policy can keep tokens out of the keyring
             from fireside.core.admin.policy import load_policy
 
@@ -45,6 +54,7 @@ class TokenStore:
 
             backend = keyring.get_keyring()
         self._backend = backend
+        self._user = user  # the keyring entry: the Hugging Face token, the local API's key
         self._memory: str | None = None
         self._lock = threading.Lock()
 
@@ -72,7 +82,7 @@ class TokenStore:
         if not self.usable:
             return None
         try:
-            return self._backend.get_password(SERVICE, HF_TOKEN_USER) or None
+            return self._backend.get_password(SERVICE, self._user) or None
         except Exception:  # a locked or broken keyring is "no token", not a crash
             return None
 
@@ -82,7 +92,7 @@ class TokenStore:
             raise ValueError("The token is empty.")
         if self.usable:
             try:
-                self._backend.set_password(SERVICE, HF_TOKEN_USER, token)
+                self._backend.set_password(SERVICE, self._user, token)
                 with self._lock:
                     self._memory = None
                 return "Saved in your system keyring."
@@ -101,6 +111,6 @@ class TokenStore:
             self._memory = None
         if self.usable:
             try:
-                self._backend.delete_password(SERVICE, HF_TOKEN_USER)
+                self._backend.delete_password(SERVICE, self._user)
             except Exception:  # nothing stored is fine
                 pass

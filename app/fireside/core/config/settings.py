@@ -11,9 +11,12 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fireside.core.chat.conversation import Effort
+
+if TYPE_CHECKING:
+    from fireside.core.admin.policy import Policy
 
 MAX_RECENT_MODELS = 8
 
@@ -29,9 +32,18 @@ class Settings:
     n_threads: int = 0  # 0: one per physical core
     n_gpu_layers: int = 0
     flash_attn: bool = True
+    # Prompt-lookup speculative decoding. Off by default: llama.cpp's CPU kernels compute a row
+    # of a batch slightly differently from a single token, so greedy output can change.
+    speculative: bool = False
     show_reasoning_panel: bool = True
     text_scale: int = 100  # percent of the system font size for the chat (View ▸ Larger Text)
     offline: bool = False  # when on, nothing touches the network (downloads refuse to start)
+    # The local API server (server/): where it listens, whether a request may load another
+    # installed model, and the web origins allowed to call it (none: no CORS headers at all).
+    api_host: str = "127.0.0.1"
+    api_port: int = 8765
+    api_load_on_demand: bool = True
+    api_cors_origins: tuple[str, ...] = field(default_factory=tuple)
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -69,7 +81,7 @@ def load_settings(path: Path) -> Settings:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return defaults
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, ValueError, RecursionError):
         try:
             path.replace(path.with_name(path.name + ".bad"))
         except OSError:
@@ -116,7 +128,7 @@ def save_settings(settings: Settings, path: Path) -> None:
 
 
 # -- admin policy on top of the user's settings (see policy.py) -------------------------------
-def effective_settings(user: Settings, policy: Any) -> Settings:
+def effective_settings(user: Settings, policy: Policy) -> Settings:
     """The settings the app runs with: the user's, with every key the policy locks overridden."""
     changes: dict[str, Any] = {}
     if policy.get("offline_only") is True:
@@ -153,7 +165,7 @@ def apply_user_changes(user: Settings, shown: Settings, edited: Settings) -> Set
 _SETTING_TO_POLICY = {"offline": "offline_only", "effort": "allowed_efforts", "n_ctx": "max_context"}
 
 
-def lock_reason(setting: str, policy: Any) -> str:
+def lock_reason(setting: str, policy: Policy) -> str:
     """Why a user setting cannot be changed freely ("" when it can), for a tooltip or the CLI."""
     key = _SETTING_TO_POLICY.get(setting)
     if key is None or not policy.locked(key):

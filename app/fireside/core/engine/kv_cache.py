@@ -52,6 +52,9 @@ class PrefixCache:
         self.checkpoints: list[Checkpoint] = []
         self.restores = 0  # how often a checkpoint made reuse possible (for tests and stats)
         self.full_reevaluations = 0
+        # What else the cells depend on besides the tokens: the LoRA adapter set and scales
+        # (engine.lora.adapter_key). Cells computed under another key are never reused.
+        self.key: object = ()
         self._one = (llama_cpp.llama_token * 1)()
         # llama_batch_get_one only points a batch at the token array, so one batch serves every
         # generated token (building the ctypes struct anew cost a few microseconds a token).
@@ -65,6 +68,16 @@ class PrefixCache:
         llama_cpp.llama_memory_clear(self._mem, True)
         self.tokens = []
         self.checkpoints = []
+
+    def use_key(self, key: object) -> None:
+        """Evaluate the next prompt under `key`: a different key than the cells were computed
+        under empties the cache (checkpoints too), so the prompt is evaluated from the start."""
+        if key == self.key:
+            return
+        if self.tokens:
+            self.full_reevaluations += 1
+            self.clear()
+        self.key = key
 
     def prepare(self, tokens: list[int]) -> int:
         """Keep the reusable prefix of `tokens` in the cache; return how many tokens were kept."""
@@ -147,3 +160,28 @@ class PrefixCache:
 
     def checkpoint_bytes(self) -> int:
         return sum(len(c.data) for c in self.checkpoints)
+
+    def decode_batch(self, batch: llama_cpp.llama_batch, tokens: list[int]) -> bool:
+        """Decode a prepared batch holding `tokens` at the next positions (speculative drafts)."""
+        if llama_cpp.llama_decode(self._ctx, batch) != 0:
+            return False
+        self.tokens.extend(tokens)
+        return True
+
+    def truncate(self, n_keep: int) -> bool:
+        """Drop tokens[n_keep:] (rejected drafts) from the cache; False if llama.cpp refused.
+
+        Safe with a limited sliding-window cache, as long as n_keep is past the first position of
+        the last llama_decode and that decode was one micro-batch: llama.cpp only overwrites an SWA
+        cell when it is masked for the position right after the cache's end *before* the batch
+        (llama_kv_cache::find_slot), i.e. a cell no position from there on can attend to. Keeping
+        at least that first position means nothing a later token needs was overwritten.
+        """
+        if n_keep >= len(self.tokens):
+            return True
+        if not llama_cpp.llama_memory_seq_rm(self._mem, SEQ, n_keep, -1):
+            self.clear()
+            return False
+        del self.tokens[n_keep:]
+        self.checkpoints = [c for c in self.checkpoints if c.n_tokens <= n_keep]
+        return True

@@ -28,18 +28,34 @@ import llama_cpp
 from fireside.core.chat import harmony
 from fireside.core.chat.chat_template import PLAIN_STOPS
 from fireside.core.chat.conversation import ChatRequest, Sampling
-from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats
+from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats, ToolCall
 from fireside.core.chat.prompting import format_note, prompt_format, render, template_tokens
 from fireside.core.chat.text_stream import PlainStreamParser
 from fireside.core.chat.token_counter import TokenCounter
 from fireside.core.engine.devices import devices, gpu_absent_reason, load_backends
 from fireside.core.engine.kv_cache import PrefixCache
 from fireside.core.engine.llama_log import install_log_handler
-from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
-from fireside.core.engine.sampler import make_sampler
+from fireside.core.engine.lora import LoraSet, in_effect
+from fireside.core.engine.protocol import (
+    BadModelFile,
+    ContextOverflow,
+    EngineError,
+    LoadConfig,
+    ModelInfo,
+    ModelLoadError,
+)
+from fireside.core.engine.sampler import SamplerFactory, make_sampler
+from fireside.core.engine.speculative import Speculator
+from fireside.core.engine.structured import (
+    FinalChannelWatch,
+    GrammarConstraint,
+    GrammarTokens,
+    schema_to_gbnf,
+)
 from fireside.core.engine.tensor_overrides import cpu_overrides
 from fireside.core.models.fit_planner import Plan, detect_machine, plan_fit, profile_from_gguf
 from fireside.core.models.gguf_info import GGUFError, GGUFInfo, read_gguf
+from fireside.core.models.load_check import check_loads
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +129,22 @@ def _AMX_IN_BUILD() -> bool:
     return b"AMX_INT8 = 1" in llama_cpp.llama_print_system_info()
 
 
-class LlamaEngine:
-    """One model, one context, one sequence. Owned by a single worker thread."""
+def _naming_adapters(events: Iterator[Event], labels: tuple[str, ...]) -> Iterator[Event]:
+    """The events, with the adapters that produced the reply named in its stats."""
+    for event in events:
+        yield Done(replace(event.stats, adapters=labels)) if isinstance(event, Done) else event
 
-    def __init__(self) -> None:
+
+class LlamaEngine:
+    """One model, one context, one sequence. Owned by a single worker thread.
+
+    `sampler_factory` builds each reply's sampler chain (default: make_sampler, looked up per
+    reply). Tests pass their own, e.g. tests/helpers/forcing.py's, to make the real engine
+    emit a chosen token sequence; the generation loop is the same either way.
+    """
+
+    def __init__(self, sampler_factory: SamplerFactory | None = None) -> None:
+        self._sampler_factory = sampler_factory
         self._model: llama_cpp.llama_model_p | None = None
         self._ctx: llama_cpp.llama_context_p | None = None
         self._vocab: llama_cpp.llama_vocab_p | None = None
@@ -124,9 +152,12 @@ class LlamaEngine:
         self._gguf: GGUFInfo | None = None
         self._config = LoadConfig()
         self._cache: PrefixCache | None = None
+        self._lora: LoraSet | None = None  # LoRA adapters loaded for this model (lora.py)
         self._pieces: dict[int, bytes] = {}  # token -> what the parser sees (_visible_piece)
         self._eog: dict[int, bool] = {}  # token -> is end-of-generation (_is_eog)
+        self._barriers: dict[int, bool] = {}  # token -> drafts stop here (_is_barrier)
         self._message_tokens: dict[tuple[bool, str], tuple[int, ...]] = {}  # _tokenize_by_message
+        self._grammar_tokens: GrammarTokens | None = None  # per model, on the first schema
         self._token_buf = (llama_cpp.llama_token * 1)()
 
     # ----------------------------------------------------------------- loading
@@ -142,8 +173,9 @@ class LlamaEngine:
         config = config or LoadConfig()
         try:
             gguf = read_gguf(path)  # checks that cannot crash, before llama.cpp sees the file
-        except GGUFError as e:
-            raise ModelLoadError(str(e)) from None
+            check_loads(path)  # then llama.cpp itself, in a child process (cached per file)
+        except GGUFError as e:  # the loaded model, if any, stays loaded
+            raise BadModelFile(str(e)) from None
         _init_backend()
         self.unload()
         plan = None
@@ -214,9 +246,12 @@ class LlamaEngine:
         self._vocab = llama_cpp.llama_model_get_vocab(model)
         self._pieces = {}
         self._eog = {}
+        self._barriers = {}
         self._message_tokens = {}
+        self._grammar_tokens = None
         n_swa = llama_cpp.llama_model_n_swa(model)
         self._cache = PrefixCache(ctx, n_swa=n_swa, swa_full=config.swa_full)
+        self._lora = LoraSet(model, ctx, gguf)
         self._info = ModelInfo(
             path=str(path),
             name=gguf.name,
@@ -234,7 +269,14 @@ class LlamaEngine:
                  n_swa, self._info.device)
         return self._info
 
+    @property
+    def lora(self) -> LoraSet | None:
+        return self._lora
+
     def unload(self) -> None:
+        if self._lora is not None:
+            self._lora.free()
+            self._lora = None
         if self._ctx:
             llama_cpp.llama_free(self._ctx)
         if self._model:
@@ -340,6 +382,26 @@ class LlamaEngine:
             eog = self._eog[token] = bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
         return eog
 
+    def _is_barrier(self, token: int) -> bool:
+        """Speculative drafts stop before this token: any control or end token (harmony's too)."""
+        barrier = self._barriers.get(token)
+        if barrier is None:
+            harmony_mode = self._info is not None and self._info.is_harmony  # as in the loop
+            piece = self._visible_piece(token, harmony_mode).decode("utf-8", "replace")
+            barrier = self._barriers[token] = (
+                self._is_eog(token) or bool(llama_cpp.llama_vocab_is_control(self._vocab, token))
+                or piece in harmony.CONTROL_TOKENS)
+        return barrier
+
+    def _speculator(self, ctx: llama_cpp.llama_context_p, cache: PrefixCache,
+                    sampler: llama_cpp.llama_sampler_p, constraint: GrammarConstraint | None,
+                    ) -> Speculator | None:
+        """Prompt-lookup speculation for this reply, unless off, or a grammar or a test's own
+        sampler decides tokens (their exactness under batched verification is not proven)."""
+        if not self._config.speculative or constraint is not None or self._sampler_factory:
+            return None
+        return Speculator(ctx, cache, sampler, self._is_barrier)
+
     # -------------------------------------------------------------- generation
     def stream(
         self, request: ChatRequest, cancel: threading.Event | None = None
@@ -350,7 +412,41 @@ class LlamaEngine:
         n_ctx = info.n_ctx
         if len(tokens) >= n_ctx - 1:
             raise ContextOverflow.for_prompt(len(tokens), n_ctx)
-        return self._generate(ctx, info, cache, tokens, request, cancel, t_start)
+        constraint = self._constraint(ctx, info, request)  # a bad schema fails here, before any event
+        labels = self._attach_adapters(request, cache)
+        events = self._generate(ctx, info, cache, tokens, request, cancel, t_start, constraint)
+        return _naming_adapters(events, labels) if labels else events
+
+    def _attach_adapters(self, request: ChatRequest, cache: PrefixCache) -> tuple[str, ...]:
+        """Attach the request's LoRA adapters (loaded once per model) and key the KV cache by
+        them: cells computed under another set or scale are never reused. EngineError when one
+        cannot be used, before any event."""
+        assert self._lora is not None
+        cache.use_key(self._lora.apply(request.adapters))
+        return tuple(u.label for u in in_effect(request.adapters))
+
+    def _constraint(
+        self, ctx: llama_cpp.llama_context_p, info: ModelInfo, request: ChatRequest
+    ) -> GrammarConstraint | None:
+        """The grammar for request.json_schema (None without one); SchemaError if it has none."""
+        if request.json_schema is None:
+            return None
+        gbnf = schema_to_gbnf(request.json_schema)
+        assert self._vocab is not None
+        if self._grammar_tokens is None:
+            if info.is_harmony:
+                # <|end|> and friends are structure even where the vocabulary does not type them
+                # control; a reply under a grammar may end only with <|return|>.
+                ids = {t: self.tokenize(t, add_special=False) for t in harmony.CONTROL_TOKENS}
+                structural = [v[0] for v in ids.values() if len(v) == 1]
+                ends: list[int] | None = ids["<|return|>"] if len(ids["<|return|>"]) == 1 else None
+                self._grammar_tokens = GrammarTokens.scan(self._vocab, structural, ends)
+            else:
+                self._grammar_tokens = GrammarTokens.scan(self._vocab, (), None)
+        harmony_mode = info.is_harmony
+        return GrammarConstraint(ctx, self._vocab, gbnf, self._grammar_tokens,
+                                 lambda token: self._visible_piece(token, harmony_mode),
+                                 request.sampling or Sampling.for_model(harmony_mode))
 
     def _generate(
         self,
@@ -361,6 +457,25 @@ class LlamaEngine:
         request: ChatRequest,
         cancel: threading.Event | None,
         t_start: float,
+        constraint: GrammarConstraint | None = None,
+    ) -> Iterator[Event]:
+        try:
+            yield from self._generate_steps(
+                ctx, info, cache, tokens, request, cancel, t_start, constraint)
+        finally:
+            if constraint is not None:
+                constraint.close()
+
+    def _generate_steps(
+        self,
+        ctx: llama_cpp.llama_context_p,
+        info: ModelInfo,
+        cache: PrefixCache,
+        tokens: list[int],
+        request: ChatRequest,
+        cancel: threading.Event | None,
+        t_start: float,
+        constraint: GrammarConstraint | None,
     ) -> Iterator[Event]:
         harmony_mode = info.prompt_format == "harmony"
         parser: harmony.StreamParser | PlainStreamParser = (
@@ -375,10 +490,18 @@ class LlamaEngine:
                                   total_s=time.perf_counter() - t_start, stop_reason="cancelled"))
             return
         cache.checkpoint()
-        sampler = make_sampler(request.sampling or Sampling.for_model(harmony_mode))
+        factory = self._sampler_factory or make_sampler
+        sampler = factory(request.sampling or Sampling.for_model(harmony_mode))
+        # Structured output: gpt-oss reasons freely and the grammar starts with the final answer's
+        # text; any other model's whole reply is constrained (see structured.py).
+        watch = FinalChannelWatch() if constraint is not None and harmony_mode else None
+        if constraint is not None and watch is None:
+            constraint.active = True
         eog = self._eog
         max_new = request.max_tokens if request.max_tokens and request.max_tokens > 0 else None
         counter = TokenCounter()
+        spec = self._speculator(ctx, cache, sampler, constraint)
+        queue: list[int] = []  # tokens speculation already sampled (accepted drafts, then one)
         n_gen = 0
         t_first = t_last = t_first_reason = t_first_answer = 0.0
         stop = "end"
@@ -390,10 +513,15 @@ class LlamaEngine:
                 if max_new is not None and n_gen >= max_new:
                     stop = "length"
                     break
-                if cache.n_past >= info.n_ctx:
+                if len(tokens) + n_gen >= info.n_ctx:  # what the cache holds without drafts
                     stop = "context"
                     break
-                token = llama_cpp.llama_sampler_sample(sampler, ctx, -1)
+                if queue:
+                    token = queue.pop(0)
+                elif constraint is not None and constraint.active:
+                    token = constraint.sample(sampler)
+                else:
+                    token = llama_cpp.llama_sampler_sample(sampler, ctx, -1)
                 now = time.perf_counter()
                 n_gen += 1
                 if n_gen == 1:
@@ -410,11 +538,28 @@ class LlamaEngine:
                         t_first_answer = t_first_answer or now
                 counter.add(events)
                 yield from events
+                if watch is not None and text and watch.feed(text):
+                    assert constraint is not None
+                    constraint.active, watch = True, None
                 if is_eog or parser.done:
+                    # harmony's <|call|> ends the step: the caller runs the call and continues
+                    if events and isinstance(events[-1], ToolCall):
+                        stop = "tool_call"
                     break
-                if not cache.decode_one(token):
+                if queue:
+                    continue  # an accepted draft: already in the cache
+                if spec is None:
+                    ok = cache.decode_one(token)
+                else:
+                    room = min(info.n_ctx - cache.n_past, max_new - n_gen if max_new else 1 << 30)
+                    sampled = spec.advance(token, room)
+                    ok, queue = sampled is not None, sampled or []
+                if not ok:
                     raise EngineError("llama.cpp failed to continue this reply (out of memory?).")
         finally:
+            if spec is not None:
+                spec.close()
+                cache.truncate(min(cache.n_past, len(tokens) + n_gen))  # drafts never emitted
             llama_cpp.llama_sampler_free(sampler)
         tail = parser.finish()
         counter.add(tail, final=True)
@@ -432,5 +577,7 @@ class LlamaEngine:
                 reasoning_s=((t_first_answer or t_end) - t_first_reason) if t_first_reason else 0.0,
                 total_s=t_end - t_start,
                 stop_reason=stop,
+                drafted_tokens=spec.drafted if spec else 0,
+                accepted_tokens=spec.accepted if spec else 0,
             )
         )

@@ -19,8 +19,7 @@ _last_level = [logging.DEBUG]
 _partial: list[str] = []
 
 
-@llama_cpp.llama_log_callback
-def _callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+def _on_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
     try:
         line = text.decode("utf-8", "replace")
         if level != 5:
@@ -33,6 +32,9 @@ def _callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
                 log.log(_last_level[0], "%s", message)
     except Exception:  # never let a log line unwind into C
         pass
+
+
+_callback = llama_cpp.llama_log_callback(_on_log)  # kept referenced: C calls it for as long as it is set
 
 
 def install_log_handler() -> None:

@@ -10,7 +10,7 @@ from fireside.core.engine.protocol import LoadConfig
 
 
 def load_config(settings: Settings, *, n_ctx: int | None = None, n_threads: int | None = None,
-                n_gpu_layers: int | None = None) -> LoadConfig:
+                n_gpu_layers: int | None = None, speculative: bool | None = None) -> LoadConfig:
     """The LoadConfig for `settings`; an override given here wins over the setting. Pinning the
     GPU split (`n_gpu_layers`) turns the fit planner off, since the person decided."""
     return LoadConfig(
@@ -19,4 +19,5 @@ def load_config(settings: Settings, *, n_ctx: int | None = None, n_threads: int 
         n_gpu_layers=settings.n_gpu_layers if n_gpu_layers is None else n_gpu_layers,
         flash_attn=settings.flash_attn,
         auto_fit=settings.auto_fit and n_gpu_layers is None,
+        speculative=settings.speculative if speculative is None else speculative,
     )

@@ -1,7 +1,7 @@
 """The Engine protocol: what the UI and CLI need from anything that can produce a reply.
 
 LlamaEngine (llama_engine.py) is the real, in-process llama.cpp implementation; tests add a scripted
-one beside it for deterministic GUI tests. A later remote engine speaks the OpenAI API.
+one beside it for deterministic GUI tests. RemoteEngine (remote_engine.py) speaks the OpenAI API.
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ class ContextOverflow(EngineError):
 
 class ModelLoadError(EngineError):
     """The model file could not be loaded; nothing else is affected."""
+
+
+class BadModelFile(ModelLoadError):
+    """The file itself is refused (damaged, or llama.cpp cannot read it): bad input, exit 2 in the
+    CLI. Raised before the loaded model, if any, is unloaded, so it stays loaded."""
 
 
 def physical_cores() -> int:
@@ -86,6 +91,10 @@ class LoadConfig:
     # Let the fit planner (hardware.py) choose GPU layers, experts on CPU and, when n_ctx is 0,
     # the context; the fields above then act as a ceiling (n_ctx) or are replaced (GPU split).
     auto_fit: bool = False
+    # Prompt-lookup speculative decoding (speculative.py): drafts from the conversation, verified
+    # in one batch; off gives plain one-token-at-a-time decoding. Off by default until llama.cpp's
+    # batched rows are bit-identical to single-token decoding (see speculative.py).
+    speculative: bool = False
 
     def threads(self) -> int:
         return self.n_threads if self.n_threads else physical_cores()
@@ -98,7 +107,7 @@ class ModelInfo:
     path: str
     name: str
     architecture: str
-    prompt_format: str  # "harmony" | "template" | "plain"
+    prompt_format: str  # "harmony" | "template" | "plain" | "remote" (rendered by a server)
     n_ctx: int
     n_ctx_train: int
     size_bytes: int
@@ -109,6 +118,16 @@ class ModelInfo:
     @property
     def is_harmony(self) -> bool:
         return self.prompt_format == "harmony"
+
+    @property
+    def is_remote(self) -> bool:
+        return self.prompt_format == "remote"
+
+    @property
+    def supports_effort(self) -> bool:
+        """Reasoning effort (and the reasoning panel) apply: gpt-oss here, or any remote model
+        (the server ignores or refuses effort for a model without it; RemoteEngine copes)."""
+        return self.prompt_format in ("harmony", "remote")
 
 
 class Engine(Protocol):
@@ -135,8 +154,11 @@ class Engine(Protocol):
         """Yield reasoning/answer deltas as they are generated, then exactly one Done.
 
         Setting `cancel` stops generation between two tokens; Done then reports stop_reason
-        "cancelled". Raises EngineError only before the first event (e.g. no model loaded), and
-        ContextOverflow when the prompt does not fit the context.
+        "cancelled". A tool call that ends the step (harmony's `<|call|>`) is yielded as ToolCall,
+        then Done with stop_reason "tool_call"; the caller runs it and asks again with the call
+        and its result appended. Raises EngineError only before the first event (e.g. no model
+        loaded, or request.json_schema cannot be compiled: SchemaError), and ContextOverflow when
+        the prompt does not fit the context.
         """
         ...
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import llama_cpp
 
 from fireside.core.chat.conversation import Sampling
 
+SamplerFactory = Callable[[Sampling], "llama_cpp.llama_sampler_p"]
+"""Builds the sampler chain for one reply. LlamaEngine uses make_sampler; tests may hand it another
+(tests/helpers/forcing.py forces a token sequence this way). The engine frees the chain."""
+
 
 def make_sampler(s: Sampling) -> llama_cpp.llama_sampler_p:
-    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+    params = llama_cpp.llama_sampler_chain_default_params()
+    chain: llama_cpp.llama_sampler_p = llama_cpp.llama_sampler_chain_init(params)
     add = llama_cpp.llama_sampler_chain_add
     if s.temperature <= 0 or s.top_k == 1:
         add(chain, llama_cpp.llama_sampler_init_greedy())

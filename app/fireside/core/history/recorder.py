@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from fireside.core.chat.events import ToolCall
 from fireside.core.history.store import Store
 
 FLUSH_INTERVAL_S = 0.5
@@ -82,14 +83,16 @@ class ReplyRecorder:
         self.flushes += 1
 
     def finish(self, stats: dict[str, Any] | None = None, status: str = "done",
-               text: str | None = None, reasoning: str | None = None) -> None:
-        """Write the whole reply with its stats and final status ("done", "cancelled", "error");
-        `text` / `reasoning`, when given, replace what was accumulated."""
+               text: str | None = None, reasoning: str | None = None,
+               tool_calls: tuple[ToolCall, ...] = ()) -> None:
+        """Write the whole reply with its stats and final status ("done", "cancelled", "error"),
+        and the tool calls it ended with; `text` / `reasoning`, when given, replace what was
+        accumulated."""
         if self.finished:
             return
         if text is not None:
             self._text = [text]
         if reasoning is not None:
             self._reasoning = [reasoning]
-        self.store.finish(self.message_id, self.text, self.reasoning, stats, status)
+        self.store.finish(self.message_id, self.text, self.reasoning, stats, status, tool_calls)
         self.finished = True

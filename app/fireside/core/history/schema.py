@@ -105,8 +105,43 @@ def _create_v1(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+# Version 3: tool use. An assistant message may carry the calls it made (OpenAI's tool_calls shape,
+# as JSON: recipient, arguments, call_id, channel, content_type); a "tool" message is a result,
+# with the recipient it answers and the call's id. Its output is in `text`, so search finds it.
+_V2_TO_V3 = """
+ALTER TABLE messages ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE messages ADD COLUMN tool_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN call_id TEXT NOT NULL DEFAULT '';
+"""
+
+
+def _v2_to_v3(db: sqlite3.Connection) -> None:
+    for statement in _split(_V2_TO_V3):
+        db.execute(statement)
+
+
+# Version 4: responses the local API server stored (`store: true`), so a client's
+# `previous_response_id` still works after Fireside restarts. `input` is the whole conversation
+# the response answered (earlier responses' input and output merged in), as Responses API items.
+_V3_TO_V4 = """
+CREATE TABLE api_responses (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
+    instructions TEXT,
+    input TEXT NOT NULL,
+    response TEXT NOT NULL
+);
+"""
+
+
+def _v3_to_v4(db: sqlite3.Connection) -> None:
+    for statement in _split(_V3_TO_V4):
+        db.execute(statement)
+
+
 # MIGRATIONS[n] takes a database at version n to n + 1 (version 0 is an empty file).
-MIGRATIONS = (_create_v1, _v1_to_v2)
+MIGRATIONS = (_create_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -131,7 +166,7 @@ def _split(script: str) -> list[str]:
 def migrate(db: sqlite3.Connection) -> int:
     """Bring `db` (in autocommit mode) to SCHEMA_VERSION, one transaction per step. Returns the
     version the file had before."""
-    start = db.execute("PRAGMA user_version").fetchone()[0]
+    start: int = db.execute("PRAGMA user_version").fetchone()[0]
     if start > SCHEMA_VERSION:
         raise SchemaTooNew(
             f"This history was saved by a newer version of Fireside (format {start}); "

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fireside.core.chat.events import ToolCall
 from fireside.core.history.schema import SchemaTooNew, migrate
 
 __all__ = [
@@ -79,11 +80,14 @@ class StoredMessage:
     created: float
     status: str  # "partial" while streaming (or cut by a crash) | "done" | "error" | "cancelled"
     active_child_id: int | None
+    tool_calls: tuple[ToolCall, ...] = ()  # assistant: the calls this step made
+    tool_name: str = ""  # "tool": the recipient of the call it answers
+    call_id: str = ""  # "tool": the call it answers
 
 
 _CONV_COLS = "id, title, created, updated, pinned, system_prompt, model, effort, active_root_id"
 _MSG_COLS = ("id, conversation_id, parent_id, role, text, reasoning, stats, model, effort, created, "
-             "status, active_child_id")
+             "status, active_child_id, tool_calls, tool_name, call_id")
 
 
 def _conversation(row: tuple[Any, ...]) -> Conversation:
@@ -92,7 +96,29 @@ def _conversation(row: tuple[Any, ...]) -> Conversation:
 
 def _message(row: tuple[Any, ...]) -> StoredMessage:
     return StoredMessage(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6] or "{}"),
-                         row[7], row[8], row[9], row[10], row[11])
+                         row[7], row[8], row[9], row[10], row[11], calls_from_json(row[12]),
+                         row[13], row[14])
+
+
+_CALL_FIELDS = ("recipient", "arguments", "channel", "content_type", "call_id")
+
+
+def calls_to_json(calls: tuple[ToolCall, ...]) -> str:
+    return json.dumps([{f: getattr(c, f) for f in _CALL_FIELDS} for c in calls], ensure_ascii=False)
+
+
+def calls_from_json(text: str | list[Any] | None) -> tuple[ToolCall, ...]:
+    """Tool calls as stored or exported; anything malformed is dropped, never raised."""
+    try:
+        items = json.loads(text) if isinstance(text, str) else (text or [])
+    except ValueError:
+        return ()
+    if not isinstance(items, list):
+        return ()
+    return tuple(ToolCall(str(item["recipient"]), str(item.get("arguments", "")),
+                          str(item.get("channel", "commentary")), str(item.get("content_type", "")),
+                          str(item.get("call_id", "")))
+                 for item in items if isinstance(item, dict) and item.get("recipient"))
 
 
 def default_store_path() -> Path:
@@ -236,7 +262,7 @@ class Store:
             f"SELECT {_CONV_COLS} FROM conversations ORDER BY pinned DESC, updated DESC, id DESC")]
 
     def message_counts(self) -> dict[int, int]:
-        return dict(self.query("SELECT conversation_id, count(*) FROM messages GROUP BY 1"))  # type: ignore[arg-type]
+        return {cid: n for cid, n in self.query("SELECT conversation_id, count(*) FROM messages GROUP BY 1")}
 
     def update_conversation(self, conversation_id: int, durable: bool = True, **fields: Any) -> None:
         """Change title, pinned, system_prompt, model or effort. Renaming or pinning does not move
@@ -265,7 +291,8 @@ class Store:
     def add_message(self, conversation_id: int, parent_id: int | None, role: str, text: str = "",
                     reasoning: str = "", *, stats: dict[str, Any] | None = None, model: str = "",
                     effort: str = "", status: str = "done", created: float | None = None,
-                    durable: bool = True) -> int:
+                    durable: bool = True, tool_calls: tuple[ToolCall, ...] = (), tool_name: str = "",
+                    call_id: str = "") -> int:
         """Add a message under `parent_id` (None: a first message) and make it the shown branch."""
         now = self._clock() if created is None else created
         with self._write(durable) as db:
@@ -279,9 +306,10 @@ class Store:
                     raise NotFound(f"There is no message {parent_id} in conversation {conversation_id}.")
             cur = db.execute(
                 "INSERT INTO messages (conversation_id, parent_id, role, text, reasoning, stats, model, "
-                "effort, created, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "effort, created, status, tool_calls, tool_name, call_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (conversation_id, parent_id, role, text, reasoning, json.dumps(stats or {}), model,
-                 effort, now, status))
+                 effort, now, status, calls_to_json(tool_calls), tool_name, call_id))
             message_id = int(cur.lastrowid or 0)
             self._activate(db, conversation_id, parent_id, message_id)
             title = conv[0] or (make_title(text) if role == "user" else "")
@@ -304,10 +332,12 @@ class Store:
                        (text, reasoning, message_id))
 
     def finish(self, message_id: int, text: str, reasoning: str, stats: dict[str, Any] | None = None,
-               status: str = "done") -> None:
+               status: str = "done", tool_calls: tuple[ToolCall, ...] = ()) -> None:
         with self._write() as db:
-            db.execute("UPDATE messages SET text = ?, reasoning = ?, stats = ?, status = ? WHERE id = ?",
-                       (text, reasoning, json.dumps(stats or {}), status, message_id))
+            db.execute("UPDATE messages SET text = ?, reasoning = ?, stats = ?, status = ?, "
+                       "tool_calls = ? WHERE id = ?",
+                       (text, reasoning, json.dumps(stats or {}), status, calls_to_json(tool_calls),
+                        message_id))
             db.execute("UPDATE conversations SET updated = max(updated, ?) WHERE id = "
                        "(SELECT conversation_id FROM messages WHERE id = ?)", (self._clock(), message_id))
 

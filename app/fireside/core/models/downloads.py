@@ -7,7 +7,9 @@ also the only way to trust bytes a crash may have half-written. Connection drops
 stalls (no byte for `stall_timeout` seconds) retry with exponential backoff; the retry budget
 resets whenever an attempt made progress, so a long download on a bad link keeps going.
 
-The transfer is plain http.client: TLS uses the default context with verification on, and the
+The transfer is plain http.client: TLS trusts what core/net/tls.py says (the OS store, or the CA
+bundle in SSL_CERT_FILE), the same source the Hub client uses, with verification always on; a
+refused certificate fails at once with the reason (no retries: it will not fix itself), and the
 Authorization header is dropped when a redirect leaves the Hub's host (the CDN must not see it).
 A reader thread feeds a queue so the loop can report progress (speed falls to 0 in a stall),
 honour pause/cancel and detect stalls while the socket is blocked.
@@ -32,6 +34,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from fireside.core.models.hub import RemoteFile
+from fireside.core.net.tls import TrustStoreError, describe_failure, ssl_context
 from fireside.core.units import human_bytes
 
 CHUNK = 1 << 20
@@ -43,7 +46,7 @@ MAX_REDIRECTS = 5
 
 
 class DownloadError(Exception):
-    """`kind`: auth, not_found, disk, verify, network, paused, cancelled. The message is for people."""
+    """`kind`: auth, not_found, disk, verify, network, tls, paused, cancelled. The message is for people."""
 
     def __init__(self, message: str, kind: str) -> None:
         super().__init__(message)
@@ -104,6 +107,7 @@ class Downloader:
         self.cancel = threading.Event()
         self._hasher = hashlib.sha256()
         self._have = 0
+        self._tls: ssl.SSLContext | None = None
 
     # -- public -------------------------------------------------------------------------------
     def download(self, remote: RemoteFile) -> Path:
@@ -214,7 +218,7 @@ class Downloader:
             parts = urlsplit(url)
             if parts.scheme == "https":
                 conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                    parts.netloc, timeout=self.stall_timeout + 2, context=ssl.create_default_context())
+                    parts.netloc, timeout=self.stall_timeout + 2, context=self._tls_context())
             elif parts.scheme == "http":
                 conn = http.client.HTTPConnection(parts.netloc, timeout=self.stall_timeout + 2)
             else:
@@ -228,6 +232,9 @@ class Downloader:
             try:
                 conn.request("GET", target, headers=headers)
                 resp = conn.getresponse()
+            except ssl.SSLCertVerificationError as e:
+                conn.close()
+                raise DownloadError(describe_failure(e, parts.netloc), "tls") from None
             except (OSError, http.client.HTTPException):
                 conn.close()
                 raise _Transient("The connection failed.") from None
@@ -238,6 +245,14 @@ class Downloader:
                 continue
             return conn, resp
         raise DownloadError("The Hub redirected too many times.", "network")
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            try:
+                self._tls = ssl_context()
+            except TrustStoreError as e:
+                raise DownloadError(str(e), "tls") from None
+        return self._tls
 
     def _attempt(self, remote: RemoteFile, part: Path, have: int) -> int:
         conn, resp = self._open(remote.url, have, remote.size)

@@ -18,11 +18,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import platformdirs
 
 from fireside.core.config.paths import APP_NAME, Paths, expand
+
+if TYPE_CHECKING:
+    from fireside.core.admin.policy import Policy
 
 SHARED_ENV = "FIRESIDE_SHARED_MODELS_DIR"  # moves the machine-wide folder (tests, portable installs)
 MODELS_ENV = "FIRESIDE_MODELS"
@@ -48,7 +51,7 @@ def site_models_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.site_data_dir(APP_NAME, appauthor=False)) / "models"
 
 
-def model_dirs(paths: Paths, policy: Any, env: Mapping[str, str] | None = None) -> list[ModelDir]:
+def model_dirs(paths: Paths, policy: Policy, env: Mapping[str, str] | None = None) -> list[ModelDir]:
     env = os.environ if env is None else env
     out: list[ModelDir] = []
     for part in env.get(MODELS_ENV, "").split(os.pathsep):
@@ -82,7 +85,7 @@ class NotFound(Exception):
     """No model of that name in any folder; the message lists where Fireside looked."""
 
 
-def resolve_model(name: str, dirs: list[ModelDir], policy: Any | None = None) -> Path:
+def resolve_model(name: str, dirs: list[ModelDir], policy: Policy | None = None) -> Path:
     """An existing path as given; else the first folder (in order) holding that file name.
 
     An empty name means the organisation's default model, when the policy names one.

@@ -21,6 +21,7 @@ DEFAULT_ALIGNMENT = 32
 MAX_TENSORS = 1_000_000
 MAX_KV = 100_000
 MAX_DIMS = 4
+MAX_NAME = 64  # GGML_MAX_NAME, with its terminating NUL
 MAX_STRING = 64 * 1024 * 1024  # a chat template or merges entry is never anywhere near this
 
 # ggml type id -> (name, elements per block, bytes per block); mirrors ggml.h / gguf-py.
@@ -88,6 +89,9 @@ class GGUFInfo:
     file_size: int
     metadata: dict[str, Any] = field(repr=False)
     tensors: tuple[TensorInfo, ...] = field(repr=False)
+    # metadata key -> GGUF value type (4 uint32, 6 float32, 8 string, 9 array, ...): llama.cpp
+    # asserts on the type of some keys (an adapter's alpha must be a float32), so checks need it
+    value_types: dict[str, int] = field(default_factory=dict, repr=False)
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.metadata.get(key, default)
@@ -235,6 +239,10 @@ def read_gguf(path: str | Path) -> GGUFInfo:
     except OSError as e:
         raise GGUFError(f"Could not read {p.name}: {e.strerror or e}.") from None
     _check_vocab(info)
+    from fireside.core.models.gguf_checks import check_model  # it needs GGUFInfo from here
+
+    if why := check_model(info):
+        raise GGUFError(why)
     return info
 
 
@@ -249,11 +257,15 @@ def _parse(p: Path, fh: BinaryIO, size: int) -> GGUFInfo:
     if n_tensors > MAX_TENSORS or n_kv > MAX_KV:
         raise GGUFError(f"{p.name} has a damaged header (impossible tensor or metadata count).")
     metadata: dict[str, Any] = {}
+    value_types: dict[str, int] = {}
     for _ in range(n_kv):
         key = r.string()
+        if not key:
+            raise GGUFError(f"{p.name} has damaged metadata (an entry without a name).")
         if key in metadata:
             raise GGUFError(f"{p.name} has damaged metadata (the key {key!r} appears twice).")
-        metadata[key] = r.value(r.unpack("<I"))
+        value_types[key] = vtype = r.unpack("<I")
+        metadata[key] = r.value(vtype)
     raw_tensors = []
     names: set[str] = set()
     for _ in range(n_tensors):
@@ -272,7 +284,10 @@ def _parse(p: Path, fh: BinaryIO, size: int) -> GGUFInfo:
         raise GGUFError(f"{p.name} has a damaged header (alignment {alignment!r}).")
     data_start = -(-fh.tell() // alignment) * alignment
     tensors = []
+    expected_offset = 0  # gguf.cpp: the tensors lie one after another, each padded to the alignment
     for name, shape, type_id, offset in raw_tensors:
+        if len(name.encode("utf-8")) >= MAX_NAME:
+            raise GGUFError(f"{p.name} is damaged (a tensor name is {len(name)} characters long).")
         if type_id not in GGML_TYPES:
             raise GGUFError(
                 f"{p.name} uses a tensor type ({type_id}) this version of Fireside does not know."
@@ -288,6 +303,9 @@ def _parse(p: Path, fh: BinaryIO, size: int) -> GGUFInfo:
         n_bytes = n // block * type_size
         if offset % alignment:
             raise GGUFError(f"{p.name} is damaged (tensor {name!r} is misaligned).")
+        if offset != expected_offset:
+            raise GGUFError(f"{p.name} is damaged (tensor {name!r} is not where the file's index says).")
+        expected_offset += -(-n_bytes // alignment) * alignment
         if data_start + offset + n_bytes > size:
             raise GGUFError(
                 f"{p.name} is incomplete: it ends before its last tensor "
@@ -296,7 +314,7 @@ def _parse(p: Path, fh: BinaryIO, size: int) -> GGUFInfo:
         tensors.append(TensorInfo(name, shape, type_id, offset, n_bytes))
     if not tensors:
         raise GGUFError(f"{p.name} contains no weights.")
-    return GGUFInfo(p, version, size, metadata, tuple(tensors))
+    return GGUFInfo(p, version, size, metadata, tuple(tensors), value_types)
 
 
 def _check_vocab(info: GGUFInfo) -> None:

@@ -7,13 +7,31 @@ types) and own the byte transfer in downloads.py, because huggingface_hub 2.x de
 Nothing here runs unless the user asks for a download or a repo listing: offline is the default.
 The token is passed explicitly (from secrets.py); we pass `token=False` when there is none, so
 huggingface_hub never reads a plaintext token file behind the user's back.
+
+Its HTTP client is built by us (`set_client_factory`) on the SSL context of core/net/tls.py, so
+the catalog and the byte transfer trust exactly the same certificates: never "the listing works,
+then every download fails its certificate check".
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
-from urllib.parse import quote
+from typing import TYPE_CHECKING
+from urllib.parse import quote, urlsplit
+
+from fireside.core.net.tls import (
+    TrustSource,
+    TrustStoreError,
+    describe_failure,
+    find_cert_error,
+    ssl_context,
+    trust_source,
+)
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 API_TIMEOUT_S = 20.0
@@ -24,7 +42,7 @@ class HubError(Exception):
 
     def __init__(self, message: str, kind: str = "network") -> None:
         super().__init__(message)
-        self.kind = kind  # "auth", "not_found", "network"
+        self.kind = kind  # "auth", "not_found", "network", "tls"
 
 
 @dataclass(frozen=True)
@@ -57,14 +75,46 @@ def valid_repo_id(repo_id: str) -> bool:
     return len(parts) == 2 and all(p and p not in {".", ".."} and " " not in p for p in parts)
 
 
-def _api(endpoint: str, token: str | None):  # type: ignore[no-untyped-def]
+_client_lock = threading.Lock()
+_client_trust: TrustSource | None = None
+
+
+def use_fireside_trust() -> None:
+    """Make huggingface_hub's shared client verify with our context; again if the source changed."""
+    global _client_trust
+    source = trust_source()
+    with _client_lock:
+        if source == _client_trust:
+            return
+        try:
+            ctx = ssl_context()
+        except TrustStoreError as e:
+            raise HubError(str(e), "tls") from None
+        import httpx2
+        from huggingface_hub import set_client_factory
+        from huggingface_hub.utils._http import hf_request_event_hook
+
+        def factory() -> httpx2.Client:  # huggingface_hub's default_client_factory, plus verify
+            return httpx2.Client(event_hooks={"request": [hf_request_event_hook]},
+                                 follow_redirects=True, timeout=None, verify=ctx)
+
+        set_client_factory(factory)
+        _client_trust = source
+
+
+def _api(endpoint: str, token: str | None) -> HfApi:
     from huggingface_hub import HfApi
 
+    use_fireside_trust()
     return HfApi(endpoint=endpoint, token=token or False)
 
 
-def _translate(e: Exception, repo_id: str, token: str | None) -> HubError:
+def _translate(e: Exception, repo_id: str, token: str | None, endpoint: str = "") -> HubError:
     """Map huggingface_hub and socket errors to one sentence; never echo headers or tokens."""
+    if isinstance(e, HubError):
+        return e
+    if (cert := find_cert_error(e)) is not None:
+        return HubError(describe_failure(cert, urlsplit(endpoint).netloc or "the Hub"), "tls")
     from huggingface_hub.errors import (
         EntryNotFoundError,
         GatedRepoError,
@@ -103,7 +153,7 @@ def _repo_files(repo_id: str, endpoint: str | None, token: str | None,
         info = _api(ep, token).model_info(repo_id, revision=revision, files_metadata=True,
                                           timeout=API_TIMEOUT_S)
     except Exception as e:  # every failure becomes one sentence for the user
-        raise _translate(e, repo_id, token) from None
+        raise _translate(e, repo_id, token, ep) from None
     commit = info.sha or revision or "main"
     return [
         RemoteFile(repo_id, s.rfilename, commit, int(s.lfs.size if s.lfs else (s.size or 0)),

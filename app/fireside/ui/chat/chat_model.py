@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from PySide6.QtCore import QAbstractListModel, QByteArray, QModelIndex, QPersistentModelIndex, Qt
 
 from fireside.core.chat.conversation import Message
-from fireside.core.chat.events import ReplyStats
+from fireside.core.chat.events import ReplyStats, ToolCall, ToolResult
 
 _Index = QModelIndex | QPersistentModelIndex
 _USER = int(Qt.ItemDataRole.UserRole)
@@ -24,7 +24,7 @@ _USER = int(Qt.ItemDataRole.UserRole)
 class ChatItem:
     """One message. Assistant rows stream: text and reasoning grow until finish or failure."""
 
-    role: str  # "user" | "assistant"
+    role: str  # "user" | "assistant" | "tool" (a tool's result)
     text: str = ""
     reasoning: str = ""
     request_id: int = 0
@@ -34,6 +34,10 @@ class ChatItem:
     reasoning_started: float | None = None  # GUI clock, for "Thought for N s" before stats arrive
     reasoning_seconds: float | None = None  # None while still thinking (or never thought)
     branch: tuple[int, int] = (1, 1)  # version position and count, for "‹ 2/3 ›"
+    tool_calls: tuple[ToolCall, ...] = ()  # assistant: the calls this step of the reply made
+    tool_name: str = ""  # tool: whose result this is ("python", "functions.x")
+    tool_failed: bool = False  # tool: it failed, timed out or was declined
+    duration_s: float | None = None  # tool: how long it ran
 
 
 class ChatModel(QAbstractListModel):
@@ -123,6 +127,36 @@ class ChatModel(QAbstractListModel):
     def start_reply(self, request_id: int) -> int:
         return self._append(ChatItem(role="assistant", request_id=request_id, streaming=True))
 
+    def live_reply_row(self, request_id: int) -> int:
+        """The row the request's reply streams into now: after a tool result, a new one."""
+        if self._items and self._items[-1].role == "tool" and self._items[-1].request_id == request_id:
+            return self.start_reply(request_id)
+        return self.row_for_request(request_id)
+
+    def add_tool_call(self, request_id: int, call: ToolCall) -> int:
+        """The reply's current step called a tool: the step is over, the call shown in it."""
+        row = self.row_for_request(request_id)
+        if row < 0:
+            return row
+        item = self._items[row]
+        item.tool_calls = (*item.tool_calls, call)
+        item.streaming = False
+        if item.reasoning_started is not None and item.reasoning_seconds is None:
+            item.reasoning_seconds = self._clock() - item.reasoning_started
+        self._changed(row)
+        return row
+
+    def add_tool_result(self, request_id: int, result: ToolResult) -> int:
+        return self._append(ChatItem(role="tool", text=result.output, request_id=request_id,
+                                     tool_name=result.recipient, tool_failed=result.error,
+                                     duration_s=result.duration_s))
+
+    def last_row(self, request_id: int, role: str) -> int:
+        for row in range(len(self._items) - 1, -1, -1):
+            if self._items[row].request_id == request_id and self._items[row].role == role:
+                return row
+        return -1
+
     def row_for_request(self, request_id: int) -> int:
         """The streaming row for a request, or -1 when it is gone (e.g. the chat was cleared)."""
         for row in range(len(self._items) - 1, -1, -1):
@@ -208,8 +242,13 @@ class ChatModel(QAbstractListModel):
         for item in self._items:
             if item.role == "user":
                 messages.append(Message(role="user", text=item.text))
-            elif not item.streaming and not item.error and (item.text or item.reasoning):
-                messages.append(Message(role="assistant", text=item.text, reasoning=item.reasoning))
+            elif item.role == "tool":
+                call_id = next((c.call_id for i in self._items for c in i.tool_calls
+                                if c.recipient == item.tool_name), "")
+                messages.append(Message("tool", item.text, tool_name=item.tool_name, call_id=call_id))
+            elif not item.streaming and not item.error and (item.text or item.reasoning or item.tool_calls):
+                messages.append(Message(role="assistant", text=item.text, reasoning=item.reasoning,
+                                        tool_calls=item.tool_calls))
         return tuple(messages)
 
     def _append(self, item: ChatItem) -> int:

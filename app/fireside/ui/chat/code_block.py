@@ -14,7 +14,8 @@ from functools import lru_cache
 from pygments import highlight as pygments_highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexer import Lexer
-from pygments.lexers import TextLexer, get_lexer_by_name
+from pygments.lexers import get_lexer_by_name
+from pygments.lexers.special import TextLexer
 from pygments.util import ClassNotFound
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
@@ -36,7 +37,7 @@ def _lexer(language: str) -> Lexer:
 
 
 @lru_cache(maxsize=2)
-def _formatter(dark: bool) -> HtmlFormatter:  # type: ignore[type-arg]
+def _formatter(dark: bool) -> HtmlFormatter[str]:
     return HtmlFormatter(noclasses=True, nowrap=True, style=DARK_STYLE if dark else LIGHT_STYLE)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import Enum
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QKeyEvent, QShowEvent
+from PySide6.QtGui import QKeyEvent, QShowEvent, QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fireside.core.chat.conversation import Effort
+from fireside.core.chat.conversation import AdapterUse, Effort
 from fireside.ui import wording
 from fireside.ui.look.style import repolish
 
@@ -118,10 +118,19 @@ class Composer(QFrame):
         self.send_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.send_button.clicked.connect(self._on_button)
 
+        # The LoRA adapters the next replies use (a preset's), shown only when there are some
+        self.adapters_label = QLabel()
+        self.adapters_label.setObjectName("adaptersLabel")
+        self.adapters_label.setAccessibleName("Active adapters")
+        self.adapters_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.adapters_label.hide()
+        self._adapters: tuple[AdapterUse, ...] = ()
+
         controls = QHBoxLayout()
         controls.setSpacing(8)
         controls.addWidget(self.effort_label)
         controls.addWidget(self.effort_combo)
+        controls.addWidget(self.adapters_label)
         controls.addStretch(1)
         controls.addWidget(self.send_button)
         layout = QVBoxLayout(self)
@@ -168,6 +177,18 @@ class Composer(QFrame):
     def effort(self) -> Effort:
         return Effort(self.effort_combo.currentData())
 
+    def adapters(self) -> tuple[AdapterUse, ...]:
+        return self._adapters
+
+    def set_adapters(self, adapters: tuple[AdapterUse, ...]) -> None:
+        """The LoRA adapters for the next replies; the label names them (hidden when none)."""
+        self._adapters = tuple(adapters)
+        active = tuple(a.label for a in self._adapters if a.scale != 0)
+        self.adapters_label.setText(wording.adapters_text(active) if active else "")
+        self.adapters_label.setToolTip(wording.ADAPTERS_TOOLTIP.format(
+            files="\n".join(f"{a.path} (scale {a.scale:g})" for a in self._adapters)))
+        self.adapters_label.setVisible(bool(active))
+
     def set_effort(self, effort: Effort) -> None:
         self.effort_combo.setCurrentIndex(max(0, self.effort_combo.findData(effort.value)))
 
@@ -175,8 +196,9 @@ class Composer(QFrame):
         """Admin policy: efforts outside `allowed` are greyed out; one left locks the picker."""
         self._allowed_efforts, self._policy_tip = allowed, reason
         items = self.effort_combo.model()
+        assert isinstance(items, QStandardItemModel)  # a QComboBox's own model
         for i in range(self.effort_combo.count()):
-            item = items.item(i)  # type: ignore[attr-defined]
+            item = items.item(i)
             base = item.data(BASE_TEXT_ROLE) or item.text()
             item.setData(base, BASE_TEXT_ROLE)
             ok = allowed is None or self.effort_combo.itemData(i) in allowed

@@ -23,11 +23,20 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from fireside.core.admin.model_access import LoadRefused
 from fireside.core.chat.context_fit import Overflow
-from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta, ReplyStats
-from fireside.core.chat.session import ChatSession, Failed, LeftOut, Saved, SaveFailed, Turn
+from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta, ReplyStats, ToolCall, ToolResult
+from fireside.core.chat.session import (
+    ChatSession,
+    Failed,
+    LeftOut,
+    Saved,
+    SaveFailed,
+    ToolRunner,
+    Turn,
+)
 from fireside.core.engine.protocol import Engine, EngineError, LoadConfig
 from fireside.core.history.store import Store
 from fireside.ui import wording
+from fireside.ui.remotes.target import RemoteTarget, in_window_words
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +83,13 @@ class InferenceWorker(QObject):
     turns through the conversation service (core/chat/session.py), which does the saving."""
 
     loadRequested = Signal(str, object)  # path, LoadConfig | None
+    # RemoteTarget: open a remote engine (network I/O here, on this thread); the engine in use
+    # (local or remote) is replaced only once the new one is ready
+    remoteLoadRequested = Signal(object)
     turnRequested = Signal(int, object)  # request id, Turn
+    # A callable run here with the ChatSession: the local API server's jobs (server/engine_access),
+    # queued with the window's own turns on the one engine.
+    jobRequested = Signal(object)
 
     loaded = Signal(object)  # ModelInfo
     loadFailed = Signal(str)  # message for the user
@@ -88,15 +103,21 @@ class InferenceWorker(QObject):
     # request id, Overflow: may older messages be left out? Answer with answer_overflow(); the
     # worker waits for it (or for Stop), the GUI thread never does.
     overflowed = Signal(int, object)
+    toolCalled = Signal(int, object)  # request id, ToolCall (a step of the reply ended with it)
+    toolResult = Signal(int, object)  # request id, ToolResult
+    # request id, ToolCall: may it run? Answer with answer_approval(); the worker waits.
+    approvalRequested = Signal(int, object)
 
     def __init__(
         self,
         engine_factory: Callable[[], Engine],
         store: Store | None = None,
         *,
+        tools_factory: Callable[[], ToolRunner] | None = None,
         flush_interval: float = FLUSH_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
         prepare_load: Callable[[str], str] | None = None,
+        remote_opener: Callable[[RemoteTarget], Engine] | None = None,
     ) -> None:
         super().__init__()
         self._factory = engine_factory
@@ -104,26 +125,37 @@ class InferenceWorker(QObject):
         # Turns a model name into its file and applies the organisation's allow-list (raising
         # LoadRefused). It walks folders and may hash the file, so it runs here, off the GUI.
         self._prepare_load = prepare_load
-        self._engine: Engine | None = None
+        self._engine: Engine | None = None  # the engine in use: the local one or a remote one
+        self._local: Engine | None = None  # made by engine_factory, kept while a remote is in use
+        self._remote_opener = remote_opener
         self._session: ChatSession | None = None
+        self._tools_factory = tools_factory  # the tool registry, made on this thread when first needed
+        self._tools: ToolRunner | None = None
         self._flush_interval = flush_interval
         self._clock = clock
         self._lock = threading.Lock()
         self._cancels: dict[int, threading.Event] = {}
         self._answers: dict[int, tuple[threading.Event, list[bool]]] = {}
+        self._always: set[int] = set()  # requests whose last approval was "always allow"
         self._done_upto = 0  # highest request id already answered
         self._closing = False
         self.loadRequested.connect(self._load)
+        self.remoteLoadRequested.connect(self._load_remote)
         self.turnRequested.connect(self._turn)
+        self.jobRequested.connect(self._job)
 
     # Called from the GUI thread, directly (not queued)
 
     def cancel(self, request_id: int) -> None:
-        """Stop a running or still-queued reply. Safe from any thread."""
+        """Stop a running or still-queued reply, and any MCP call it is waiting on. Safe from
+        any thread."""
         with self._lock:
             if request_id <= self._done_upto and request_id not in self._cancels:
                 return
             self._cancels.setdefault(request_id, threading.Event()).set()
+        stop_calls = getattr(self._tools, "stop_calls", None)
+        if stop_calls is not None:
+            stop_calls()  # the registry's own thread-safe Stop: the call ends as a result
 
     def cancel_all(self) -> None:
         """For shutdown: stop the running reply and turn any queued one into a no-op."""
@@ -134,31 +166,69 @@ class InferenceWorker(QObject):
 
     def answer_overflow(self, request_id: int, leave_out: bool) -> None:
         """The person's answer to `overflowed`. Safe from any thread."""
+        self._answer(request_id, leave_out)
+
+    def answer_approval(self, request_id: int, allow: bool, always: bool = False) -> None:
+        """The person's answer to `approvalRequested` (`always`: remember it for this tool, which
+        the registry does on this worker's thread). Safe from any thread."""
+        if allow and always:
+            with self._lock:
+                self._always.add(request_id)
+        self._answer(request_id, allow)
+
+    def _answer(self, request_id: int, answer: bool) -> None:
         with self._lock:
             waiting = self._answers.get(request_id)
         if waiting is not None:
-            waiting[1].append(leave_out)
+            waiting[1].append(answer)
             waiting[0].set()
 
     def release_engine(self) -> None:
         """Free the model. Call only once the worker thread has stopped, so nothing else uses it."""
-        engine, self._engine, self._session = self._engine, None, None
-        if engine is not None:
+        tools, self._tools = self._tools, None
+        if tools is not None and hasattr(tools, "close"):
             try:
-                engine.unload()
+                tools.close()  # MCP servers and python sandboxes end with the app
             except Exception:
-                log.exception("Unloading the model failed during shutdown")
+                log.exception("Closing the tools failed during shutdown")
+        engine, local = self._engine, self._local
+        self._engine = self._local = self._session = None
+        for each in (engine, local) if local is not engine else (engine,):
+            if each is not None:
+                try:
+                    _close(each, local)
+                except Exception:
+                    log.exception("Unloading the model failed during shutdown")
 
     # Slots, run on the worker thread
 
     def _ensure_engine(self) -> Engine:
         if self._engine is None:
-            self._engine = self._factory()
+            self._engine = self._ensure_local()
         return self._engine
+
+    def _ensure_local(self) -> Engine:
+        if self._local is None:
+            self._local = self._factory()
+        return self._local
+
+    def _use(self, engine: Engine) -> None:
+        """Make `engine` the one in use; the previous one is freed, and the session rebuilt."""
+        previous, self._engine, self._session = self._engine, engine, None
+        if previous is not None and previous is not engine:
+            try:
+                _close(previous, self._local)  # a remote one closes its connections; the local one unloads
+            except Exception:
+                log.exception("Freeing the previous model failed")
 
     def _ensure_session(self) -> ChatSession:
         if self._session is None:
-            self._session = ChatSession(self._ensure_engine(), self._store)
+            if self._tools is None and self._tools_factory is not None:
+                try:
+                    self._tools = self._tools_factory()
+                except Exception:  # no tools is better than no chat
+                    log.exception("The tools could not be set up")
+            self._session = ChatSession(self._ensure_engine(), self._store, self._tools)
         return self._session
 
     @Slot(str, object)
@@ -170,7 +240,9 @@ class InferenceWorker(QObject):
             self.loadFailed.emit(str(exc))
             return
         try:
-            info = self._ensure_engine().load(path, config)
+            local = self._ensure_local()
+            info = local.load(path, config)
+            self._use(local)
         except EngineError as exc:
             message = str(exc)
         except Exception as exc:
@@ -182,6 +254,36 @@ class InferenceWorker(QObject):
         if self._engine is None or self._engine.info is None:
             self.unloaded.emit()
         self.loadFailed.emit(message)
+
+    @Slot(object)
+    def _job(self, job: Callable[[ChatSession], None]) -> None:
+        before = self._engine.info if self._engine is not None else None
+        try:
+            job(self._ensure_session())
+        except Exception:  # the job reports its own failures; this is a last resort
+            log.exception("An API job failed")
+        info = self._engine.info if self._engine is not None else None
+        if info is not None and info is not before:  # the job loaded another model
+            self.loaded.emit(info)
+
+    @Slot(object)
+    def _load_remote(self, target: RemoteTarget) -> None:
+        try:
+            if self._remote_opener is None:
+                raise EngineError("This window cannot use remote engines.")
+            engine = self._remote_opener(target)
+            info = engine.info
+            if info is None:
+                raise EngineError(f"{target.label} did not choose a model.")
+        except (EngineError, ValueError) as exc:  # ValueError: an unknown name, a bad URL
+            self.loadFailed.emit(in_window_words(str(exc)))  # the model in use stays loaded
+            return
+        except Exception as exc:
+            log.exception("Connecting to %s failed", target.label)
+            self.loadFailed.emit(wording.load_crashed(exc))
+            return
+        self._use(engine)
+        self.loaded.emit(info)
 
     @Slot(int, object)
     def _turn(self, request_id: int, turn: Turn) -> None:
@@ -211,6 +313,11 @@ class InferenceWorker(QObject):
                     self.saveFailed.emit(request_id, event.message)
                 elif isinstance(event, LeftOut):
                     self.leftOut.emit(request_id, event)
+                elif isinstance(event, ToolCall):
+                    batch.flush()  # the step's text first, then its call
+                    self.toolCalled.emit(request_id, event)
+                elif isinstance(event, ToolResult):
+                    self.toolResult.emit(request_id, event)
         except Exception as exc:  # the service turns failures into events; this is a last resort
             log.exception("Reply %d failed", request_id)
             error = wording.generation_crashed(exc)
@@ -224,11 +331,25 @@ class InferenceWorker(QObject):
             self.finished.emit(request_id, stats or ReplyStats(stop_reason="cancelled"))
 
     def ask_leave_out(self, request_id: int, overflow: Overflow, cancel: threading.Event) -> bool:
-        answered, answer = threading.Event(), []
+        return self._ask(request_id, cancel, lambda: self.overflowed.emit(request_id, overflow))
+
+    def ask_approval(self, request_id: int, call: ToolCall, cancel: threading.Event) -> bool:
+        allowed = self._ask(request_id, cancel, lambda: self.approvalRequested.emit(request_id, call))
+        with self._lock:
+            always = request_id in self._always
+            self._always.discard(request_id)
+        remember = getattr(self._tools, "set_always_allow", None) if allowed and always else None
+        if remember is not None and (problem := remember(call.recipient, True)):
+            log.warning("Could not remember to always allow %s: %s", call.recipient, problem)
+        return allowed
+
+    def _ask(self, request_id: int, cancel: threading.Event, ask: Callable[[], None]) -> bool:
+        """Ask the GUI and wait here for its answer (or for Stop), never on the GUI thread."""
+        answered, answer = threading.Event(), list[bool]()
         with self._lock:
             self._answers[request_id] = (answered, answer)
         try:
-            self.overflowed.emit(request_id, overflow)
+            ask()
             while not answered.wait(0.05):
                 if cancel.is_set():
                     return False
@@ -236,6 +357,16 @@ class InferenceWorker(QObject):
         finally:
             with self._lock:
                 self._answers.pop(request_id, None)
+
+
+def _close(engine: Engine, local: Engine | None) -> None:
+    """Free `engine`: the local one unloads its model (it is kept for the next local load), a
+    remote one also closes its connections for good."""
+    close = getattr(engine, "close", None) if engine is not local else None
+    if callable(close):
+        close()
+    else:
+        engine.unload()
 
 
 class _AskTheWindow:
@@ -247,13 +378,20 @@ class _AskTheWindow:
     def leave_out_older(self, overflow: Overflow) -> bool:
         return self._worker.ask_leave_out(self._request_id, overflow, self._cancel)
 
+    def approve(self, call: ToolCall) -> bool:
+        return self._worker.ask_approval(self._request_id, call, self._cancel)
+
 
 def start_worker(engine_factory: Callable[[], Engine], store: Store | None = None,
-                 prepare_load: Callable[[str], str] | None = None) -> tuple[InferenceWorker, QThread]:
+                 prepare_load: Callable[[str], str] | None = None,
+                 tools_factory: Callable[[], ToolRunner] | None = None,
+                 remote_opener: Callable[[RemoteTarget], Engine] | None = None,
+                 ) -> tuple[InferenceWorker, QThread]:
     """Create the worker, move it to a fresh thread and start that thread."""
     thread = QThread()
     thread.setObjectName("fireside-inference")
-    worker = InferenceWorker(engine_factory, store, prepare_load=prepare_load)
+    worker = InferenceWorker(engine_factory, store, prepare_load=prepare_load,
+                             tools_factory=tools_factory, remote_opener=remote_opener)
     worker.moveToThread(thread)
     thread.start()
     return worker, thread

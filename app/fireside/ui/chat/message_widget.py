@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from fireside.core.chat.events import ReplyStats
 from fireside.ui import wording
 from fireside.ui.chat.branch_bar import BranchBar
-from fireside.ui.chat.chat_model import ChatModel
+from fireside.ui.chat.chat_model import ChatItem, ChatModel
 from fireside.ui.chat.chunked_text import ChunkedText, plain_label
 from fireside.ui.chat.markdown import MARKDOWN_MAX_CHARS
 from fireside.ui.chat.rich_answer import RichAnswer
@@ -55,7 +55,7 @@ class MessageWidget(QWidget):
         self.bubble.setProperty("role", role)
         self.bubble.setProperty("selected", False)
 
-        self.role_label = QLabel(wording.YOU if role == "user" else wording.ASSISTANT)
+        self.role_label = QLabel({"user": wording.YOU, "tool": wording.TOOL}.get(role, wording.ASSISTANT))
         self.role_label.setObjectName("roleLabel")
 
         self.reasoning_toggle = QToolButton()
@@ -120,7 +120,7 @@ class MessageWidget(QWidget):
         self.error_label.hide()
         self.copy_button.hide()
         self.footer_label.setVisible(role == "assistant")
-        self.setAccessibleName("Your message" if role == "user" else "Assistant reply")
+        self.setAccessibleName({"user": "Your message", "tool": "Tool result"}.get(role, "Assistant reply"))
         # Font sizes (the chat's text size, the smaller role and footer) come from the
         # stylesheet: style.stylesheet(), scaled by View ▸ Larger Text.
 
@@ -166,7 +166,13 @@ class MessageWidget(QWidget):
         model = index.model()
         assert isinstance(model, ChatModel)
         item = model.item(index.row())
+        if self.role == "tool":
+            self._render_tool_result(item)
+            return
         text, reasoning, streaming, error = item.text, item.reasoning, item.streaming, item.error
+        if item.tool_calls:  # a step that called tools shows the calls where an answer would be
+            calls = wording.tool_calls_markdown(item.tool_calls)
+            text = f"{text}\n\n{calls}" if text else calls
         seconds: float | None = model.reasoning_seconds(item)
         stats: ReplyStats | None = item.stats
 
@@ -190,6 +196,25 @@ class MessageWidget(QWidget):
         if self.role == "assistant":
             self._render_footer(text, streaming, stats)
         self.branch_bar.set_branch(item.branch, busy=streaming)
+        if item.tool_calls:  # a step inside a reply: the reply's last message carries the actions
+            self.branch_bar.hide()
+            self.copy_button.hide()
+
+    def _render_tool_result(self, item: ChatItem) -> None:
+        """A tool's result: a collapsible output under a title with its duration, opened when
+        the tool failed (the person should see why)."""
+        self.reasoning_toggle.setVisible(True)
+        self.reasoning_toggle.setText(wording.tool_result_title(item.tool_name, item.tool_failed,
+                                                                item.duration_s, item.text))
+        output = item.text or wording.NO_TOOL_OUTPUT
+        if self.reasoning_view.text() != output:
+            self.reasoning_view.setText(output)
+        if not self._user_toggled:
+            self._set_reasoning_visible(item.tool_failed)
+        self.bubble.setProperty("failed", item.tool_failed)
+        for w in (self.answer_label, self.markdown_label, self.empty_label, self.error_label,
+                  self.footer_label, self.copy_button, self.branch_bar):
+            w.hide()
 
     def _render_markdown(self, text: str) -> None:
         self.markdown_label.set_markdown(text)

@@ -54,20 +54,21 @@ class RichAnswer(QWidget):
         self._colors = ("", "")
 
     def set_markdown(self, text: str) -> None:
-        for part in self._parts:
-            self._layout.removeWidget(part)
-            part.hide()
-            part.deleteLater()
+        for old in self._parts:
+            self._layout.removeWidget(old)
+            old.hide()
+            old.deleteLater()
         self._parts, self._prose = [], []
         self._source = text
         self._colors = _theme_colors()
         for piece in split_code_blocks(text):
+            part: QWidget
             if isinstance(piece, Code):
-                part: QWidget = CodeBlock(piece.code, piece.language, self)
+                part = CodeBlock(piece.code, piece.language, self)
             else:
-                part = _prose_label(self)
-                part.setText(render_markdown(piece.text, *self._colors))  # type: ignore[attr-defined]
-                self._prose.append((part, piece.text))  # type: ignore[arg-type]
+                part = label = _prose_label(self)
+                label.setText(render_markdown(piece.text, *self._colors))
+                self._prose.append((label, piece.text))
             if self._filter is not None:
                 self._watch(part, self._filter)
             self._layout.addWidget(part)

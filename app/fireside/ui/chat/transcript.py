@@ -7,7 +7,7 @@ pinned to the bottom only while the user is there, so scrolling up to reread is 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt, Signal, SignalInstance
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from fireside.ui import wording
@@ -110,8 +110,9 @@ class TranscriptView(QScrollArea):
         return self._selected
 
     def set_selected_row(self, row: int) -> None:
-        if 0 <= self._selected < len(self._widgets) and self._widgets[self._selected] is not None:
-            self._widgets[self._selected].set_selected(False)  # type: ignore[union-attr]
+        previous = self._widgets[self._selected] if 0 <= self._selected < len(self._widgets) else None
+        if previous is not None:
+            previous.set_selected(False)
         self._selected = row if 0 <= row < len(self._widgets) else -1
         if self._selected >= 0:
             self.widget_at(self._selected).set_selected(True)
@@ -183,9 +184,9 @@ class TranscriptView(QScrollArea):
         widget.deleteRequested.connect(lambda w=widget: self._emit_for(w, self.deleteRequested))
         return widget
 
-    def _emit_for(self, widget: MessageWidget, signal: Signal, *args: int) -> None:  # type: ignore[type-arg]
+    def _emit_for(self, widget: MessageWidget, signal: SignalInstance, *args: int) -> None:
         if widget in self._widgets:
-            signal.emit(self._widgets.index(widget), *args)  # type: ignore[attr-defined]
+            signal.emit(self._widgets.index(widget), *args)
 
     def _on_activated(self, widget: MessageWidget) -> None:
         if widget in self._widgets:

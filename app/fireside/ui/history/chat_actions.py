@@ -4,6 +4,7 @@ over the Chat menu to add to."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Protocol
 
@@ -25,7 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fireside.core.chat.conversation import Effort, Sampling
+from fireside.core.admin.model_access import adapter_refusal
+from fireside.core.admin.policy import Policy
+from fireside.core.chat.conversation import AdapterUse, Effort, Sampling
+from fireside.core.config.paths import Paths
 from fireside.core.engine.protocol import ModelInfo
 from fireside.core.history.presets import Preset, clean_name, load_presets, save_preset
 from fireside.ui.chat.chat_model import ChatModel
@@ -46,6 +50,12 @@ class ChatHost(Protocol):
     def new_chat(self) -> None: ...
 
     def set_chat_sampling(self, sampling: Sampling | None) -> None: ...
+
+    @property
+    def policy(self) -> Policy: ...
+
+    @property
+    def paths(self) -> Paths: ...
 
 
 class ChatActions(QObject):
@@ -107,7 +117,8 @@ class ChatActions(QObject):
             action.triggered.connect(partial(self.start_from_preset, preset))
 
     def start_from_preset(self, preset: Preset, _checked: bool = False) -> bool:
-        """A new chat with the preset's system prompt and effort (refused while a reply streams)."""
+        """A new chat with the preset's system prompt, effort, sampling and LoRA adapters
+        (refused while a reply streams)."""
         if self._host.is_generating:
             return False
         self._host.new_chat()
@@ -115,7 +126,20 @@ class ChatActions(QObject):
         self._composer.set_effort(Effort.parse(preset.effort))
         info = self._host.model_info
         self._host.set_chat_sampling(preset.sampling(info.is_harmony if info else True))
+        self._composer.set_adapters(self._allowed(preset))
         return True
+
+    def _allowed(self, preset: Preset) -> tuple[AdapterUse, ...]:
+        """The preset's adapters that the organisation's allowed_adapters lets apply; a refused
+        one is left out, and said so. (A pinned adapter is hashed once, then remembered.)"""
+        uses = []
+        for use in preset.adapter_uses():
+            refusal = adapter_refusal(use.path, self._host.policy, self._host.paths.cache)
+            if refusal:
+                self._notifier.error("Adapter not applied", refusal)
+            else:
+                uses.append(use)
+        return tuple(uses)
 
     def save_current_as_preset(self) -> Preset | None:
         """Save the open chat's system prompt and the chosen effort, plus the sampling picked in
@@ -126,6 +150,7 @@ class ChatActions(QObject):
             if dialog.exec() != QDialog.DialogCode.Accepted:
                 return None
             preset = dialog.preset(self._history.system_prompt(), self._composer.effort().value)
+            preset = replace(preset, adapters=tuple((a.path, a.scale) for a in self._composer.adapters()))
         except ValueError as exc:
             self._notifier.error("Preset not saved", str(exc))
             return None

@@ -31,12 +31,18 @@ T = TypeVar("T")
 
 
 def _item(m: StoredMessage) -> ChatItem:
+    if m.role == "tool":
+        seconds = m.stats.get("duration_s")
+        return ChatItem(role="tool", text=m.text, tool_name=m.tool_name,
+                        tool_failed=bool(m.stats.get("error")),
+                        duration_s=float(seconds) if isinstance(seconds, int | float) else None)
     stats = None
     if m.stats and set(m.stats) <= _STATS_FIELDS:
         stats = ReplyStats(**m.stats)
     error = m.stats.get("error", "") if m.status == "error" else ""
     return ChatItem(role=m.role, text=m.text, reasoning=m.reasoning, stats=stats, error=str(error),
-                    reasoning_seconds=stats.reasoning_s if stats and stats.reasoning_s else None)
+                    reasoning_seconds=stats.reasoning_s if stats and stats.reasoning_s else None,
+                    tool_calls=m.tool_calls)
 
 
 class HistoryController(QObject):

@@ -117,8 +117,10 @@ class Sidebar(QWidget):
         # One row per chat: its title, and the best-ranked message that matched, if any.
         items: dict[int, QListWidgetItem] = {}
         for hit in hits:
-            item = items.get(hit.conversation_id)
-            if item is None:
+            existing = items.get(hit.conversation_id)
+            if existing is not None:
+                item = existing
+            else:
                 item = items[hit.conversation_id] = QListWidgetItem(hit.title or "New chat")
                 item.setData(_ID, hit.conversation_id)
                 item.setData(_MESSAGE, 0)

@@ -221,7 +221,9 @@ class LoadSettingsDialog(QDialog):
     def _fit_height(self) -> None:
         """Grow to what the wrapped paragraphs need at this width (Qt sizes a dialog without
         height-for-width, and would squeeze the spin boxes instead)."""
-        need = max(self.layout().totalHeightForWidth(self.width()), self.sizeHint().height())
+        layout = self.layout()
+        assert layout is not None  # set in __init__
+        need = max(layout.totalHeightForWidth(self.width()), self.sizeHint().height())
         if need > self.height():
             self.resize(self.width(), need)
 

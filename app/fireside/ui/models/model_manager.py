@@ -209,7 +209,7 @@ class ModelManagerDialog(QDialog):
         layout.addWidget(self.details_label)
         self.installed.currentItemChanged.connect(lambda *_: self._show_details())
         self.installed.currentItemChanged.connect(lambda *_: self._update_remove())
-        row = QHBoxLayout()
+        buttons = QHBoxLayout()
         self.use_button = QPushButton("Use this model")
         self.use_button.setToolTip("Load it with the setup shown in its badge; change that "
                                    "under Advanced settings.")
@@ -218,11 +218,11 @@ class ModelManagerDialog(QDialog):
         self.copy_check = QCheckBox("Copy into the models folder (otherwise link it in place)")
         self.advanced_button = QPushButton("Advanced settings…")
         for b in (self.use_button, self.remove_button, self.import_button):
-            row.addWidget(b)
-        row.addWidget(self.copy_check)
-        row.addStretch(1)
-        row.addWidget(self.advanced_button)
-        layout.addLayout(row)
+            buttons.addWidget(b)
+        buttons.addWidget(self.copy_check)
+        buttons.addStretch(1)
+        buttons.addWidget(self.advanced_button)
+        layout.addLayout(buttons)
         self.use_button.clicked.connect(self._use_selected)
         self.installed.itemDoubleClicked.connect(lambda _item: self._use_selected())
         self.advanced_button.clicked.connect(self.open_advanced)
@@ -267,7 +267,7 @@ class ModelManagerDialog(QDialog):
         self._service.worker.filesRequested.emit(repo, endpoint_from_env(), self._tokens.get() or "")
 
     @Slot(str, list)
-    def _on_files(self, repo: str, files: list) -> None:
+    def _on_files(self, repo: str, files: list[tuple[str, int]]) -> None:
         self.files_combo.clear()
         for name, size in files:
             self.files_combo.addItem(f"{name} ({human_bytes(size)})", name)
@@ -362,6 +362,7 @@ class ModelManagerDialog(QDialog):
         plan = plan_fit(GPT_OSS_20B, machine)  # every catalog entry is gpt-oss-20b
         for row in range(self.table.rowCount()):
             item = self.table.item(row, FIT_COLUMN)
+            assert item is not None  # every catalog row has its fit cell
             item.setText(plan.badge)
             item.setToolTip(plan.reason)
 

@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
 from fireside.core.admin.model_access import prepare_load
 from fireside.core.admin.policy import load_policy
 from fireside.core.chat.conversation import Effort, Sampling
-from fireside.core.chat.events import ReplyStats
-from fireside.core.chat.session import LeftOut, Saved, Turn, TurnOptions
+from fireside.core.chat.events import ReplyStats, ToolCall, ToolResult
+from fireside.core.chat.session import LeftOut, Saved, ToolRunner, Turn, TurnOptions
 from fireside.core.config.paths import Paths, app_paths
 from fireside.core.config.settings import Settings, lock_reason
 from fireside.core.engine.loading import load_config
@@ -47,6 +47,7 @@ from fireside.ui.chat.context_meter import ContextMeter, tokens_in_use
 from fireside.ui.chat.context_overflow import OverflowHandler
 from fireside.ui.chat.inference_worker import start_worker, stop_worker
 from fireside.ui.chat.reasoning_panel import ReasoningPanel
+from fireside.ui.chat.tool_approval import ToolApprovals
 from fireside.ui.chat.transcript import TranscriptView
 from fireside.ui.history.chat_actions import ChatActions
 from fireside.ui.history.export_actions import ExportActions
@@ -54,6 +55,8 @@ from fireside.ui.history.history import HistoryController
 from fireside.ui.history.sidebar import Sidebar
 from fireside.ui.look.accessibility import Comfort
 from fireside.ui.look.style import stylesheet
+from fireside.ui.remotes.target import RemoteTarget, remote_model_name, remote_status, remote_title
+from fireside.ui.shell.api_server_panel import install_api_server
 from fireside.ui.shell.banner import Banner
 from fireside.ui.shell.menus import build_menus
 from fireside.ui.shell.notifier import Notifier
@@ -81,8 +84,11 @@ class MainWindow(QMainWindow):
         auto_load_last: bool = False,
         max_tokens: int | None = None,
         sampling: Sampling | None = None,
+        tools_factory: Callable[[], ToolRunner] | None = None,
         parent: QWidget | None = None,
     ) -> None:
+        """`tools_factory` makes the tool registry (MCP servers, the python tool) on the worker's
+        thread; None offers no tools (the scripted GUI tests)."""
         super().__init__(parent)
         self.policy = load_policy()  # admin policy wins over the user's settings, per key
         self.paths = paths or app_paths(policy=self.policy)
@@ -94,6 +100,8 @@ class MainWindow(QMainWindow):
         self._sampling = sampling  # this chat's; a preset may set it, New Chat puts the default back
         self._model_info: ModelInfo | None = None
         self._loading_name: str | None = None
+        self._remote_label = ""  # the connection the loaded model runs on ("": this computer)
+        self._pending_remote: RemoteTarget | None = None
         self._active_request: int | None = None
         self._next_request = 0
         self._shut_down = False
@@ -114,7 +122,9 @@ class MainWindow(QMainWindow):
         self.actions_.panel.toggled.connect(self._on_panel_toggled)
 
         store = self._open_store()
-        self.worker, self._thread = start_worker(engine_factory, store, self._prepare_load)
+        self.worker, self._thread = start_worker(engine_factory, store, self._prepare_load,
+                                                 tools_factory, self._open_remote)
+        self._tools_offered = tools_factory is not None
         self._connect_worker()
         self.history: HistoryController | None = None
         self.sidebar: Sidebar | None = None
@@ -123,6 +133,9 @@ class MainWindow(QMainWindow):
         if store is not None:
             self._build_history(store)
         self.overflow = OverflowHandler(self.worker, self.notifier, self.current_chat, self)
+        self.approvals = ToolApprovals(self.worker, self.current_chat, self._can_always_allow, self)
+        self.api_server = install_api_server(self, self.worker, self.policy, self.paths,
+                                             lambda: self.settings, store, self.actions_.file_menu)
         self.comfort = Comfort(self, self.settings_controller, self.chat_model, self.transcript,
                                self.composer, self.actions_.view_menu, self.sidebar)
         self.replyFinished.connect(self.comfort.announce_reply)
@@ -227,11 +240,19 @@ class MainWindow(QMainWindow):
         self.worker.failed.connect(self._on_failed)
         self.worker.saveFailed.connect(lambda _rid, message: self.notifier.error("Saving failed", message))
         self.worker.leftOut.connect(self._on_left_out)
+        self.worker.toolCalled.connect(self._on_tool_called)
+        self.worker.toolResult.connect(self._on_tool_result)
 
     def _prepare_load(self, name: str) -> str:
         """Runs on the worker thread: finding a model by name walks folders, and the
         organisation's allow-list may need the file's hash."""
         return prepare_load(name, self.policy, model_dirs(self.paths, self.policy), self.paths.cache)
+
+    def _open_remote(self, target: RemoteTarget) -> Engine:
+        """Runs on the worker thread: connecting and listing models is network I/O."""
+        from fireside.core.engine.remotes import open_remote
+
+        return open_remote(target.name_or_url, target.model, self.paths, self.policy)
 
     # Public API
 
@@ -268,6 +289,22 @@ class MainWindow(QMainWindow):
         self._refresh_state()
         self.worker.loadRequested.emit(path, load_config(self.settings))
         return True
+
+    def load_remote(self, target: RemoteTarget) -> bool:
+        """Ask the worker to use a remote model; the loaded one stays until it is ready."""
+        if self._loading_name is not None or self.is_generating or self._shut_down:
+            return False
+        self._loading_name = target.loading_text
+        self._pending_remote = target
+        self.notifier.clear()
+        self._refresh_state()
+        self.worker.remoteLoadRequested.emit(target)
+        return True
+
+    @property
+    def remote_label(self) -> str:
+        """The connection the loaded model runs on, or "" when it runs on this computer."""
+        return self._remote_label
 
     @Slot(str)
     def send_message(self, text: str) -> bool:
@@ -359,6 +396,7 @@ class MainWindow(QMainWindow):
         if self._shut_down:
             return
         self._shut_down = True
+        self.api_server.stop()  # its streams end first, cancelling their jobs on the worker
         stop_worker(self.worker, self._thread)
         if self.history is not None:
             self.history.close()
@@ -379,11 +417,18 @@ class MainWindow(QMainWindow):
     def _options(self) -> TurnOptions:
         info = self._model_info
         assert info is not None
-        effort = self.composer.effort() if info.is_harmony else Effort.MEDIUM
+        effort = self.composer.effort() if info.supports_effort else Effort.MEDIUM
         system_prompt = self.history.system_prompt() if self.history else self.settings.system_prompt
         return TurnOptions(effort=effort, max_tokens=self._max_tokens, sampling=self._sampling,
-                           model_name=info.name, system_prompt=system_prompt,
-                           leave_out_older=self.overflow.agreed_for(self.current_chat()))
+                           model_name=remote_model_name(info, self._remote_label)
+                           if self._remote_label else info.name, system_prompt=system_prompt,
+                           leave_out_older=self.overflow.agreed_for(self.current_chat()),
+                           mcp_tools=self._tools_offered, python_tool=self._tools_offered,
+                           adapters=self.composer.adapters())
+
+    def _can_always_allow(self, call: ToolCall) -> bool:
+        """"Always allow" is for MCP tools, and only when the organisation permits it."""
+        return call.recipient.startswith("functions.") and not self.policy.auto_approval_refusal()
 
     def _start(self, turn: Turn) -> bool:
         self._next_request += 1
@@ -423,14 +468,17 @@ class MainWindow(QMainWindow):
     def _on_loaded(self, info: ModelInfo) -> None:
         self._model_info = info
         self._loading_name = None
-        self.settings_controller.update(self.settings.with_recent_model(info.path))
+        pending, self._pending_remote = self._pending_remote, None
+        self._remote_label = pending.label if info.is_remote and pending else ""
+        if not info.is_remote:  # a remote model is not a file to reopen at start
+            self.settings_controller.update(self.settings.with_recent_model(info.path))
         if info.note:
             self.notifier.notice(wording.NOTE_TITLE, info.note)
-        self.composer.set_effort_supported(info.is_harmony)
+        self.composer.set_effort_supported(info.supports_effort)
         # The panel has nothing to show for models that do not reason; hide it for them without
         # forgetting that the user wants it for the ones that do.
         self._panel_auto = True
-        self.reasoning_panel.setVisible(self.settings.show_reasoning_panel and info.is_harmony)
+        self.reasoning_panel.setVisible(self.settings.show_reasoning_panel and info.supports_effort)
         self._panel_auto = False
         self.stack.setCurrentWidget(self.transcript)
         self._refresh_state()
@@ -441,6 +489,7 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_load_failed(self, message: str) -> None:
         self._loading_name = None
+        self._pending_remote = None
         self.notifier.error(wording.LOAD_FAILED_TITLE, message)
         self._refresh_state()
         self.modelLoadFailed.emit(message)
@@ -451,16 +500,31 @@ class MainWindow(QMainWindow):
 
     @Slot(int, object)
     def _on_saved(self, request_id: int, saved: Saved) -> None:
-        row = self.chat_model.row_for_request(request_id)
-        if row < 0 or self.history is None:
+        if self.history is None or self.chat_model.row_for_request(request_id) < 0:
             return
-        self.history.on_saved(row if saved.role == "assistant" else row - 1, saved)
+        if saved.role == "assistant":
+            row = self.chat_model.live_reply_row(request_id)
+        elif saved.role == "tool":
+            row = self.chat_model.last_row(request_id, "tool")
+        else:
+            row = self.chat_model.row_for_request(request_id) - 1
+        self.history.on_saved(row, saved)
 
     @Slot(int, str, str)
     def _on_streamed(self, request_id: int, reasoning: str, answer: str) -> None:
-        row = self.chat_model.row_for_request(request_id)
-        if row >= 0:
-            self.chat_model.append_delta(row, reasoning, answer)
+        if self.chat_model.row_for_request(request_id) < 0:
+            return  # the chat was cleared or switched
+        self.chat_model.append_delta(self.chat_model.live_reply_row(request_id), reasoning, answer)
+
+    @Slot(int, object)
+    def _on_tool_called(self, request_id: int, call: ToolCall) -> None:
+        self.chat_model.add_tool_call(request_id, call)
+
+    @Slot(int, object)
+    def _on_tool_result(self, request_id: int, result: ToolResult) -> None:
+        if self.chat_model.row_for_request(request_id) >= 0:
+            self.chat_model.add_tool_result(request_id, result)
+            self.transcript.scroll_to_bottom()
 
     @Slot(int, object)
     def _on_finished(self, request_id: int, stats: ReplyStats) -> None:
@@ -502,13 +566,16 @@ class MainWindow(QMainWindow):
             mode, status = Mode.NO_MODEL, wording.NO_MODEL
         else:
             mode = Mode.GENERATING if self.is_generating else Mode.READY
-            status = wording.model_status(self._model_info)
+            status = (remote_status(self._model_info, self._remote_label) if self._remote_label
+                      else wording.model_status(self._model_info))
         self.composer.set_mode(mode)
         self.status_label.setText(status)
         self.welcome.set_loading(self._loading_name)
         if self._model_info is None:
             self.stack.setCurrentWidget(self.welcome)
         name = self._model_info.name if self._model_info else ""
+        if self._model_info is not None and self._remote_label:
+            name = remote_title(self._model_info, self._remote_label)
         self.setWindowTitle(f"{name} — {wording.APP_NAME}" if name else wording.APP_NAME)
         busy = self._loading_name is not None or self.is_generating
         self.actions_.open.setEnabled(not busy)

@@ -33,6 +33,7 @@ class WindowActions:
     file_menu: QMenu
     chat_menu: QMenu
     view_menu: QMenu
+    tools: QAction
 
 
 def build_menus(window: MainWindow) -> WindowActions:
@@ -48,6 +49,13 @@ def build_menus(window: MainWindow) -> WindowActions:
     models_action.setShortcut(QKeySequence("Ctrl+Shift+M"))
     models_action.setToolTip("Find, download and import models (Ctrl+Shift+M)")
     file_menu.addAction(models_action)
+    remotes_action = window.make_action("&Remote Models…", partial(_open_remotes, window))
+    remotes_action.setToolTip("Connections to models that run on a server (OpenAI API)")
+    remotes_action.setMenuRole(QAction.MenuRole.NoRole)
+    file_menu.addAction(remotes_action)
+    remote_menu = file_menu.addMenu("Use a Remote &Model")
+    remote_menu.setToolTip("Models that run on a server, not on this computer")
+    remote_menu.aboutToShow.connect(partial(_fill_remote, window, remote_menu))
     load_settings = window.make_action("&Advanced load settings…", partial(_open_load_settings, window))
     load_settings.setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
     load_settings.setMenuRole(QAction.MenuRole.PreferencesRole)
@@ -74,6 +82,10 @@ def build_menus(window: MainWindow) -> WindowActions:
     stop.setShortcut(QKeySequence(Qt.Key.Key_Escape))
     stop.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
     chat_menu.addAction(stop)
+    tools = window.make_action(wording.ACTION_TOOLS, partial(_open_tools, window))
+    tools.setToolTip(wording.ACTION_TOOLS_TIP)
+    tools.setMenuRole(QAction.MenuRole.NoRole)
+    chat_menu.addAction(tools)
 
     view_menu = bar.addMenu(wording.MENU_VIEW)
     panel = window.reasoning_panel.toggleViewAction()
@@ -87,7 +99,7 @@ def build_menus(window: MainWindow) -> WindowActions:
     help_menu.addAction(about)
 
     return WindowActions(open_action, recent, quit_action, new_chat, stop, panel, about, models_action,
-                         load_settings, file_menu, chat_menu, view_menu)
+                         load_settings, file_menu, chat_menu, view_menu, tools)
 
 
 def _fill_recent(window: MainWindow, menu: QMenu) -> None:
@@ -106,6 +118,49 @@ def _open_models(window: MainWindow) -> None:
     from fireside.ui.models.model_manager import open_model_manager
 
     open_model_manager(window, window.paths, window.settings_controller, window.load_model)
+
+
+def _fill_remote(window: MainWindow, menu: QMenu) -> None:
+    """The saved connections, apart from the models on this computer (Open, Open Recent)."""
+    from fireside.core.engine.protocol import EngineError
+    from fireside.core.engine.remotes import Remotes, refusal
+    from fireside.ui.remotes.target import RemoteTarget
+
+    menu.clear()
+    try:
+        connections = Remotes(window.paths.config).all()
+    except EngineError as e:
+        menu.addAction(str(e)).setEnabled(False)
+        return
+    if not connections:
+        menu.addAction("No remote connections yet").setEnabled(False)
+    for c in connections:
+        action = menu.addAction(f"{c.model or 'default model'} on {c.name}")
+        why = refusal(c.base_url, window.paths, window.policy)
+        action.setToolTip(why or c.base_url)
+        action.setEnabled(not why)
+        action.triggered.connect(partial(_use_remote, window, RemoteTarget(c.name, c.model)))
+    menu.addSeparator()
+    menu.addAction(window.make_action("Manage…", partial(_open_remotes, window)))
+
+
+def _use_remote(window: MainWindow, target: object, _checked: bool = False) -> None:
+    from fireside.ui.remotes.target import RemoteTarget
+
+    if isinstance(target, RemoteTarget):
+        window.load_remote(target)
+
+
+def _open_remotes(window: MainWindow) -> None:
+    from fireside.ui.remotes.remotes_dialog import open_remotes_dialog
+
+    open_remotes_dialog(window, window.paths, window.policy, window.load_remote)
+
+
+def _open_tools(window: MainWindow) -> None:
+    from fireside.ui.tools.tools_dialog import open_tools_dialog
+
+    open_tools_dialog(window, window.paths, window.policy)
 
 
 def _open_load_settings(window: MainWindow) -> None:

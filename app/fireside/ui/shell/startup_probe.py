@@ -16,12 +16,15 @@ import json
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QTimer
 from PySide6.QtWidgets import QWidget
 
 from fireside.core.procmem import mapped_rss_bytes, rss_bytes
+
+if TYPE_CHECKING:
+    from fireside.ui.shell.main_window import MainWindow
 
 PROBE_ENV = "FIRESIDE_STARTUP_PROBE"
 
@@ -49,12 +52,14 @@ class _FirstPaint(QObject):
         if (not self._seen and event.type() == QEvent.Type.Paint and isinstance(watched, QWidget)
                 and watched.window() is self._window):
             self._seen = True
-            QCoreApplication.instance().removeEventFilter(self)  # type: ignore[union-attr]
+            app = QCoreApplication.instance()
+            if app is not None:
+                app.removeEventFilter(self)
             QTimer.singleShot(0, self._after)  # once this paint pass has finished and flushed
         return False
 
 
-def install(window: QWidget, model_path: str | None = None) -> None:
+def install(window: MainWindow, model_path: str | None = None) -> None:
     """Print "shown" after the first paint; with a model, wait for it and print "ready"; quit."""
     app = QCoreApplication.instance()
     assert app is not None
@@ -80,6 +85,6 @@ def install(window: QWidget, model_path: str | None = None) -> None:
             state["done"] = True
             finish()
 
-        window.modelLoaded.connect(loaded)  # type: ignore[attr-defined]
-        window.modelLoadFailed.connect(failed)  # type: ignore[attr-defined]
+        window.modelLoaded.connect(loaded)
+        window.modelLoadFailed.connect(failed)
     app.installEventFilter(_FirstPaint(window, shown))

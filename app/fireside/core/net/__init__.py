@@ -1,0 +1,1 @@
+"""Network trust shared by every client Fireside runs (model downloads, the Hub API)."""

@@ -1,0 +1,1 @@
+"""Remote engines in the window: connections dialog, load targets."""

@@ -1,0 +1,1 @@
+"""The Tools dialog: MCP servers, their tools and the python tool, each on or off."""

@@ -1,0 +1,28 @@
+"""The API benchmark's client, in a process of its own as a real client is: one line on stdin
+(a JSON request body) -> one line on stdout ({"ttft_s", "tokens_per_s", "deltas"})."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import openai
+
+
+def main() -> None:
+    url, key = sys.argv[1], sys.argv[2]
+    with openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=600) as client:
+        for line in sys.stdin:
+            body = json.loads(line)
+            t0 = time.perf_counter()
+            stamps = [time.perf_counter() for c in client.chat.completions.create(**body, stream=True)
+                      if c.choices and c.choices[0].delta.content]
+            rate = ((len(stamps) - 1) / (stamps[-1] - stamps[0])
+                    if len(stamps) > 1 and stamps[-1] > stamps[0] else 0.0)
+            print(json.dumps({"ttft_s": stamps[0] - t0 if stamps else -1.0, "tokens_per_s": rate,
+                              "deltas": len(stamps)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

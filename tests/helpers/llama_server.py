@@ -1,0 +1,56 @@
+"""llama-cpp-python's own OpenAI-compatible server (`python -m llama_cpp.server`) on 127.0.0.1.
+
+A real peer for the remote engine: it answers Chat Completions, lists its model, and has no
+/v1/responses (404), so the engine's fallback runs for real. Started with the same wheel the app
+uses; ready when uvicorn says it is running (read from its output, no polling).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ALIAS = "gemma-270m"
+KEY = "sk-peer-test"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def llama_server(model: Path, *, alias: str = ALIAS, api_key: str = KEY) -> Iterator[str]:
+    """Yield the server's base URL (…/v1) once it accepts requests."""
+    port = _free_port()
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+           "--port", str(port), "--n_ctx", "1024", "--n_threads", "2", "--verbose", "False",
+           "--chat_format", "gemma", "--model_alias", alias, "--api_key", api_key]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:  # ends when the process does
+            seen.append(line)
+            if "Uvicorn running on" in line:
+                break
+        else:
+            raise RuntimeError("llama_cpp.server did not start:\n" + "".join(seen[-20:]))
+        # Keep reading its log, so a long run never blocks the server on a full pipe.
+        threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -1,0 +1,94 @@
+"""LoRA in the window, with the real engine on the tiny gpt-oss: a preset with an adapter, the
+composer's indicator, the reply's stats naming the adapter, and the policy leaving one out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog
+
+from fireside.core.chat.conversation import AdapterUse, Sampling
+from fireside.core.config.paths import Paths
+from fireside.core.config.settings import Settings, save_settings
+from fireside.core.history.presets import Preset, load_presets, save_preset
+from fireside.ui.shell.main_window import MainWindow
+from tests.helpers.lora import lora_for
+
+
+def _window(qtbot, tiny: Path, paths: Paths, monkeypatch: pytest.MonkeyPatch) -> MainWindow:  # type: ignore[no-untyped-def]
+    from fireside.core.engine.llama_engine import LlamaEngine
+
+    save_settings(Settings(n_ctx=512), paths.settings_file)
+    window = MainWindow(LlamaEngine, settings_path=paths.settings_file, paths=paths, max_tokens=8,
+                        sampling=Sampling.greedy())
+    qtbot.addWidget(window)
+    window.show()
+    monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                        staticmethod(lambda *args: (str(tiny), "GGUF model files (*.gguf)")))
+    with qtbot.waitSignal(window.modelLoaded, timeout=60_000):
+        qtbot.mouseClick(window.welcome.open_button, Qt.MouseButton.LeftButton)
+    return window
+
+
+def _send(qtbot, window: MainWindow, text: str) -> int:  # type: ignore[no-untyped-def]
+    qtbot.keyClicks(window.composer.text_edit, text)
+    with qtbot.waitSignal(window.replyFinished, timeout=60_000) as finished:
+        qtbot.keyClick(window.composer.text_edit, Qt.Key.Key_Return)
+    return int(finished.args[0])
+
+
+def test_a_preset_with_an_adapter_shows_it_and_the_reply_names_it(
+        qtbot, tiny_gptoss_path: Path, paths: Paths, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    legal = lora_for(tiny_gptoss_path, tmp_path / "legal.gguf", rank=4, std=0.5)
+    window = _window(qtbot, tiny_gptoss_path, paths, monkeypatch)
+    assert window.history is not None
+    save_preset(window.history.store, Preset("Legal copilot", "Answer as a lawyer.", "low",
+                                             adapters=((str(legal), 0.8),)))
+    label = window.composer.adapters_label
+    assert not label.isVisible()  # no adapters, no indicator
+    menu = window.chat_actions.presets_menu
+    menu.aboutToShow.emit()
+    [action] = [a for a in menu.actions() if a.text() == "Legal copilot"]
+    action.trigger()
+    assert label.isVisible() and label.text() == "LoRA legal ×0.8"
+    assert str(legal) in label.toolTip()
+    row = _send(qtbot, window, "Is this contract fair?")
+    item = window.chat_model.item(row)
+    assert item.stats is not None and item.stats.adapters == ("legal:0.8",)
+    assert not item.error
+    footer = window.transcript.widget_at(row).footer_label.text()
+    assert footer.endswith("answer tokens · LoRA legal ×0.8")
+    # reopened from the history, the reply still names its adapter
+    conversation_id = window.history.current_id
+    [reply] = [m for m in window.history.store.messages(conversation_id) if m.role == "assistant"]
+    assert reply.stats["adapters"] == ["legal:0.8"]
+    # saving the chat's settings as a preset keeps the adapters
+    window.composer.set_adapters((AdapterUse(str(legal), 0.5),))
+    from fireside.ui.history.chat_actions import PresetDialog
+
+    def answer(dialog: PresetDialog) -> int:
+        dialog.name_edit.setText("Half legal")
+        return PresetDialog.DialogCode.Accepted.value
+
+    monkeypatch.setattr(PresetDialog, "exec", answer)
+    window.chat_actions.save_action.trigger()
+    saved = {p.name: p for p in load_presets(window.history.store)}
+    assert saved["Half legal"].adapters == ((str(legal), 0.5),)
+    window.close()
+
+
+def test_the_policy_leaves_out_an_adapter_it_does_not_allow(
+        qtbot, tiny_gptoss_path: Path, paths: Paths, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "policy.json").write_text(json.dumps({"allowed_adapters": ["approved.gguf"]}))
+    legal = lora_for(tiny_gptoss_path, tmp_path / "legal.gguf", rank=4)
+    window = _window(qtbot, tiny_gptoss_path, paths, monkeypatch)
+    assert window.chat_actions.start_from_preset(Preset("Legal", adapters=((str(legal), 1.0),)))
+    assert window.composer.adapters() == ()
+    assert not window.composer.adapters_label.isVisible()
+    assert "allowed_adapters" in window.error_banner.text()
+    window.close()

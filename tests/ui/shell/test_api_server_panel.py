@@ -1,0 +1,84 @@
+"""The window's Local API server: the toggle, address, key and live log, while a real client
+streams from the window's own loaded model (the real engine on the tiny gpt-oss)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import openai
+import pytest
+from PySide6.QtGui import QGuiApplication
+
+from fireside.core.engine.llama_engine import LlamaEngine
+from fireside.core.engine.protocol import LoadConfig
+from fireside.ui.shell.api_server_panel import BUSY_TEXT
+
+
+@pytest.fixture
+def served_window(qtbot, make_window, paths, tiny_gptoss_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FIRESIDE_API_KEY", "fs-window-key")
+    paths.settings_file.parent.mkdir(parents=True, exist_ok=True)
+    paths.settings_file.write_text("api_port = 0\nn_ctx = 1024\nauto_fit = false\nn_threads = 1\n")
+    engine = LlamaEngine()
+    window = make_window(engine)  # type: ignore[arg-type]
+    window.show()
+    with qtbot.waitSignal(window.modelLoaded, timeout=30000):
+        window.load_model(str(tiny_gptoss_path))
+    assert isinstance(LoadConfig(), LoadConfig)
+    return window
+
+
+def test_the_toggle_serves_the_loaded_model_with_a_key_and_a_live_log(qtbot, served_window):  # type: ignore[no-untyped-def]
+    window = served_window
+    dialog = window.api_server.open_dialog(window)
+    assert not dialog.toggle.isChecked() and dialog.address.text() == ""
+    dialog.toggle.setChecked(True)
+    url = dialog.address.text()
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1", url)
+    assert dialog.key.text() == "fs-window-key"
+    assert dialog.key.echoMode() == dialog.key.EchoMode.Password
+    dialog.copy.click()
+    assert QGuiApplication.clipboard().text() == "fs-window-key"
+
+    result: dict[str, object] = {}
+
+    def client() -> None:
+        with openai.OpenAI(base_url=url, api_key="fs-window-key", max_retries=0, timeout=60) as c:
+            chunks = list(c.chat.completions.create(model="", messages=[{"role": "user",
+                                                    "content": "Hi"}], max_tokens=24,
+                                                    temperature=0, stream=True))
+            result["model"] = chunks[-1].model
+            result["finish"] = chunks[-1].choices[0].finish_reason
+
+    busy: list[bool] = []
+    window.api_server.busyChanged.connect(
+        lambda b: busy.append(window.statusBar().currentMessage() == BUSY_TEXT if b else b))
+    thread = threading.Thread(target=client)
+    thread.start()
+    qtbot.waitUntil(lambda: not thread.is_alive() and "POST /v1/chat/completions" in
+                    dialog.log.toPlainText(), timeout=60000)
+    assert result == {"model": Path(window.model_info.path).stem, "finish": "length"}
+    qtbot.waitUntil(lambda: busy == [True, False], timeout=5000)  # the status bar said so
+    assert window.statusBar().currentMessage() == ""
+    assert re.search(r"POST /v1/chat/completions  200 tiny-gpt-oss\S*  \d+\.\d\d s",
+                     dialog.log.toPlainText())
+    assert "fs-window-key" not in dialog.log.toPlainText()
+    dialog.grab().save(str(Path(window.paths.data) / "api-dialog.png"))
+
+    dialog.toggle.setChecked(False)
+    assert dialog.address.text() == "" and not dialog.copy.isEnabled()
+    with openai.OpenAI(base_url=url, api_key="fs-window-key", max_retries=0, timeout=5) as c, \
+            pytest.raises(openai.APIConnectionError):
+        c.models.list()
+
+
+def test_the_toggle_is_off_and_says_why_when_the_policy_forbids_it(qtbot, make_window, tmp_path):  # type: ignore[no-untyped-def]
+    (tmp_path / "policy.json").write_text('{"local_api_server_allowed": false}')
+    from tests.helpers.stubs import ScriptedEngine
+
+    window = make_window(ScriptedEngine())
+    dialog = window.api_server.open_dialog(window)
+    assert not dialog.toggle.isEnabled()
+    assert "local_api_server_allowed" in dialog.status.text()
