@@ -13,16 +13,31 @@ cd "$(dirname "$0")/.."
 
 LLAMA_VERSION="0.3.36"
 # Portable x86-64-v3 CPU build: AVX2/FMA/F16C, no -march=native, no AVX-512/AMX assumptions.
-# Override with FIRESIDE_CMAKE_ARGS (e.g. "-DGGML_CUDA=on" on a machine with CUDA).
+# Override with FIRESIDE_CMAKE_ARGS (CUDA recipe: installer/README.md).
 DEFAULT_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
 case "$(uname -m)" in
   arm64|aarch64) ;;  # Apple silicon / ARM: llama.cpp's defaults (Metal on macOS) are right
   *) DEFAULT_ARGS="$DEFAULT_ARGS -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" ;;
 esac
-CMAKE_FLAGS="${FIRESIDE_CMAKE_ARGS:-$DEFAULT_ARGS}"
 PY="${PYTHON:-python3}"
 
 scripts/system-deps.sh "${1:-}"
+# Backends as loadable modules (GGML_BACKEND_DL): libggml-cpu and, on Linux x86-64, libggml-vulkan
+# sit in llama_cpp/lib and Fireside loads whichever the machine can run (no Vulkan driver: the CPU).
+# Vulkan needs glslc and libvulkan-dev (system-deps.sh) and headers newer than Debian 12's.
+if [ "$(uname -s)" = Linux ]; then
+  DEFAULT_ARGS="$DEFAULT_ARGS -DGGML_BACKEND_DL=ON -DCMAKE_INSTALL_BINDIR=llama_cpp/lib"
+  if [ "$(uname -m)" = x86_64 ] && command -v glslc >/dev/null 2>&1; then
+    if vk_include=$(scripts/vulkan-headers.sh); then
+      DEFAULT_ARGS="$DEFAULT_ARGS -DGGML_VULKAN=ON -DVulkan_INCLUDE_DIR=$vk_include"
+    elif [ -f /usr/include/vulkan/vulkan.hpp ]; then
+      DEFAULT_ARGS="$DEFAULT_ARGS -DGGML_VULKAN=ON"
+    else
+      echo "Vulkan headers not found: building llama.cpp for the CPU only." >&2
+    fi
+  fi
+fi
+CMAKE_FLAGS="${FIRESIDE_CMAKE_ARGS:-$DEFAULT_ARGS}"
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 VPY=.venv/bin/python
 "$VPY" -m pip install --quiet --upgrade pip wheel

@@ -9,6 +9,9 @@
 # CPU portability: the bundle carries whatever llama-cpp-python is in .venv. Build that wheel
 # with portable flags, never -march=native, e.g. in the same shell before `pip install`:
 #   $env:CMAKE_ARGS = "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON"
+# GPU (as on Linux; installer/README.md): with the LunarG Vulkan SDK installed (it sets VULKAN_SDK
+# and brings glslc and SPIRV-Headers), add backend modules and Vulkan (and CUDA, see the README):
+#   $env:CMAKE_ARGS += " -DGGML_BACKEND_DL=ON -DCMAKE_INSTALL_BINDIR=llama_cpp/lib -DGGML_VULKAN=ON"
 #   .venv\Scripts\python -m pip install --no-binary llama-cpp-python --no-cache-dir llama-cpp-python==0.3.36
 param(
     [string]$Python = ".venv\Scripts\python.exe",

@@ -34,9 +34,11 @@ def window() -> int:
 def llama(model: str, n_ctx: int) -> int:
     import llama_cpp
 
+    from fireside.core.engine.devices import load_backends
     from fireside.core.engine.protocol import LoadConfig
     from fireside.core.procmem import mapped_rss_bytes, rss_bytes
 
+    load_backends()  # llama-cpp-python does not load a GGML_BACKEND_DL build's modules itself
     same = LoadConfig()  # the context settings Fireside loads with, so the KV cache is the same size
     llm = llama_cpp.Llama(model_path=model, n_ctx=n_ctx, n_batch=min(same.n_batch, n_ctx),
                           flash_attn=same.flash_attn, swa_full=same.swa_full, verbose=False)

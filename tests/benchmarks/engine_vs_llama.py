@@ -20,7 +20,11 @@ Differences we know of and keep: llama-bench's context is n_prompt + n_gen + dep
 Fireside's is 1024 (only used cells are attended to, so this does not change the work);
 llama-bench keeps full-size SWA caches (swa_full), Fireside keeps only the window.
 
-Run: `python -m tests.benchmarks.engine_vs_llama [--quick] [--out FILE]`.
+GPU: `--vulkan` adds a pass with every layer on the first Vulkan device (Fireside n_gpu_layers=-1,
+llama-bench -ngl 99), both sides through the same libggml-vulkan module. It sets
+GGML_VK_VISIBLE_DEVICES=0 unless set, so on a machine without a GPU it measures Mesa's lavapipe.
+
+Run: `python -m tests.benchmarks.engine_vs_llama [--quick] [--vulkan] [--out FILE]`.
 """
 
 from __future__ import annotations
@@ -63,14 +67,18 @@ class Settings:
     flash_attn: bool = True
     mmap: bool = True
     n_ctx: int = 1024  # Fireside's context for this benchmark (>= 512 + 128)
+    gpu: bool = False  # every layer on the GPU device (the --vulkan pass)
 
     def load_config(self) -> LoadConfig:
         return LoadConfig(n_ctx=self.n_ctx, n_threads=self.threads, n_batch=self.n_batch,
-                          flash_attn=self.flash_attn, use_mmap=self.mmap)
+                          flash_attn=self.flash_attn, use_mmap=self.mmap,
+                          n_gpu_layers=-1 if self.gpu else 0)
 
     def bench_args(self) -> list[str]:
+        # llama-bench offloads 99 layers by default: say which device each pass is for.
         return ["-t", str(self.threads), "-b", str(self.n_batch), "-ub", str(self.n_batch),
-                "-fa", "1" if self.flash_attn else "0", "-lm", "mmap" if self.mmap else "none", "-r", "1"]
+                "-fa", "1" if self.flash_attn else "0", "-lm", "mmap" if self.mmap else "none", "-r", "1",
+                "-ngl", "99" if self.gpu else "0"]
 
 
 class FiresideSide:
@@ -188,9 +196,12 @@ def compare_model(model: BenchModel, settings: Settings, reps: int, binary: Path
 
 
 def run(quick: bool = False, models: list[BenchModel] | None = None,
-        reps: int | None = None, only: str | None = None) -> dict[str, Any]:
+        reps: int | None = None, only: str | None = None, vulkan: bool = False) -> dict[str, Any]:
     """Quick: tiny gpt-oss and Gemma 270M, 3 reps, llama-bench only if already built (CI).
-    Full: also the gpt-oss-20b shape (built on first use, ~12 GB), 5 reps (3 on the 20b shape)."""
+    Full: also the gpt-oss-20b shape (built on first use, ~12 GB), 5 reps (3 on the 20b shape).
+    vulkan: the same models again with every layer on Vulkan0 (see the module's docstring)."""
+    if vulkan:
+        os.environ.setdefault("GGML_VK_VISIBLE_DEVICES", "0")  # before ggml loads its backends
     settings = Settings()
     binary = find_llama_bench()
     if binary is None and not quick:
@@ -201,9 +212,14 @@ def run(quick: bool = False, models: list[BenchModel] | None = None,
     if only:
         models = [m for m in models if m.name in only.split(",")]
     results = []
+    passes = [settings, replace(settings, gpu=True)] if vulkan else [settings]
     for m in models:
         n = reps or (3 if quick or m.name.startswith("gpt-oss-20b") else 5)
-        results.append(compare_model(m, settings, n, binary))
+        for s in passes:
+            r = compare_model(m, s, n, binary)
+            if s.gpu:
+                r["model"] = f"{m.name} (Vulkan0)"
+            results.append(r)
     rows, ratios = [], []
     for r in results:
         rows.append({
@@ -246,4 +262,5 @@ def run(quick: bool = False, models: list[BenchModel] | None = None,
 if __name__ == "__main__":
     cli(run, __doc__.splitlines()[0], extra=lambda p: (
         p.add_argument("--reps", type=int, help="alternating rounds per model (default 5; 3 on the 20b)"),
-        p.add_argument("--only", help="comma-separated: tiny-gpt-oss,gemma-3-270m,gpt-oss-20b-shape")))
+        p.add_argument("--only", help="comma-separated: tiny-gpt-oss,gemma-3-270m,gpt-oss-20b-shape"),
+        p.add_argument("--vulkan", action="store_true", help="also every layer on Vulkan0")))

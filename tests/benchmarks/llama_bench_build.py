@@ -2,10 +2,13 @@
 
 Why this way: to measure only what Fireside's Python wrapper costs, both sides must run the same
 compiled kernels. We take the llama.cpp source that llama-cpp-python vendors (its sdist carries
-vendor/llama.cpp), and build only `llama-bench` and its `llama-common` dependency (~60 files,
-about 5 minutes on two cores) with a small wrapper CMake project that imports libllama.so and
-libggml*.so from `site-packages/llama_cpp/lib` instead of compiling them again. The binary's
-RUNPATH points there, so `ldd` shows it loading the very files the app loads; `verify()` checks.
+vendor/llama.cpp), and build only `llama-bench` with a small wrapper CMake project that imports
+libllama.so and libggml*.so from `site-packages/llama_cpp/lib` instead of compiling them again.
+The wheel also installs the `llama-common` library llama-bench links (site-packages/lib): it is
+imported too, so a cold CI run compiles 2 files here instead of ~60 (~5 minutes on two loaded
+cores); a wheel without it gets llama-common compiled from the same source. The binary's RUNPATH
+points at llama_cpp/lib first, so `ldd` shows it loading the very files the app loads; `verify()`
+checks.
 
 Everything lives in ~/.cache/fireside-bench (FIRESIDE_BENCH_CACHE), outside git.
 
@@ -51,6 +54,9 @@ include(${LL}/cmake/common.cmake)  # includes "ggml/cmake/common.cmake": see the
 include(${LL}/cmake/license.cmake)
 set(LLAMA_BUILD_NUMBER ${BUILD_NUMBER})
 set(LLAMA_BUILD_COMMIT ${BUILD_COMMIT})
+# llama_cpp/lib first in the binary's RUNPATH: the libraries the app loads, not the wheel's copies
+set(CMAKE_SKIP_BUILD_RPATH ON)
+set(CMAKE_EXE_LINKER_FLAGS "${CMAKE_EXE_LINKER_FLAGS} -Wl,-rpath,${LIBDIR}:${COMMONDIR}")
 foreach(lib ggml-base ggml-cpu ggml llama)
   add_library(${lib} SHARED IMPORTED)
   set_target_properties(${lib} PROPERTIES IMPORTED_LOCATION "${LIBDIR}/lib${lib}.so")
@@ -59,8 +65,15 @@ set_target_properties(ggml PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${LL}/ggml/
                       INTERFACE_LINK_LIBRARIES "ggml-base")
 set_target_properties(llama PROPERTIES INTERFACE_INCLUDE_DIRECTORIES "${LL}/include;${LL}/ggml/include"
                       INTERFACE_LINK_LIBRARIES "ggml;ggml-base")
-add_subdirectory(${LL}/vendor vendor)
-add_subdirectory(${LL}/common common)
+if(EXISTS "${COMMONDIR}/libllama-common.so")
+  add_library(llama-common SHARED IMPORTED)
+  set_target_properties(llama-common PROPERTIES IMPORTED_LOCATION "${COMMONDIR}/libllama-common.so"
+                        INTERFACE_INCLUDE_DIRECTORIES "${LL}/common;${LL}/vendor"
+                        INTERFACE_LINK_LIBRARIES "llama")
+else()
+  add_subdirectory(${LL}/vendor vendor)
+  add_subdirectory(${LL}/common common)
+endif()
 add_subdirectory(${LL}/tools/llama-bench bench)
 """
 
@@ -72,6 +85,11 @@ def llama_cpp_version() -> str:
 def lib_dir() -> Path:
     """Where the installed llama-cpp-python keeps libllama.so and libggml*.so."""
     return Path(llama_cpp.__file__).parent / "lib"
+
+
+def common_lib_dir() -> Path:
+    """Where the wheel installs libllama-common.so (site-packages/lib), beside llama_cpp."""
+    return Path(llama_cpp.__file__).parent.parent / "lib"
 
 
 def _root() -> Path:
@@ -94,7 +112,8 @@ def verify(path: Path) -> bool:
         out = subprocess.run(["ldd", str(path)], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError):
         return False
-    libs = [line.split("=>") for line in out.splitlines() if "libllama" in line or "libggml" in line]
+    libs = [line.split("=>") for line in out.splitlines()
+            if ("libllama" in line or "libggml" in line) and "libllama-common" not in line]
     want = str(lib_dir().resolve())
     return bool(libs) and all(len(p) == 2 and p[1].strip().startswith(want) for p in libs)
 
@@ -131,7 +150,8 @@ def build_llama_bench(jobs: int | None = None) -> Path:
     build = root / "build"
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     subprocess.run(["cmake", "-S", str(wrapper), "-B", str(build), *generator, "-DCMAKE_BUILD_TYPE=Release",
-                    f"-DLLAMA_SRC={src}", f"-DLIBDIR={lib_dir()}"], check=True)
+                    f"-DLLAMA_SRC={src}", f"-DLIBDIR={lib_dir()}", f"-DCOMMONDIR={common_lib_dir()}"],
+                   check=True)
     subprocess.run(["cmake", "--build", str(build), "--target", "llama-bench",
                     "-j", str(jobs or os.cpu_count() or 2)], check=True)
     path = binary_path()
@@ -143,8 +163,10 @@ def build_llama_bench(jobs: int | None = None) -> Path:
 def run_llama_bench(binary: Path, model: Path, args: list[str],
                     timeout: float = 3600) -> list[dict[str, Any]]:
     """Run llama-bench with `-o json` and return its result records."""
-    cmd = [str(binary), "-m", str(model), *args, "-o", "json"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    cmd = [str(binary), "-m", str(model.resolve()), *args, "-o", "json"]
+    # With backend modules (GGML_BACKEND_DL), llama-bench's ggml_backend_load_all() looks beside
+    # its executable and in the current directory: run it from the installed modules' folder.
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=lib_dir())
     if proc.returncode != 0:
         raise RuntimeError(f"llama-bench failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return json.loads(proc.stdout)

@@ -16,6 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ALIAS = "gemma-270m"
+# llama-cpp-python never loads ggml's backend modules (our GGML_BACKEND_DL build, scripts/install.sh,
+# has no device until they are loaded): load them as Fireside does, then run the server module as
+# `python -m llama_cpp.server` would.
+_LAUNCH = ("from fireside.core.engine.devices import load_backends; load_backends(); import runpy; "
+           "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)")
 KEY = "sk-peer-test"
 
 
@@ -29,7 +34,7 @@ def _free_port() -> int:
 def llama_server(model: Path, *, alias: str = ALIAS, api_key: str = KEY) -> Iterator[str]:
     """Yield the server's base URL (…/v1) once it accepts requests."""
     port = _free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
+    cmd = [sys.executable, "-c", _LAUNCH, "--model", str(model), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", "1024", "--n_threads", "2", "--verbose", "False",
            "--chat_format", "gemma", "--model_alias", alias, "--api_key", api_key]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -27,6 +28,7 @@ import platformdirs
 import pytest
 
 import fireside
+from fireside.core.engine.devices import backend_modules
 from tests.helpers.hf_server import HubServer
 from tests.helpers.machine import expected_backend
 from tests.helpers.tls_certs import make_pki
@@ -112,6 +114,46 @@ def _assert_chat(launcher: Path | str, model: Path, *, save: bool = False, real_
     stats = events[-1]["stats"]
     assert 0 < stats["reasoning_tokens"] + stats["answer_tokens"] <= 8
     assert stats["prompt_tokens"] > 0
+
+
+def _chat_log(launcher: Path | str, model: Path, home: Path, **extra: str) -> str:
+    """Chat once and return what the run added to the log file (llama.cpp's own load report)."""
+    log = home / "logs" / "fireside.log"
+    start = log.stat().st_size if log.exists() else 0
+    r = _run([launcher, "chat", "--model", model, "--max-tokens", "4", "--no-save", "hi"],
+             timeout=300, **extra)
+    assert r.returncode == 0, r.stderr[-2000:]
+    with log.open(encoding="utf-8") as fh:
+        fh.seek(start)
+        return fh.read()
+
+
+def _assert_backends(launcher: Path | str, report: dict, model: Path, home: Path) -> None:
+    """The bundle ships the venv's backend modules and loads them; with Vulkan among them, it runs
+    the model on a Vulkan device (Mesa's lavapipe, opted in) and on the CPU when no Vulkan driver
+    is found (the ICD hidden), each as llama.cpp itself reports."""
+    llama = report["llama"]
+    assert llama["backend_modules"] == backend_modules(), llama
+    if "vulkan" not in backend_modules():
+        return
+    assert {"CPU", "Vulkan"} <= set(llama["backends_loaded"]), llama
+    lavapipe = {"GGML_VK_VISIBLE_DEVICES": "0"}
+    r = _run([launcher, "doctor", "--json"], **lavapipe)
+    assert r.returncode == 0, r.stderr
+    devices = json.loads(r.stdout)["llama"]["device_details"]
+    assert any(d["name"] == "Vulkan0" and "llvmpipe" in d["description"] for d in devices), devices
+    log = _chat_log(launcher, model, home, **lavapipe)
+    offloaded = re.search(r"offloaded (\d+)/(\d+) layers to GPU", log)
+    assert offloaded and offloaded.group(1) == offloaded.group(2) != "0", log[-3000:]
+    assert "Vulkan0 model buffer size" in log and "GPU (Vulkan: llvmpipe" in log, log[-3000:]
+    no_driver = {**lavapipe, "VK_ICD_FILENAMES": "/nonexistent/icd.json",
+                 "VK_DRIVER_FILES": "/nonexistent/icd.json"}
+    r = _run([launcher, "doctor", "--json"], **no_driver)
+    assert r.returncode == 0, r.stderr
+    llama = json.loads(r.stdout)["llama"]
+    assert llama["devices"] == ["CPU"] and llama["gpu_note"].startswith("No GPU in use"), llama
+    log = _chat_log(launcher, model, home, **no_driver)
+    assert "Vulkan0" not in log and re.search(r"loaded .*, CPU\)", log), log[-3000:]
 
 
 # What the maintainer scripts may run: the desktop and icon cache refreshers, nothing else.
@@ -235,6 +277,7 @@ def test_deb_installs_runs_and_uninstalls_without_touching_data(
 
         report = _assert_doctor(LAUNCHER, fireside_home)
         assert report["llama"]["backend"] == expected_backend()  # the bundle ships this venv's llama.cpp
+        _assert_backends(LAUNCHER, report, tiny_gptoss_path, fireside_home)
         # keyring finds its backends frozen: SecretService loads and only then wants D-Bus.
         r = _run([LAUNCHER, "doctor", "--json"],
                  PYTHON_KEYRING_BACKEND="keyring.backends.SecretService.Keyring")

@@ -46,12 +46,14 @@ def loading(name: str) -> str:
 
 
 def model_status(info: ModelInfo) -> str:
-    """Status-bar line for a loaded model: name, context size and, when known, file size."""
+    """Status-bar line for a loaded model: name, context size, file size, fit and where it runs."""
     parts = [info.name, f"{info.n_ctx:,}-token context"]
     if info.size_bytes > 0:
         parts.append(human_bytes(info.size_bytes))
     if info.fit:
         parts.append(info.fit)
+    if info.device:
+        parts.append(info.device)
     return " · ".join(parts)
 
 

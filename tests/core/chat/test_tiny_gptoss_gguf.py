@@ -18,6 +18,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from fireside.core.chat.conversation import ChatRequest, Message
 from fireside.core.chat.prompting import prompt_format, render
+from fireside.core.engine.devices import load_backends
 from fireside.core.models.gguf_info import read_gguf
 from tests.helpers.gemma import cached_gemma
 from tests.helpers.tiny_gptoss import (
@@ -33,6 +34,7 @@ WINDOW = 4
 
 
 def _load(path: Path, **kwargs: object) -> llama_cpp.Llama:
+    load_backends()  # llama-cpp-python does not load a GGML_BACKEND_DL build's modules itself
     params: dict[str, object] = {"n_ctx": N_CTX, "verbose": False, "seed": 0}
     params.update(kwargs)
     return llama_cpp.Llama(str(path), **params)  # type: ignore[arg-type]

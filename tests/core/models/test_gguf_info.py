@@ -69,6 +69,8 @@ def test_duplicated_vocab_entry_is_caught_before_llama_cpp_aborts(
     # What the check protects against: llama.cpp itself kills the whole process on this file.
     probe = (
         "import llama_cpp, sys\n"
+        "from fireside.core.engine.devices import load_backends\n"
+        "load_backends()\n"  # a build with backend modules has no device until they are loaded
         "llama_cpp.llama_backend_init()\n"
         "p = llama_cpp.llama_model_default_params()\n"
         f"llama_cpp.llama_model_load_from_file({str(bad)!r}.encode(), p)\n"

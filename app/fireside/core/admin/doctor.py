@@ -12,7 +12,6 @@ from typing import Any
 from fireside import __version__
 from fireside.core.config.paths import app_paths
 from fireside.core.config.settings import load_settings
-from fireside.core.engine.devices import devices as ggml_devices
 from fireside.core.engine.protocol import physical_cores
 from fireside.core.models.fit_planner import meminfo_bytes
 
@@ -22,18 +21,34 @@ def _backend() -> dict[str, Any]:
     try:
         import llama_cpp
 
+        from fireside.core.engine.devices import (
+            backend_modules,
+            devices,
+            gpu_absent_reason,
+            load_backends,
+            loaded_backends,
+        )
         from fireside.core.engine.llama_log import install_log_handler
 
         install_log_handler()
+        load_backends()
         llama_cpp.llama_backend_init()
-        devices = ggml_devices()
+        found = devices()
         gpu = bool(llama_cpp.llama_supports_gpu_offload())
-        kind = next((d.kind for d in devices if d.kind != "CPU"), "CPU")
+        kind = next((d.kind for d in found if d.is_gpu), "CPU")
         return {
             "llama_cpp_python": llama_cpp.__version__,
             "backend": kind if gpu else "CPU",
             "gpu_offload": gpu,
-            "devices": [d.name for d in devices],
+            "backend_modules": backend_modules(),
+            "backends_loaded": loaded_backends(),
+            "devices": [d.name for d in found],
+            "device_details": [
+                {"name": d.name, "description": d.description, "backend": d.kind,
+                 "type": d.type_name, "free_bytes": d.free, "total_bytes": d.total}
+                for d in found
+            ],
+            "gpu_note": gpu_absent_reason(),
             "cpu_features": llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip(),
         }
     except Exception as e:  # a broken install is exactly what doctor must report, not crash on
@@ -188,7 +203,17 @@ def format_text(r: dict[str, Any]) -> str:
             f"llama.cpp: llama-cpp-python {llama['llama_cpp_python']}, backend {llama['backend']}"
             f", GPU offload {'yes' if llama['gpu_offload'] else 'no'}"
         )
-        lines.append(f"Devices: {', '.join(llama['devices']) or 'none'}")
+        modules = ", ".join(llama["backend_modules"]) or "none (built in)"
+        lines.append(f"Backends: shipped {modules}; loaded {', '.join(llama['backends_loaded']) or 'none'}")
+        lines.append("Devices:" if llama["device_details"] else "Devices: none")
+        for d in llama["device_details"]:
+            memory = (f"{d['free_bytes'] / 2**30:.1f} GiB free of {d['total_bytes'] / 2**30:.1f} GiB"
+                      if d["total_bytes"] else "memory unknown")
+            desc = f" ({d['description']})" if d["description"] and d["description"] != d["name"] else ""
+            kind = "" if d["backend"] == d["type"] else f"{d['backend']} {d['type']}, "
+            lines.append(f"  {d['name']}{desc}: {kind}{memory}")
+        if llama["gpu_note"]:
+            lines.append(llama["gpu_note"])
     lines.append("Paths:")
     lines += [f"  {k:<7} {v}" for k, v in r["paths"].items()]
     lines.append("Models are looked for in (first match wins):")

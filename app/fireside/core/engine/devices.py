@@ -1,27 +1,59 @@
-"""ggml's device list (CPU, CUDA0, Metal, Vulkan0...) with free memory, via ctypes.
+"""ggml's backends (CPU, Vulkan, CUDA, Metal...) and devices with their memory, via ctypes.
 
-llama-cpp-python does not wrap ggml's device registry, but its shared library exports it; the
-registry lives in libggml (not libggml-base). Used by `doctor` and the fit planner.
+Our llama.cpp build keeps its backends in loadable modules (`GGML_BACKEND_DL`): libggml-cpu and
+libggml-vulkan (or libggml-cuda) sit in llama_cpp/lib, and nothing runs until they are loaded.
+llama.cpp's own `ggml_backend_load_all()` looks next to the executable (python) and in the current
+directory, never in llama_cpp/lib, and llama-cpp-python 0.3.36 does not load them either; so
+`load_backends()` does, once per process, before llama.cpp initialises. A module that cannot load
+(libggml-vulkan without a Vulkan loader or driver) is skipped by ggml and the CPU remains.
+
+A CPU-type Vulkan device (Mesa's lavapipe) is slower than the CPU backend; ggml's Vulkan backend
+leaves it out unless `GGML_VK_VISIBLE_DEVICES` names it, which only tests do.
+
+llama-cpp-python does not wrap ggml's device registry, but libggml exports it. Used by the engine,
+`doctor` and the fit planner.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
+import sys
+import threading
 from dataclasses import dataclass
 
-_LIB_NAMES = ("libggml.so", "libggml.dylib", "ggml.dll")
+# The soname first: pip installs libggml.so, .so.0 and .so.0.y.z as three separate copies, and
+# dlopen of another copy than the one libllama linked would give a second, empty registry.
+_LIB_NAMES = ("libggml.so.0", "libggml.so", "libggml.dylib", "libggml.0.dylib", "ggml.dll")
+# ggml_backend_dev_type
+TYPE_CPU, TYPE_GPU, TYPE_IGPU, TYPE_ACCEL = 0, 1, 2, 3
+_TYPE_NAMES = {TYPE_CPU: "CPU", TYPE_GPU: "GPU", TYPE_IGPU: "integrated GPU", TYPE_ACCEL: "accelerator"}
+# ggml backend registry names -> what we call them
+_KINDS = {"CPU": "CPU", "CUDA": "CUDA", "MTL": "Metal", "METAL": "Metal", "VULKAN": "Vulkan",
+          "ROCM": "ROCm", "HIP": "ROCm", "SYCL": "SYCL", "BLAS": "BLAS", "RPC": "RPC"}
+_MODULE_PREFIX = {"win32": "ggml-", "darwin": "libggml-"}.get(sys.platform, "libggml-")
+_MODULE_SUFFIX = {"win32": ".dll", "darwin": ".so"}.get(sys.platform, ".so")
+_NOT_MODULES = {"base"}
+
+_lock = threading.Lock()
+_lib: ctypes.CDLL | None = None
+_loaded = False
 
 
 @dataclass(frozen=True)
 class Device:
-    name: str
+    name: str  # ggml's name: CPU, Vulkan0, CUDA0, MTL0
     free: int
     total: int
+    description: str = ""  # e.g. "NVIDIA GeForce RTX 4080", "llvmpipe (LLVM 15.0.6, 256 bits)"
+    backend: str = ""  # the registry it came from: CPU, Vulkan, CUDA, Metal
+    type: int = TYPE_CPU
 
     @property
     def kind(self) -> str:
         """CPU, CUDA, Metal, Vulkan, ROCm or SYCL."""
+        if self.backend:
+            return _KINDS.get(self.backend.upper(), self.backend)
         upper = self.name.upper()
         for key, label in (("CUDA", "CUDA"), ("METAL", "Metal"), ("MTL", "Metal"),
                            ("VULKAN", "Vulkan"), ("ROCM", "ROCm"), ("HIP", "ROCm"), ("SYCL", "SYCL")):
@@ -29,36 +61,145 @@ class Device:
                 return label
         return "CPU"
 
+    @property
+    def is_gpu(self) -> bool:
+        return self.type in (TYPE_GPU, TYPE_IGPU)
 
-def devices() -> list[Device]:
-    """Every device llama.cpp can use; [] if the library cannot be inspected."""
+    @property
+    def type_name(self) -> str:
+        return _TYPE_NAMES.get(self.type, "device")
+
+
+def lib_dir() -> str | None:
+    """llama_cpp/lib, where the shared libraries and backend modules are; None without llama_cpp."""
     try:
         import llama_cpp
     except ImportError:
-        return []
-    libdir = os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
-    for name in _LIB_NAMES:
-        path = os.path.join(libdir, name)
-        if not os.path.exists(path):
-            continue
+        return None
+    return os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
+
+
+def _ggml() -> ctypes.CDLL | None:
+    global _lib
+    if _lib is not None:
+        return _lib
+    libdir = lib_dir()
+    if libdir is None:
+        return None
+    # llama_cpp is imported (lib_dir), so libllama and the libggml it links are loaded: by its
+    # bare soname, dlopen hands back that very library.
+    candidates = ["libggml.so.0"] if sys.platform.startswith("linux") else []
+    candidates += [os.path.join(libdir, n) for n in _LIB_NAMES if os.path.exists(os.path.join(libdir, n))]
+    for path in candidates:
         try:
             lib = ctypes.CDLL(path)
-            lib.ggml_backend_dev_count.restype = ctypes.c_size_t
-            lib.ggml_backend_dev_get.restype = ctypes.c_void_p
-            lib.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
-            lib.ggml_backend_dev_name.restype = ctypes.c_char_p
-            lib.ggml_backend_dev_name.argtypes = [ctypes.c_void_p]
-            lib.ggml_backend_dev_memory.argtypes = [
-                ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t), ctypes.POINTER(ctypes.c_size_t)
-            ]
-            found = []
-            for i in range(lib.ggml_backend_dev_count()):
-                dev = lib.ggml_backend_dev_get(i)
-                free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
-                lib.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
-                label = lib.ggml_backend_dev_name(dev).decode("utf-8", "replace")
-                found.append(Device(label, free.value, total.value))
-            return found
+            vp, sz, cp = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p
+            for fn, res, args in (
+                ("ggml_backend_reg_count", sz, []), ("ggml_backend_reg_get", vp, [sz]),
+                ("ggml_backend_reg_name", cp, [vp]), ("ggml_backend_dev_count", sz, []),
+                ("ggml_backend_dev_get", vp, [sz]), ("ggml_backend_dev_name", cp, [vp]),
+                ("ggml_backend_dev_description", cp, [vp]), ("ggml_backend_dev_type", ctypes.c_int, [vp]),
+                ("ggml_backend_dev_backend_reg", vp, [vp]),
+                ("ggml_backend_dev_memory", None, [vp, ctypes.POINTER(sz), ctypes.POINTER(sz)]),
+                ("ggml_backend_dev_by_type", vp, [ctypes.c_int]),
+                ("ggml_backend_dev_buffer_type", vp, [vp]),
+                ("ggml_backend_load_all_from_path", None, [cp]),
+            ):
+                f = getattr(lib, fn)
+                f.restype, f.argtypes = res, args
         except (OSError, AttributeError):
             continue
-    return []
+        _lib = lib
+        return lib
+    return None
+
+
+def load_backends() -> None:
+    """Load the backend modules in llama_cpp/lib (once), unless the build has them built in."""
+    global _loaded
+    with _lock:
+        if _loaded:
+            return
+        _loaded = True
+        lib, libdir = _ggml(), lib_dir()
+        if lib is None or libdir is None:
+            return
+        if lib.ggml_backend_dev_by_type(TYPE_CPU):
+            return  # a build with the backends linked in, or already loaded
+        lib.ggml_backend_load_all_from_path(libdir.encode())
+
+
+def backend_modules() -> list[str]:
+    """The backend modules this build ships (cpu, vulkan, cuda...), loadable or not."""
+    libdir = lib_dir()
+    if libdir is None or not os.path.isdir(libdir):
+        return []
+    found = set()
+    for f in os.listdir(libdir):
+        if f.startswith(_MODULE_PREFIX) and f.endswith(_MODULE_SUFFIX):
+            name = f[len(_MODULE_PREFIX):-len(_MODULE_SUFFIX)]
+            if name not in _NOT_MODULES:
+                found.add(name)
+    return sorted(found)
+
+
+def loaded_backends() -> list[str]:
+    """The backends ggml registered (CPU, Vulkan...): the modules that loaded."""
+    load_backends()
+    lib = _ggml()
+    if lib is None:
+        return []
+    names = []
+    for i in range(lib.ggml_backend_reg_count()):
+        raw = lib.ggml_backend_reg_name(lib.ggml_backend_reg_get(i)) or b"?"
+        names.append(_KINDS.get(raw.decode("utf-8", "replace").upper(), raw.decode("utf-8", "replace")))
+    return names
+
+
+def devices() -> list[Device]:
+    """Every device llama.cpp can use, GPUs first; [] if the library cannot be inspected."""
+    load_backends()
+    lib = _ggml()
+    if lib is None:
+        return []
+    found = []
+    for i in range(lib.ggml_backend_dev_count()):
+        dev = lib.ggml_backend_dev_get(i)
+        free, total = ctypes.c_size_t(0), ctypes.c_size_t(0)
+        lib.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(total))
+        reg = lib.ggml_backend_dev_backend_reg(dev)
+        backend = (lib.ggml_backend_reg_name(reg) or b"").decode("utf-8", "replace") if reg else ""
+        found.append(Device(
+            name=(lib.ggml_backend_dev_name(dev) or b"?").decode("utf-8", "replace"),
+            free=free.value, total=total.value,
+            description=(lib.ggml_backend_dev_description(dev) or b"").decode("utf-8", "replace"),
+            backend=_KINDS.get(backend.upper(), backend), type=int(lib.ggml_backend_dev_type(dev)),
+        ))
+    return found
+
+
+def cpu_buffer_type() -> int:
+    """The CPU device's buffer type (host memory), for tensor overrides; 0 if there is none."""
+    load_backends()
+    lib = _ggml()
+    if lib is None:
+        return 0
+    dev = lib.ggml_backend_dev_by_type(TYPE_CPU)
+    return int(lib.ggml_backend_dev_buffer_type(dev) or 0) if dev else 0
+
+
+def gpu_absent_reason() -> str:
+    """Why llama.cpp has no GPU to use, as a sentence; "" when it has one."""
+    if any(d.is_gpu for d in devices()):
+        return ""
+    modules = [m for m in backend_modules() if not m.startswith("cpu")]
+    loaded = {b.lower() for b in loaded_backends()}
+    missing = [m for m in modules if m.split("-")[0] not in loaded]
+    if missing:
+        names = ", ".join(_KINDS.get(m.upper(), m.capitalize()) for m in missing)
+        return (f"No GPU in use: the {names} backend could not be loaded (no driver for it is "
+                "installed), so the CPU does the work.")
+    if modules:
+        names = ", ".join(_KINDS.get(m.upper(), m.capitalize()) for m in modules)
+        return f"No GPU in use: the {names} backend found no GPU on this computer, so the CPU does the work."
+    return "No GPU in use: this build of llama.cpp runs on the CPU only."

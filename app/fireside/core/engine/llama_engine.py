@@ -32,6 +32,7 @@ from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, 
 from fireside.core.chat.prompting import format_note, prompt_format, render, template_tokens
 from fireside.core.chat.text_stream import PlainStreamParser
 from fireside.core.chat.token_counter import TokenCounter
+from fireside.core.engine.devices import devices, gpu_absent_reason, load_backends
 from fireside.core.engine.kv_cache import PrefixCache
 from fireside.core.engine.llama_log import install_log_handler
 from fireside.core.engine.lora import LoraSet, in_effect
@@ -67,7 +68,11 @@ def _init_backend() -> None:
     with _backend_lock:
         if not _backend_ready:
             install_log_handler()
+            load_backends()  # the CPU and GPU backend modules, before llama.cpp looks for them
             llama_cpp.llama_backend_init()
+            reason = gpu_absent_reason()
+            if reason:
+                log.info("%s", reason)
             _backend_ready = True
 
 
@@ -95,6 +100,29 @@ def _assign(struct: ctypes.Structure, **values: object) -> None:
                 f"This build of llama-cpp-python has no “{name}” setting; reinstall Fireside."
             )
         setattr(struct, name, value)
+
+
+def placement(n_gpu_layers: int, n_layer: int, n_cpu_moe: int = 0) -> str:
+    """Where the model runs, for the status bar: "GPU (Vulkan: NAME), 24 of 24 layers" or "CPU".
+
+    llama.cpp offloads the last `n_gpu_layers` repeating layers (all for -1) to the GPU devices
+    it found; with no GPU device it runs everything on the CPU whatever was asked.
+    """
+    gpus = [d for d in devices() if d.is_gpu]
+    on_gpu = n_layer if n_gpu_layers < 0 else min(n_gpu_layers, n_layer)
+    if not gpus or on_gpu <= 0:
+        return "CPU"
+    gpu = gpus[0]
+    where = f"GPU ({gpu.kind}: {gpu.description or gpu.name}), {on_gpu} of {n_layer} layers"
+    if n_cpu_moe > 0:
+        where += f", experts of {min(n_cpu_moe, n_layer)} in RAM"
+    return where
+
+
+def _software_vulkan() -> bool:
+    """True when the GPU llama.cpp would use is a CPU-type Vulkan device (lavapipe, llvmpipe)."""
+    gpus = [d for d in devices() if d.is_gpu]
+    return bool(gpus) and gpus[0].kind == "Vulkan" and "llvmpipe" in gpus[0].description.lower()
 
 
 def _AMX_IN_BUILD() -> bool:
@@ -158,6 +186,11 @@ class LlamaEngine:
             log.info("fit plan for %s: %s (%s)", path, plan.badge, plan.reason)
         elif config.n_ctx <= 0:
             config = replace(config, n_ctx=LoadConfig().n_ctx)
+        if config.flash_attn and config.n_gpu_layers != 0 and _software_vulkan():
+            # Mesa's lavapipe (22.3) crashes in llama.cpp's Vulkan flash-attention shaders on
+            # short batches (SIGSEGV at the first sample); without flash attention it is exact.
+            config = replace(config, flash_attn=False)
+            log.info("flash attention off: the Vulkan device is Mesa's software rasteriser")
         mparams = llama_cpp.llama_model_default_params()
         _assign(
             mparams,
@@ -229,8 +262,11 @@ class LlamaEngine:
             size_bytes=gguf.file_size,
             note=" ".join(x for x in (format_note(gguf), _fit_warning(plan)) if x),
             fit=plan.badge if plan else "",
+            device=placement(config.n_gpu_layers, llama_cpp.llama_model_n_layer(model),
+                             plan.n_cpu_moe if plan else len(config.cpu_tensor_patterns)),
         )
-        log.info("loaded %s (%s, n_ctx=%d, n_swa=%d)", path, self._info.prompt_format, n_ctx, n_swa)
+        log.info("loaded %s (%s, n_ctx=%d, n_swa=%d, %s)", path, self._info.prompt_format, n_ctx,
+                 n_swa, self._info.device)
         return self._info
 
     @property

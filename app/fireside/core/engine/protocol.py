@@ -113,6 +113,7 @@ class ModelInfo:
     size_bytes: int
     note: str = ""  # a sentence for the user, e.g. that a base model has no chat template
     fit: str = ""  # the fit planner's verdict, e.g. "Runs on CPU, slow", when it chose the setup
+    device: str = ""  # where it runs: "GPU (Vulkan: NAME), 24 of 24 layers" or "CPU"
 
     @property
     def is_harmony(self) -> bool:

@@ -3,8 +3,8 @@
 llama-cpp-python 0.3.x declares `llama_model_params.tensor_buft_overrides` as a bare pointer and
 never fills it, so `--n-cpu-moe` / `-ot` have no Python equivalent. The struct llama.cpp reads is
 `{const char *pattern; ggml_backend_buffer_type_t buft;}`, NULL-terminated; the CPU buffer type
-comes from `ggml_backend_cpu_buffer_type()` in the ggml-cpu library the bindings already loaded
-(dlopen hands back the same handle, so the pointer is the one llama.cpp compares against).
+is the CPU device's, from ggml's device registry (the very pointer llama.cpp compares against,
+whether the CPU backend is built in or a loaded module).
 
 The returned object owns the pattern strings and the array: keep it alive until the model is
 loaded (llama.cpp copies what it needs during load).
@@ -13,8 +13,9 @@ loaded (llama.cpp copies what it needs during load).
 from __future__ import annotations
 
 import ctypes
-import os
 from dataclasses import dataclass
+
+from fireside.core.engine.devices import cpu_buffer_type
 
 
 class _Override(ctypes.Structure):
@@ -32,19 +33,10 @@ class OverrideArray:
 
 
 def _cpu_buffer_type() -> int:
-    import llama_cpp
-
-    libdir = os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
-    for name in ("libggml-cpu.so", "libggml-cpu.dylib", "ggml-cpu.dll"):
-        path = os.path.join(libdir, name)
-        if os.path.exists(path):
-            lib = ctypes.CDLL(path)
-            lib.ggml_backend_cpu_buffer_type.restype = ctypes.c_void_p
-            lib.ggml_backend_cpu_buffer_type.argtypes = []
-            buft = lib.ggml_backend_cpu_buffer_type()
-            if buft:
-                return int(buft)
-    raise OSError("llama.cpp's CPU backend library was not found next to llama-cpp-python.")
+    buft = cpu_buffer_type()
+    if not buft:
+        raise OSError("llama.cpp's CPU backend is not loaded.")
+    return buft
 
 
 def cpu_overrides(patterns: tuple[str, ...]) -> OverrideArray | None:

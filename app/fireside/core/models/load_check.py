@@ -203,6 +203,35 @@ def child_main(argv: list[str]) -> int:
 _CHILD_SOURCE = r"""
 import ctypes, os, sys
 
+def cpu_backend(llama_cpp):
+    # True once ggml has a CPU device. A build with its backends as loadable modules
+    # (GGML_BACKEND_DL, core/engine/devices.py) has none until its CPU module is loaded from
+    # llama_cpp/lib; only that one is loaded here (a GPU backend's start-up is not the file's).
+    libdir = os.path.join(os.path.dirname(llama_cpp.__file__), "lib")
+    # the soname first: the very libggml that libllama linked (another copy is another registry)
+    names = ["libggml.so.0"] if sys.platform.startswith("linux") else []
+    names += [os.path.join(libdir, n) for n in ("libggml.so", "libggml.dylib", "ggml.dll")]
+    for name in names:
+        try:
+            ggml = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
+    else:
+        return True  # no separate libggml to ask: the backends are linked in
+    ggml.ggml_backend_dev_by_type.restype = ctypes.c_void_p
+    ggml.ggml_backend_dev_by_type.argtypes = [ctypes.c_int]
+    ggml.ggml_backend_load.restype = ctypes.c_void_p
+    ggml.ggml_backend_load.argtypes = [ctypes.c_char_p]
+    if ggml.ggml_backend_dev_by_type(0):  # GGML_BACKEND_DEVICE_TYPE_CPU
+        return True
+    for module in ("libggml-cpu.so", "ggml-cpu.dll"):
+        path = os.path.join(libdir, module)
+        if os.path.exists(path):
+            ggml.ggml_backend_load(path.encode())
+            break
+    return bool(ggml.ggml_backend_dev_by_type(0))
+
 def main():
     import llama_cpp
 
@@ -215,6 +244,9 @@ def main():
                 pass
 
     llama_cpp.llama_log_set(_log, ctypes.c_void_p(0))
+    if not cpu_backend(llama_cpp):
+        sys.stderr.write("fireside-load-check: llama.cpp's CPU backend could not be loaded\n")
+        return 5  # before the start mark: the check could not run, which says nothing of the file
     llama_cpp.llama_backend_init()
     params = llama_cpp.llama_model_default_params()
     params.n_gpu_layers = 0
