@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from tests.benchmarks import bandwidth, engine_vs_llama, multiturn, shape20b, structured
+from tests.benchmarks import bandwidth, engine_vs_llama, multiturn, prefix_cache, shape20b, structured
 from tests.benchmarks.llama_bench_build import binary_path, find_llama_bench
 
 
@@ -93,3 +93,16 @@ def test_structured_output_speed_section_measures_both_sides():
     for name in structured.SCHEMAS:
         (sample,) = result["samples"][name]
         assert sample["answer"].lstrip().startswith("{")
+
+
+def test_prefix_cache_restores_the_tools_opening_warm_and_after_a_restart():
+    from tests.helpers.tiny_gptoss import cached_tiny_gptoss
+
+    result = prefix_cache.run(model=str(cached_tiny_gptoss(n_ctx_train=8192)))
+    _check_section(result)
+    (res,) = result["results"]
+    assert len(result["ratios"]) == 2
+    assert res["restart_disk_hits"] >= 1  # a new engine, empty memory: what it restored came from disk
+    assert res["opening_tokens_restored"] > 0.9 * res["prompt_tokens_with_tools"]
+    assert all(_positive(x) for x in (*res["warm_tools_s"], *res["warm_none_s"],
+                                      res["restart_tools_s"], res["first_chat_with_tools_s"]))

@@ -148,7 +148,8 @@ class PrefixCache:
     def load_state(self, data: ctypes.Array[ctypes.c_uint8], tokens: list[int]) -> bool:
         """Replace the cache with a state from save_state() that holds exactly `tokens`.
         False (and an empty cache) if llama.cpp refuses it."""
-        self.clear()
+        if self.tokens:
+            self.clear()
         done = llama_cpp.llama_state_seq_set_data_ext(self._ctx, data, len(data), SEQ, 0)
         if done != len(data):
             log.warning("llama.cpp refused a saved KV state (%d of %d bytes)", done, len(data))

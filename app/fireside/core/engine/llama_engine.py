@@ -127,6 +127,7 @@ class LlamaEngine:
         # Shared-prefix KV states (prefix_state.py); default: memory and Fireside's cache folder
         self._prefix_store = prefix_store
         self._identity: dict[str, object] = {}  # what a stored state depends on besides tokens
+        self._opening: tuple[str, list[int]] = ("", [])  # _opening_tokens
         self._model: llama_cpp.llama_model_p | None = None
         self._ctx: llama_cpp.llama_context_p | None = None
         self._vocab: llama_cpp.llama_vocab_p | None = None
@@ -225,6 +226,7 @@ class LlamaEngine:
         self._eog = {}
         self._barriers = {}
         self._message_tokens = {}
+        self._opening = ("", [])
         self._grammar_tokens = None
         n_swa = llama_cpp.llama_model_n_swa(model)
         self._cache = PrefixCache(ctx, n_swa=n_swa, swa_full=config.swa_full)
@@ -286,7 +288,21 @@ class LlamaEngine:
         return len(self._prompt_tokens(request))
 
     def _prompt_tokens(self, request: ChatRequest) -> list[int]:
-        text = self.render_prompt(request)
+        return self._text_tokens(self.render_prompt(request))
+
+    def _opening_tokens(self, request: ChatRequest) -> list[int]:
+        """The tokens of the conversation's shared opening (system and developer messages,
+        tools: the prompt without messages), remembered for the next chat; [] if the template
+        refuses a conversation without messages."""
+        try:
+            text = self.render_prompt(replace(request, messages=()))
+        except EngineError:
+            return []
+        if text != self._opening[0]:
+            self._opening = (text, self._text_tokens(text))
+        return self._opening[1]
+
+    def _text_tokens(self, text: str) -> list[int]:
         info = self._info
         if info is None or not info.is_harmony:
             return self.tokenize(text)
@@ -395,12 +411,8 @@ class LlamaEngine:
             raise ContextOverflow.for_prompt(len(tokens), n_ctx)
         constraint = self._constraint(ctx, info, request)  # a bad schema fails here, before any event
         labels = self._attach_adapters(request, cache)
-        try:  # the conversation's shared opening: system and developer messages, tools
-            opening = self._prompt_tokens(replace(request, messages=()))
-        except EngineError:  # a template that refuses a conversation without messages
-            opening = []
         events = self._generate(ctx, info, cache, tokens, request, cancel, t_start, constraint,
-                                shared_prefix(tokens, opening))
+                                shared_prefix(tokens, self._opening_tokens(request)))
         return _naming_adapters(events, labels) if labels else events
 
     def _attach_adapters(self, request: ChatRequest, cache: PrefixCache) -> tuple[str, ...]:
