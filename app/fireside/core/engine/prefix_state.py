@@ -122,7 +122,7 @@ class PrefixStore:
         self._write(key, wanted, data)
 
     def forget(self, key: str) -> None:
-        """Drop an entry llama.cpp refused (memory and disk)."""
+        """Drop an entry llama.cpp refused, from memory and disk."""
         self._memory.pop(key, None)
         if self.directory is not None:
             self._delete(self.directory / (key + SUFFIX))
@@ -265,8 +265,8 @@ class PrefixStore:
 
 
 def context_identity(path: str, config: LoadConfig,
-                      cparams: llama_cpp.llama_context_params) -> dict[str, object]:
-    """What a saved KV state depends on besides adapters and tokens (see prefix_state.py)."""
+                     cparams: llama_cpp.llama_context_params) -> dict[str, object]:
+    """What a saved KV state depends on besides adapters and tokens (the module docstring)."""
     real = os.path.realpath(path)
     st = os.stat(real)
     return {"model": [real, st.st_size, st.st_mtime_ns], "llama_cpp": llama_cpp.__version__,
