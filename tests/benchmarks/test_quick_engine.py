@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from tests.benchmarks import bandwidth, engine_vs_llama, multiturn, shape20b, structured
+from tests.benchmarks import bandwidth, engine_vs_llama, multiturn, prefix_cache, shape20b, structured
 from tests.benchmarks.llama_bench_build import binary_path, find_llama_bench
 
 
@@ -112,3 +112,16 @@ def test_structured_output_speed_on_a_harmony_model_constrains_only_the_answer()
     # the 20b shape is measured only when already cached, and never built by the benchmark
     path = structured.model_path("shape20b")
     assert path is None or path.is_file()
+
+
+def test_prefix_cache_restores_the_tools_opening_warm_and_after_a_restart():
+    from tests.helpers.tiny_gptoss import cached_tiny_gptoss
+
+    result = prefix_cache.run(model=str(cached_tiny_gptoss(n_ctx_train=8192)))
+    _check_section(result)
+    (res,) = result["results"]
+    assert len(result["ratios"]) == 2
+    assert res["restart_disk_hits"] >= 1  # a new engine, empty memory: what it restored came from disk
+    assert res["opening_tokens_restored"] > 0.9 * res["prompt_tokens_with_tools"]
+    assert all(_positive(x) for x in (*res["warm_tools_s"], *res["warm_none_s"],
+                                      res["restart_tools_s"], res["first_chat_with_tools_s"]))

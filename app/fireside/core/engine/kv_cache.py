@@ -134,6 +134,30 @@ class PrefixCache:
         self.checkpoints.append(Checkpoint(len(self.tokens), data))
         del self.checkpoints[:-MAX_CHECKPOINTS]
 
+    def save_state(self) -> ctypes.Array[ctypes.c_uint8] | None:
+        """The whole sequence's state as llama.cpp writes it (every layer's cells; with a limited
+        SWA cache, the cells it still holds): restoring it continues exactly from here."""
+        size = int(llama_cpp.llama_state_seq_get_size_ext(self._ctx, SEQ, 0))
+        data: ctypes.Array[ctypes.c_uint8] = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data_ext(self._ctx, data, size, SEQ, 0)
+        if size == 0 or written != size:
+            log.warning("KV state incomplete (%d of %d bytes); not kept", written, size)
+            return None
+        return data
+
+    def load_state(self, data: ctypes.Array[ctypes.c_uint8], tokens: list[int]) -> bool:
+        """Replace the cache with a state from save_state() that holds exactly `tokens`.
+        False (and an empty cache) if llama.cpp refuses it."""
+        if self.tokens:
+            self.clear()
+        done = llama_cpp.llama_state_seq_set_data_ext(self._ctx, data, len(data), SEQ, 0)
+        if done != len(data):
+            log.warning("llama.cpp refused a saved KV state (%d of %d bytes)", done, len(data))
+            self.clear()
+            return False
+        self.tokens = list(tokens)
+        return True
+
     def evaluate(self, tokens: list[int], cancel: threading.Event | None = None) -> bool:
         """Feed prompt tokens in batches; False if cancelled (the cache stays consistent)."""
         for i in range(0, len(tokens), self.n_batch):

@@ -36,6 +36,12 @@ from fireside.core.engine.devices import devices, gpu_absent_reason, load_backen
 from fireside.core.engine.kv_cache import PrefixCache
 from fireside.core.engine.llama_log import install_log_handler
 from fireside.core.engine.lora import LoraSet, in_effect
+from fireside.core.engine.prefix_state import (
+    PrefixStore,
+    context_identity,
+    evaluate_prompt,
+    shared_prefix,
+)
 from fireside.core.engine.protocol import (
     BadModelFile,
     ContextOverflow,
@@ -143,8 +149,13 @@ class LlamaEngine:
     emit a chosen token sequence; the generation loop is the same either way.
     """
 
-    def __init__(self, sampler_factory: SamplerFactory | None = None) -> None:
+    def __init__(self, sampler_factory: SamplerFactory | None = None,
+                 prefix_store: PrefixStore | None = None) -> None:
         self._sampler_factory = sampler_factory
+        # Shared-prefix KV states (prefix_state.py); default: memory and Fireside's cache folder
+        self._prefix_store = prefix_store
+        self._identity: dict[str, object] = {}  # what a stored state depends on besides tokens
+        self._opening: tuple[str, list[int]] = ("", [])  # _opening_tokens
         self._model: llama_cpp.llama_model_p | None = None
         self._ctx: llama_cpp.llama_context_p | None = None
         self._vocab: llama_cpp.llama_vocab_p | None = None
@@ -248,9 +259,13 @@ class LlamaEngine:
         self._eog = {}
         self._barriers = {}
         self._message_tokens = {}
+        self._opening = ("", [])
         self._grammar_tokens = None
         n_swa = llama_cpp.llama_model_n_swa(model)
         self._cache = PrefixCache(ctx, n_swa=n_swa, swa_full=config.swa_full)
+        self._identity = context_identity(path, config, cparams)
+        if self._prefix_store is None:
+            self._prefix_store = PrefixStore.default()
         self._lora = LoraSet(model, ctx, gguf)
         self._info = ModelInfo(
             path=str(path),
@@ -272,6 +287,10 @@ class LlamaEngine:
     @property
     def lora(self) -> LoraSet | None:
         return self._lora
+
+    @property
+    def prefix_store(self) -> PrefixStore | None:
+        return self._prefix_store
 
     def unload(self) -> None:
         if self._lora is not None:
@@ -305,7 +324,21 @@ class LlamaEngine:
         return len(self._prompt_tokens(request))
 
     def _prompt_tokens(self, request: ChatRequest) -> list[int]:
-        text = self.render_prompt(request)
+        return self._text_tokens(self.render_prompt(request))
+
+    def _opening_tokens(self, request: ChatRequest) -> list[int]:
+        """The tokens of the conversation's shared opening (system and developer messages,
+        tools: the prompt without messages), remembered for the next chat; [] if the template
+        refuses a conversation without messages."""
+        try:
+            text = self.render_prompt(replace(request, messages=()))
+        except EngineError:
+            return []
+        if text != self._opening[0]:
+            self._opening = (text, self._text_tokens(text))
+        return self._opening[1]
+
+    def _text_tokens(self, text: str) -> list[int]:
         info = self._info
         if info is None or not info.is_harmony:
             return self.tokenize(text)
@@ -414,7 +447,8 @@ class LlamaEngine:
             raise ContextOverflow.for_prompt(len(tokens), n_ctx)
         constraint = self._constraint(ctx, info, request)  # a bad schema fails here, before any event
         labels = self._attach_adapters(request, cache)
-        events = self._generate(ctx, info, cache, tokens, request, cancel, t_start, constraint)
+        events = self._generate(ctx, info, cache, tokens, request, cancel, t_start, constraint,
+                                shared_prefix(tokens, self._opening_tokens(request)))
         return _naming_adapters(events, labels) if labels else events
 
     def _attach_adapters(self, request: ChatRequest, cache: PrefixCache) -> tuple[str, ...]:
@@ -458,10 +492,11 @@ class LlamaEngine:
         cancel: threading.Event | None,
         t_start: float,
         constraint: GrammarConstraint | None = None,
+        n_prefix: int = 0,
     ) -> Iterator[Event]:
         try:
             yield from self._generate_steps(
-                ctx, info, cache, tokens, request, cancel, t_start, constraint)
+                ctx, info, cache, tokens, request, cancel, t_start, constraint, n_prefix)
         finally:
             if constraint is not None:
                 constraint.close()
@@ -476,6 +511,7 @@ class LlamaEngine:
         cancel: threading.Event | None,
         t_start: float,
         constraint: GrammarConstraint | None,
+        n_prefix: int,
     ) -> Iterator[Event]:
         harmony_mode = info.prompt_format == "harmony"
         parser: harmony.StreamParser | PlainStreamParser = (
@@ -484,12 +520,13 @@ class LlamaEngine:
             else PlainStreamParser(PLAIN_STOPS if info.prompt_format == "plain" else ())
         )
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        reused = cache.prepare(tokens)
-        if not cache.evaluate(tokens[reused:], cancel):
+        assert self._prefix_store is not None  # set at load
+        reused, done = evaluate_prompt(cache, self._prefix_store, self._identity, tokens, n_prefix,
+                                       cancel)
+        if not done:
             yield Done(ReplyStats(prompt_tokens=len(tokens), reused_prompt_tokens=reused,
                                   total_s=time.perf_counter() - t_start, stop_reason="cancelled"))
             return
-        cache.checkpoint()
         factory = self._sampler_factory or make_sampler
         sampler = factory(request.sampling or Sampling.for_model(harmony_mode))
         # Structured output: gpt-oss reasons freely and the grammar starts with the final answer's
