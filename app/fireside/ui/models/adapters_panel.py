@@ -40,7 +40,7 @@ from fireside.core.models.adapters import (
 )
 from fireside.core.units import human_bytes
 
-COLUMNS = ("Adapter", "For", "Rank", "Alpha", "Size", "Adapts")
+COLUMNS = ("Adapter", "Made for", "Rank", "Alpha", "Size", "Adapts")
 EMPTY = ("No LoRA adapters yet. Import one you made (llama.cpp's convert_lora_to_gguf.py or "
          "Unsloth's GGUF export), or download one: tick “LoRA adapter” above, give its repo and "
          "file, and press Download.")
