@@ -187,7 +187,7 @@ def adapters_text(labels: tuple[str, ...]) -> str:
 
 
 ADAPTERS_TOOLTIP = ("LoRA adapters applied to the next replies (from the preset this chat "
-                    "started from):\n{files}")
+                    "started from, or Models ▸ LoRA adapters ▸ Use in this chat):\n{files}")
 ADAPTERS_CHECKING = "{adapters} · checking…"
 ADAPTERS_CHECKING_TOOLTIP = ("Checking these adapters against your organisation's list of allowed "
                              "adapters; you can send once the check is done.")

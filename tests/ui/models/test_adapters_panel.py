@@ -189,3 +189,42 @@ def test_an_adapter_the_policy_does_not_list_is_not_downloaded(
     with adapter_hub.lock:
         assert adapter_hub.log == []  # refused before asking the Hub anything
     assert dialog.download_button.isEnabled()
+
+
+def test_use_in_this_chat_applies_the_adapter_to_the_composer(
+        qtbot, window, paths: Paths, tiny_gptoss_path: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from fireside.ui.models.model_manager import ModelManagerDialog
+
+    paths.adapters.mkdir(parents=True)
+    legal = lora_for(tiny_gptoss_path, paths.adapters / "legal.gguf", rank=4)
+    _truncated(legal, paths.adapters / "broken.gguf")
+    (tmp_path / "policy.json").write_text(json.dumps({"allowed_adapters": ["legal"]}))
+    seen: list[bool] = []
+
+    def fake_exec(self: ModelManagerDialog) -> int:
+        panel = self.adapters
+        qtbot.waitUntil(lambda: panel.table.rowCount() == 2, timeout=10_000)
+        assert not panel.use_button.isHidden()
+        panel.table.selectRow(0)  # broken.gguf: nothing to apply
+        seen.append(panel.use_button.isEnabled())
+        panel.table.selectRow(1)
+        seen.append(panel.use_button.isEnabled())
+        panel.use_button.click()
+        assert self.result() == ModelManagerDialog.DialogCode.Accepted
+        return 1
+
+    monkeypatch.setattr(ModelManagerDialog, "exec", fake_exec)
+    action = next(a for a in window.menuBar().actions()[0].menu().actions() if "Models" in a.text())
+    assert window.chat_actions is not None
+    with qtbot.waitSignal(window.chat_actions.adapter_check.checked, timeout=10_000) as checked:
+        action.trigger()
+    assert seen == [False, True] and checked.args[1] == []
+    [use] = window.composer.adapters()
+    assert (Path(use.path), use.scale) == (paths.adapters / "legal.gguf", 1.0)
+    assert window.composer.adapters_label.text() == "LoRA legal"
+
+
+def test_a_standalone_model_manager_offers_no_use_in_this_chat(qtbot, make_dialog) -> None:
+    dialog = make_dialog()
+    assert dialog.adapters.use_button.isHidden()

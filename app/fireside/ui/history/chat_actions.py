@@ -135,6 +135,15 @@ class ChatActions(QObject):
         self.adapter_check.check(uses, self._host.policy, self._host.paths.cache)
         return True
 
+    def use_adapter(self, path: str, scale: float = 1.0) -> None:
+        """Add an installed adapter to the open chat's next replies (Models ▸ LoRA adapters ▸
+        Use in this chat), checked against allowed_adapters like a preset's."""
+        uses = tuple(u for u in self._composer.adapters() if u.path != path)
+        uses += (AdapterUse(path, scale),)
+        if self._host.policy.get("allowed_adapters") is not None:
+            self._composer.set_adapters_checking(uses)
+        self.adapter_check.check(uses, self._host.policy, self._host.paths.cache)
+
     def _on_adapters_checked(self, allowed: tuple[AdapterUse, ...], refusals: list[str]) -> None:
         """The preset's adapters that the organisation's allowed_adapters lets apply; a refused
         one is left out, and said so. (A pinned adapter is hashed once, then remembered.)"""

@@ -122,11 +122,13 @@ class AdaptersPanel(QWidget):
     """The installed adapters as a table, with Import and Remove."""
 
     listed = Signal()  # the table shows what the folder holds
+    adapterChosen = Signal(str)  # "Use in this chat": the adapter's path
     imported = Signal(bool, str)  # after the table was told; ok, the sentence shown
 
-    def __init__(self, paths: Paths, parent: QWidget | None = None) -> None:
+    def __init__(self, paths: Paths, parent: QWidget | None = None, *, can_use: bool = False) -> None:
         super().__init__(parent)
         self._paths = paths
+        self._usable: set[str] = set()  # paths of the listed adapters that can be applied
         self._jobs = AdapterJobs(self)
         self._jobs.listed.connect(self._on_listed)
         self._jobs.imported.connect(self._on_imported)
@@ -154,7 +156,12 @@ class AdaptersPanel(QWidget):
         buttons = QHBoxLayout()
         self.import_button = QPushButton("Import an adapter…")
         self.remove_button = QPushButton("Remove adapter")
+        self.use_button = QPushButton("Use in this chat")
+        self.use_button.setToolTip("Apply this adapter (scale 1) to the next replies of the open "
+                                   "chat; save the chat's settings as a preset to keep it.")
+        self.use_button.setVisible(can_use)
         self.copy_check = QCheckBox("Copy into the adapters folder (otherwise link it in place)")
+        buttons.addWidget(self.use_button)
         buttons.addWidget(self.import_button)
         buttons.addWidget(self.remove_button)
         buttons.addWidget(self.copy_check)
@@ -162,6 +169,8 @@ class AdaptersPanel(QWidget):
         layout.addLayout(buttons)
         self.import_button.clicked.connect(self.choose_import)
         self.remove_button.clicked.connect(self.remove_selected)
+        self.use_button.clicked.connect(self._use_selected)
+        self.table.itemDoubleClicked.connect(lambda _item: self._use_selected())
         self.table.itemSelectionChanged.connect(self._update_remove)
         self._update_remove()
         self.refresh()
@@ -174,6 +183,7 @@ class AdaptersPanel(QWidget):
     @Slot(object)
     def _on_listed(self, rows: list[tuple[Path, AdapterInfo | AdapterError]]) -> None:
         selected = self.selected_path()
+        self._usable = {str(path) for path, info in rows if isinstance(info, AdapterInfo)}
         self.table.setRowCount(len(rows))
         for row, (path, info) in enumerate(rows):
             if isinstance(info, AdapterInfo):
@@ -199,7 +209,14 @@ class AdaptersPanel(QWidget):
         return str(items[0].data(PATH_ROLE)) if items else None
 
     def _update_remove(self) -> None:
-        self.remove_button.setEnabled(self.selected_path() is not None)
+        selected = self.selected_path()
+        self.remove_button.setEnabled(selected is not None)
+        self.use_button.setEnabled(selected in self._usable)
+
+    def _use_selected(self) -> None:
+        path = self.selected_path()
+        if path in self._usable and not self.use_button.isHidden():
+            self.adapterChosen.emit(path)
 
     # -- import and remove --------------------------------------------------------------------
     def choose_import(self) -> None:

@@ -86,6 +86,7 @@ def describe(p: Progress) -> str:
 
 class ModelManagerDialog(QDialog):
     modelChosen = Signal(str)
+    adapterChosen = Signal(str)  # "Use in this chat" on an installed adapter
     # Re-emitted on the GUI thread after the dialog has updated itself (the worker's own signals
     # fire on the download thread).
     downloadProgressed = Signal(object)
@@ -100,13 +101,15 @@ class ModelManagerDialog(QDialog):
     def __init__(self, paths: Paths, parent: QWidget | None = None, *,
                  machine: Machine | None = None, tokens: TokenStore | None = None,
                  settings: Callable[[], Settings] | None = None,
-                 save: Callable[[Settings], None] | None = None) -> None:
+                 save: Callable[[Settings], None] | None = None, can_use_adapters: bool = False
+                 ) -> None:
         super().__init__(parent)
         self.setWindowTitle(TITLE)
         self.resize(1100, 640)
         self._paths = paths
         self._tokens = tokens or TokenStore()
         # The main window owns the live Settings; standing alone, the dialog uses the file.
+        self._can_use_adapters = can_use_adapters
         self._get_settings = settings or (lambda: load_settings(paths.settings_file))
         self._save_settings = save or (lambda s: save_settings(s, paths.settings_file))
         policy = load_policy()
@@ -215,7 +218,8 @@ class ModelManagerDialog(QDialog):
         page = QVBoxLayout(models_page)
         self.installed = QListWidget()
         page.addWidget(self.installed)
-        self.adapters = AdaptersPanel(self._paths)
+        self.adapters = AdaptersPanel(self._paths, can_use=self._can_use_adapters)
+        self.adapters.adapterChosen.connect(self.adapterChosen)
         self.adapters.listed.connect(self._count_adapters)
         self.installed_tabs.addTab(models_page, "Installed models")
         self.installed_tabs.addTab(self.adapters, "LoRA adapters")
@@ -514,13 +518,21 @@ class ModelManagerDialog(QDialog):
 
 
 def open_model_manager(parent: QWidget, paths: Paths, settings: SettingsController,
-                       load_model: Callable[[str], object]) -> None:
+                       load_model: Callable[[str], object],
+                       use_adapter: Callable[[str], object] | None = None) -> None:
     """File ▸ Models…: modal, so the download thread is always joined when it closes."""
-    dialog = ModelManagerDialog(paths, parent, settings=lambda: settings.settings, save=settings.update)
+    dialog = ModelManagerDialog(paths, parent, settings=lambda: settings.settings, save=settings.update,
+                                can_use_adapters=use_adapter is not None)
 
     def chosen(path: str) -> None:
         dialog.accept()
         load_model(path)
 
     dialog.modelChosen.connect(chosen)
+    if use_adapter is not None:
+        def adapter_chosen(path: str) -> None:
+            dialog.accept()
+            use_adapter(path)
+
+        dialog.adapterChosen.connect(adapter_chosen)
     dialog.exec()
