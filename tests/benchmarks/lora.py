@@ -15,6 +15,7 @@ Run alone: `python -m tests.benchmarks.lora [--quick]`, or as the suite's "lora"
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -32,11 +33,20 @@ PROMPT = "Count from 1 to 400, separated by commas."
 
 def _reply(engine: LlamaEngine, uses: tuple[AdapterUse, ...], max_tokens: int,
            text: str = PROMPT) -> ReplyStats:
+    return _timed_reply(engine, uses, max_tokens, text)[0]
+
+
+def _timed_reply(engine: LlamaEngine, uses: tuple[AdapterUse, ...], max_tokens: int,
+                 text: str = PROMPT) -> tuple[ReplyStats, float]:
+    """The reply's stats and the process's CPU milliseconds per generated token (all threads:
+    with several, time spent spinning at llama.cpp's per-node barriers counts too)."""
     request = ChatRequest(messages=(Message("user", text),), max_tokens=max_tokens,
                           sampling=Sampling.greedy(), adapters=uses)
+    cpu0 = time.process_time()
     done = list(engine.stream(request))[-1]
+    cpu = time.process_time() - cpu0
     assert isinstance(done, Done)
-    return done.stats
+    return done.stats, 1000 * cpu / max(done.stats.answer_tokens + done.stats.reasoning_tokens, 1)
 
 
 def generation_ratio(model: Path, adapter: Path, tokens: int, reps: int,
@@ -44,20 +54,35 @@ def generation_ratio(model: Path, adapter: Path, tokens: int, reps: int,
     """Pairs of runs back to back (base, then adapter): the median of the pairs' ratios, so a
     machine whose load changes over the minutes of the run compares like with like."""
     engine = LlamaEngine()
-    engine.load(str(model), LoadConfig(n_ctx=1024, n_batch=128, n_threads=threads))
+    # the batch size the app loads with (LoadConfig's default, 512): a generated token is a batch
+    # of one either way, but what users run is what is measured
+    engine.load(str(model), LoadConfig(n_ctx=1024, n_threads=threads))
     lora = (AdapterUse(str(adapter), 1.0),)
     _reply(engine, lora, 8)  # load the adapter and warm both graphs up
     _reply(engine, (), 8)
     base: list[float] = []
     adapted: list[float] = []
+    cpu: dict[str, list[float]] = {"base": [], "adapter": []}
+    load_before = os.getloadavg()[0]
     for _ in range(reps):
-        base.append(_reply(engine, (), tokens).tokens_per_s)
-        adapted.append(_reply(engine, lora, tokens).tokens_per_s)
+        for name, uses, out in (("base", (), base), ("adapter", lora, adapted)):
+            stats, cpu_ms = _timed_reply(engine, uses, tokens)
+            out.append(stats.tokens_per_s)
+            cpu[name].append(cpu_ms)
     engine.unload()
     return {"threads": threads or "one per core", "base_tokens_per_s": base,
             "adapter_tokens_per_s": adapted, "base_median": statistics.median(base),
             "adapter_median": statistics.median(adapted),
-            "ratio": statistics.median(a / b for a, b in zip(adapted, base, strict=True))}
+            "ratio": statistics.median(a / b for a, b in zip(adapted, base, strict=True)),
+            # CPU time per token: with one thread the adapter's own arithmetic; with more, the
+            # spinning at barriers too (a loaded machine shows it here first)
+            "cpu_ms_per_token_base": statistics.median(cpu["base"]),
+            "cpu_ms_per_token_adapter": statistics.median(cpu["adapter"]),
+            "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            # llama.cpp's CPU build waits at its per-node barriers as OpenMP says (libgomp spins
+            # 300,000 times first unless told otherwise): it decides the two-thread figure
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
+            "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", "unset")}
 
 
 def switching(model: Path, adapters: list[Path], reps: int) -> dict[str, Any]:

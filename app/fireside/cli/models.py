@@ -212,8 +212,10 @@ def _pull(args: argparse.Namespace, models: Path) -> int:
         repo, filename = args.what
     else:
         raise _Bad("pull takes a catalog id, or a repo id and a file name.")
+    from fireside.core.admin.model_access import adapter_name_refusal
+
     if refusal := (policy.model_refusal(repo, filename) if not args.adapter
-                   else _adapter_name_refusal(policy, filename)):
+                   else adapter_name_refusal(filename, policy)):
         raise _Bad(refusal)
     # --token-stdin: for this run only, never stored
     token = (sys.stdin.readline().strip() or None) if args.token_stdin else TokenStore().get()
@@ -245,15 +247,6 @@ def _pull(args: argparse.Namespace, models: Path) -> int:
     record_download(models, remote, path)
     print(path)
     return 0
-
-
-def _adapter_name_refusal(policy: Any, filename: str) -> str:
-    allowed = policy.get("allowed_adapters")
-    name = Path(filename).name
-    if allowed is None or any(name in (e["file"], e["file"] + ".gguf") for e in allowed):
-        return ""
-    return (f"{name} is not on your organisation's list of allowed adapters (allowed_adapters, "
-            f"{policy.values['allowed_adapters'].source}).")
 
 
 def _pull_adapter(remote: Any, token: str | None) -> int:

@@ -210,7 +210,10 @@ def json_answer_tooltip(schema: Mapping[str, Any]) -> str:
 
 
 ADAPTERS_TOOLTIP = ("LoRA adapters applied to the next replies (from the preset this chat "
-                    "started from):\n{files}")
+                    "started from, or Models ▸ LoRA adapters ▸ Use in this chat):\n{files}")
+ADAPTERS_CHECKING = "{adapters} · checking…"
+ADAPTERS_CHECKING_TOOLTIP = ("Checking these adapters against your organisation's list of allowed "
+                             "adapters; you can send once the check is done.")
 
 
 # Reasoning panel

@@ -87,8 +87,51 @@ def test_the_policy_leaves_out_an_adapter_it_does_not_allow(
     (tmp_path / "policy.json").write_text(json.dumps({"allowed_adapters": ["approved.gguf"]}))
     legal = lora_for(tiny_gptoss_path, tmp_path / "legal.gguf", rank=4)
     window = _window(qtbot, tiny_gptoss_path, paths, monkeypatch)
-    assert window.chat_actions.start_from_preset(Preset("Legal", adapters=((str(legal), 1.0),)))
+    assert window.chat_actions is not None
+    with qtbot.waitSignal(window.chat_actions.adapter_check.checked, timeout=10_000):
+        assert window.chat_actions.start_from_preset(Preset("Legal", adapters=((str(legal), 1.0),)))
     assert window.composer.adapters() == ()
     assert not window.composer.adapters_label.isVisible()
     assert "allowed_adapters" in window.error_banner.text()
+    window.close()
+
+
+def test_a_pinned_adapter_is_hashed_off_the_gui_thread_and_sending_waits_for_it(
+        qtbot, tiny_gptoss_path: Path, paths: Paths, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+    import threading
+
+    from fireside.core.admin import model_access
+
+    legal = lora_for(tiny_gptoss_path, tmp_path / "legal.gguf", rank=4, std=0.5)
+    pin = hashlib.sha256(legal.read_bytes()).hexdigest()
+    (tmp_path / "policy.json").write_text(json.dumps(
+        {"allowed_adapters": [{"file": "legal.gguf", "sha256": pin}]}))
+    window = _window(qtbot, tiny_gptoss_path, paths, monkeypatch)
+    assert window.chat_actions is not None
+    hashed_on: list[threading.Thread] = []
+    release = threading.Event()
+    real_sha = model_access._sha256
+
+    def sha_on_record(path: Path, cache_dir: Path) -> str:
+        hashed_on.append(threading.current_thread())
+        release.wait(10)  # hold the check so the window can be seen waiting for it
+        return real_sha(path, cache_dir)
+
+    monkeypatch.setattr(model_access, "_sha256", sha_on_record)
+    with qtbot.waitSignal(window.chat_actions.adapter_check.checked, timeout=10_000) as checked:
+        assert window.chat_actions.start_from_preset(Preset("Legal", adapters=((str(legal), 0.8),)))
+        # the GUI thread came back at once: the label says it is checking and sending waits
+        label = window.composer.adapters_label
+        assert label.isVisible() and label.text() == "LoRA legal ×0.8 · checking…"
+        qtbot.keyClicks(window.composer.text_edit, "Is this contract fair?")
+        assert not window.composer.send_button.isEnabled()
+        qtbot.keyClick(window.composer.text_edit, Qt.Key.Key_Return)
+        assert not window.is_generating and window.composer.text_edit.toPlainText()
+        release.set()
+    assert checked.args[1] == []
+    assert hashed_on and all(t is not threading.main_thread() for t in hashed_on)
+    assert window.composer.adapters() == (AdapterUse(str(legal), 0.8),)
+    assert label.text() == "LoRA legal ×0.8" and window.composer.send_button.isEnabled()
     window.close()

@@ -135,6 +135,17 @@ def adapter_refusal(path: str | Path, policy: Any, cache_dir: Path) -> str:
             f"use: {names}.")
 
 
+def adapter_name_refusal(filename: str, policy: Any) -> str:
+    """Before a download: why allowed_adapters would refuse a file of this name, or "" (a pinned
+    entry is checked again, on the content, once the file is here)."""
+    allowed = policy.get("allowed_adapters")
+    name = Path(filename).name
+    if allowed is None or any(name in (e["file"], e["file"] + ".gguf") for e in allowed):
+        return ""
+    return (f"{name} is not on your organisation's list of allowed adapters (allowed_adapters, "
+            f"{policy.values['allowed_adapters'].source}).")
+
+
 def prepare_adapters(specs: Iterable[str], policy: Any, folder: Path, cache_dir: Path
                      ) -> tuple[AdapterUse, ...]:
     """"FILE_OR_NAME[:SCALE]" specs as adapters to apply (installed ones found by name in

@@ -132,6 +132,7 @@ class Composer(QFrame):
         self.json_label.setAccessibleName("Answers in JSON")
         self.json_label.hide()
         self._json_schema: dict[str, Any] | None = None
+        self._checking_adapters = False  # a preset's adapters are being checked: send waits
 
         controls = QHBoxLayout()
         controls.setSpacing(8)
@@ -178,7 +179,8 @@ class Composer(QFrame):
         if self._mode == Mode.GENERATING:
             self.send_button.setEnabled(True)
         elif self._mode == Mode.READY:
-            self.send_button.setEnabled(bool(self.text_edit.toPlainText().strip()))
+            self.send_button.setEnabled(bool(self.text_edit.toPlainText().strip())
+                                        and not self._checking_adapters)
         else:
             self.send_button.setEnabled(False)
 
@@ -191,11 +193,28 @@ class Composer(QFrame):
     def set_adapters(self, adapters: tuple[AdapterUse, ...]) -> None:
         """The LoRA adapters for the next replies; the label names them (hidden when none)."""
         self._adapters = tuple(adapters)
+        self._checking_adapters = False
         active = tuple(a.label for a in self._adapters if a.scale != 0)
         self.adapters_label.setText(wording.adapters_text(active) if active else "")
         self.adapters_label.setToolTip(wording.ADAPTERS_TOOLTIP.format(
             files="\n".join(f"{a.path} (scale {a.scale:g})" for a in self._adapters)))
         self.adapters_label.setVisible(bool(active))
+        self._update_send_enabled()
+
+    def set_adapters_checking(self, adapters: tuple[AdapterUse, ...]) -> None:
+        """No adapters yet: these are being checked against the organisation's list, so the
+        label says so and sending waits until `set_adapters` gives the outcome."""
+        self.set_adapters(())
+        self._checking_adapters = True
+        names = tuple(a.label for a in adapters if a.scale != 0) or tuple(a.label for a in adapters)
+        self.adapters_label.setText(wording.ADAPTERS_CHECKING.format(adapters=wording.adapters_text(names)))
+        self.adapters_label.setToolTip(wording.ADAPTERS_CHECKING_TOOLTIP)
+        self.adapters_label.setVisible(True)
+        self._update_send_enabled()
+
+    @property
+    def checking_adapters(self) -> bool:
+        return self._checking_adapters
 
     def json_schema(self) -> dict[str, Any] | None:
         return self._json_schema
@@ -247,7 +266,7 @@ class Composer(QFrame):
 
     def _submit(self) -> None:
         text = self.text_edit.toPlainText()
-        if self._mode != Mode.READY or not text.strip():
+        if self._mode != Mode.READY or not text.strip() or self._checking_adapters:
             return
         self.text_edit.clear()
         self.sendRequested.emit(text.strip())

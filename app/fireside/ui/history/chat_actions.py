@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from fireside.core.admin.model_access import adapter_refusal
 from fireside.core.admin.policy import Policy
 from fireside.core.chat.conversation import AdapterUse, Effort, Sampling
 from fireside.core.config.paths import Paths
@@ -42,6 +41,7 @@ from fireside.core.history.presets import (
 )
 from fireside.ui.chat.chat_model import ChatModel
 from fireside.ui.chat.composer import Composer
+from fireside.ui.history.adapter_check import AdapterCheck
 from fireside.ui.history.history import HistoryController
 from fireside.ui.shell.notifier import Notifier
 
@@ -79,6 +79,9 @@ class ChatActions(QObject):
         self._chat_model = chat_model
         self._composer = composer
         self._notifier = notifier
+        # a preset's adapters are checked against allowed_adapters (maybe hashing) off this thread
+        self.adapter_check = AdapterCheck(self)
+        self.adapter_check.checked.connect(self._on_adapters_checked)
         self.prompt_action = QAction("System &Prompt for This Chat…", parent)
         self.prompt_action.setObjectName("SystemPromptForThisChat")
         self.prompt_action.triggered.connect(lambda _=False: self.edit_prompt())
@@ -141,20 +144,31 @@ class ChatActions(QObject):
         self._composer.set_effort(Effort.parse(preset.effort))
         info = self._host.model_info
         self._host.set_chat_sampling(preset.sampling(info.is_harmony if info else True))
-        self._composer.set_adapters(self._allowed(preset))
+        uses = preset.adapter_uses()
+        if uses and self._host.policy.get("allowed_adapters") is not None:
+            self._composer.set_adapters_checking(uses)  # sending waits for the answer
+        self.adapter_check.check(uses, self._host.policy, self._host.paths.cache)
         return True
 
-    def _allowed(self, preset: Preset) -> tuple[AdapterUse, ...]:
+    def use_adapter(self, path: str, scale: float = 1.0) -> None:
+        """Add an installed adapter to the open chat's next replies (Models ▸ LoRA adapters ▸
+        Use in this chat), checked against allowed_adapters like a preset's."""
+        uses = tuple(u for u in self._composer.adapters() if u.path != path)
+        uses += (AdapterUse(path, scale),)
+        if self._host.policy.get("allowed_adapters") is not None:
+            self._composer.set_adapters_checking(uses)
+        self.adapter_check.check(uses, self._host.policy, self._host.paths.cache)
+
+    def _on_adapters_checked(self, allowed: tuple[AdapterUse, ...], refusals: list[str]) -> None:
         """The preset's adapters that the organisation's allowed_adapters lets apply; a refused
         one is left out, and said so. (A pinned adapter is hashed once, then remembered.)"""
-        uses = []
-        for use in preset.adapter_uses():
-            refusal = adapter_refusal(use.path, self._host.policy, self._host.paths.cache)
-            if refusal:
-                self._notifier.error("Adapter not applied", refusal)
-            else:
-                uses.append(use)
-        return tuple(uses)
+        for refusal in refusals:
+            self._notifier.error("Adapter not applied", refusal)
+        self._composer.set_adapters(allowed)
+
+    def shutdown(self) -> None:
+        """Wait for an adapter check under way (the window calls this before it closes)."""
+        self.adapter_check.shutdown()
 
     def save_current_as_preset(self) -> Preset | None:
         """Save the open chat's system prompt and the chosen effort, plus the sampling and the

@@ -13,7 +13,10 @@ import threading
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from fireside.core.admin.model_access import adapter_refusal
+from fireside.core.admin.policy import load_policy
 from fireside.core.config.paths import Paths
+from fireside.core.models.adapters import AdapterError, adopt_download
 from fireside.core.models.downloads import Downloader, DownloadError, Progress
 from fireside.core.models.hub import HubError, list_gguf_files, remote_file
 from fireside.core.models.installed import already_installed, record_download
@@ -22,11 +25,13 @@ from fireside.core.models.installed import already_installed, record_download
 class DownloadWorker(QObject):
     downloadRequested = Signal(str, str, str, str)  # repo_id, filename, endpoint, token ("": none)
     filesRequested = Signal(str, str, str)  # repo_id, endpoint, token
+    adapterDownloadRequested = Signal(str, str, str, str)  # the same, for a LoRA adapter
 
     filesListed = Signal(str, list)  # repo_id, [(filename, size)]
 
     progressed = Signal(object)  # Progress
     finished = Signal(str)  # path of the verified file
+    adapterFinished = Signal(str, str)  # path of the installed adapter, its summary
     failed = Signal(str, str)  # message, kind
 
     def __init__(self, paths: Paths) -> None:
@@ -36,6 +41,7 @@ class DownloadWorker(QObject):
         self._current: Downloader | None = None
         self.downloadRequested.connect(self._download)
         self.filesRequested.connect(self._list_files)
+        self.adapterDownloadRequested.connect(self._download_adapter)
 
     def pause(self) -> None:
         with self._lock:
@@ -83,6 +89,45 @@ class DownloadWorker(QObject):
             with self._lock:
                 self._current = None
         self.finished.emit(str(path))
+
+    @Slot(str, str, str, str)
+    def _download_adapter(self, repo_id: str, filename: str, endpoint: str, token: str) -> None:
+        """The same verified, resumable downloader, into the adapters' own folder; the file is
+        then checked as an adapter and against allowed_adapters (pins included) before it is
+        installed, and deleted if it fails either."""
+        try:
+            remote = remote_file(repo_id, filename, endpoint=endpoint or None, token=token or None)
+        except HubError as e:
+            self.failed.emit(str(e), e.kind)
+            return
+        folder = self._paths.adapters
+        dl = Downloader(folder / ".downloads", token=token or None, on_progress=self._emit_progress)
+        with self._lock:
+            self._current = dl
+        try:
+            path = dl.download(remote)
+        except DownloadError as e:
+            self.failed.emit(str(e), e.kind)
+            return
+        except OSError as e:
+            self.failed.emit(f"Could not write the adapter file: {e.strerror or e}.", "disk")
+            return
+        finally:
+            with self._lock:
+                self._current = None
+        try:
+            if refusal := adapter_refusal(path, load_policy(), self._paths.cache):
+                path.unlink(missing_ok=True)
+                self.failed.emit(refusal, "policy")
+                return
+            dest, info = adopt_download(folder, path)
+        except AdapterError as e:
+            self.failed.emit(str(e), "adapter")
+            return
+        except OSError as e:
+            self.failed.emit(f"Could not install the adapter: {e.strerror or e}.", "disk")
+            return
+        self.adapterFinished.emit(str(dest), info.summary())
 
     def _emit_progress(self, p: Progress) -> None:
         self.progressed.emit(p)

@@ -29,10 +29,12 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from fireside.core.admin.model_access import adapter_name_refusal
 from fireside.core.admin.policy import load_policy
 from fireside.core.config.paths import Paths
 from fireside.core.config.secrets import TokenStore
@@ -44,6 +46,7 @@ from fireside.core.models.folders import model_dirs
 from fireside.core.models.hub import endpoint_from_env
 from fireside.core.models.installed import InstalledModel, ModelError, import_model, remove_model
 from fireside.core.units import human_bytes
+from fireside.ui.models.adapters_panel import AdaptersPanel
 from fireside.ui.models.download_worker import DownloadService
 from fireside.ui.models.fit_planner_jobs import FitPlanner
 from fireside.ui.models.load_settings import LoadSettingsDialog
@@ -83,6 +86,7 @@ def describe(p: Progress) -> str:
 
 class ModelManagerDialog(QDialog):
     modelChosen = Signal(str)
+    adapterChosen = Signal(str)  # "Use in this chat" on an installed adapter
     # Re-emitted on the GUI thread after the dialog has updated itself (the worker's own signals
     # fire on the download thread).
     downloadProgressed = Signal(object)
@@ -97,16 +101,19 @@ class ModelManagerDialog(QDialog):
     def __init__(self, paths: Paths, parent: QWidget | None = None, *,
                  machine: Machine | None = None, tokens: TokenStore | None = None,
                  settings: Callable[[], Settings] | None = None,
-                 save: Callable[[Settings], None] | None = None) -> None:
+                 save: Callable[[Settings], None] | None = None, can_use_adapters: bool = False
+                 ) -> None:
         super().__init__(parent)
         self.setWindowTitle(TITLE)
         self.resize(1100, 640)
         self._paths = paths
         self._tokens = tokens or TokenStore()
         # The main window owns the live Settings; standing alone, the dialog uses the file.
+        self._can_use_adapters = can_use_adapters
         self._get_settings = settings or (lambda: load_settings(paths.settings_file))
         self._save_settings = save or (lambda s: save_settings(s, paths.settings_file))
         policy = load_policy()
+        self._policy = policy
         self._policy_refusal = policy.download_refusal()  # the organisation's, if any
         self._dirs = model_dirs(paths, policy)  # the user's folder plus read-only shared ones
         self._offline = self._get_settings().offline or bool(self._policy_refusal)
@@ -127,6 +134,7 @@ class ModelManagerDialog(QDialog):
         w.finished.connect(self._on_finished, queued)
         w.failed.connect(self._on_failed, queued)
         w.filesListed.connect(self._on_files, queued)
+        w.adapterFinished.connect(self._on_adapter_finished, queued)
         self._active: tuple[str, str] | None = None
         self._build()
         self.refresh_installed()
@@ -167,10 +175,15 @@ class ModelManagerDialog(QDialog):
         self.list_button = QPushButton("List its files")
         self.files_combo = QComboBox()
         self.files_combo.setVisible(False)
+        self.adapter_download_check = QCheckBox("LoRA adapter")
+        self.adapter_download_check.setToolTip(
+            "The file is a LoRA adapter: it is verified the same way, then checked as an adapter "
+            "and kept with your adapters.")
         custom.addWidget(self.repo_edit, 3)
         custom.addWidget(self.list_button)
         custom.addWidget(self.files_combo, 2)
         custom.addWidget(self.file_edit, 2)
+        custom.addWidget(self.adapter_download_check)
         self.list_button.clicked.connect(self.list_repo_files)
         self.files_combo.activated.connect(
             lambda i: self.file_edit.setText(self.files_combo.itemData(i) or ""))
@@ -198,15 +211,25 @@ class ModelManagerDialog(QDialog):
         layout.addWidget(self.progress)
         layout.addWidget(self.status)
 
-        layout.addWidget(QLabel("Installed"))
+        # Installed models and LoRA adapters side by side, as tabs
+        self.installed_tabs = QTabWidget()
+        self.installed_tabs.setObjectName("installedTabs")
+        models_page = QWidget()
+        page = QVBoxLayout(models_page)
         self.installed = QListWidget()
-        layout.addWidget(self.installed)
+        page.addWidget(self.installed)
+        self.adapters = AdaptersPanel(self._paths, can_use=self._can_use_adapters)
+        self.adapters.adapterChosen.connect(self.adapterChosen)
+        self.adapters.listed.connect(self._count_adapters)
+        self.installed_tabs.addTab(models_page, "Installed models")
+        self.installed_tabs.addTab(self.adapters, "LoRA adapters")
+        layout.addWidget(self.installed_tabs, 1)
         self.details_label = QLabel("Select an installed model to see its details.")
         self.details_label.setObjectName("modelDetails")
         self.details_label.setWordWrap(True)
         self.details_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details_label.setAccessibleName("Model details")
-        layout.addWidget(self.details_label)
+        page.addWidget(self.details_label)
         self.installed.currentItemChanged.connect(lambda *_: self._show_details())
         self.installed.currentItemChanged.connect(lambda *_: self._update_remove())
         buttons = QHBoxLayout()
@@ -222,7 +245,7 @@ class ModelManagerDialog(QDialog):
         buttons.addWidget(self.copy_check)
         buttons.addStretch(1)
         buttons.addWidget(self.advanced_button)
-        layout.addLayout(buttons)
+        page.addLayout(buttons)
         self.use_button.clicked.connect(self._use_selected)
         self.installed.itemDoubleClicked.connect(lambda _item: self._use_selected())
         self.advanced_button.clicked.connect(self.open_advanced)
@@ -247,14 +270,23 @@ class ModelManagerDialog(QDialog):
         if bool(repo) != bool(name):
             self.status.setText("Give both a repo (owner/name) and a file name, or pick from the list.")
             return
+        adapter = self.adapter_download_check.isChecked()
         if not repo:
+            if adapter:
+                self.status.setText("Give the adapter's repo (owner/name) and file name: the "
+                                    "catalog lists models only.")
+                return
             entry = self.selected_entry()
             repo, name = entry.repo_id, entry.filename
+        if adapter and (refusal := adapter_name_refusal(name, self._policy)):
+            self.status.setText(refusal)
+            return
         self._active = (repo, name)
         self._set_busy(True)
         self.status.setText(f"Asking the Hub about {name}…")
-        self._service.worker.downloadRequested.emit(repo, name, endpoint_from_env(),
-                                                    self._tokens.get() or "")
+        request = (self._service.worker.adapterDownloadRequested if adapter
+                   else self._service.worker.downloadRequested)
+        request.emit(repo, name, endpoint_from_env(), self._tokens.get() or "")
 
     def list_repo_files(self) -> None:
         repo = self.repo_edit.text().strip()
@@ -293,6 +325,20 @@ class ModelManagerDialog(QDialog):
         self.status.setText(f"Downloaded and verified: {Path(path).name}. It is ready to use.")
         self.refresh_installed()
         self.downloadFinished.emit(path)
+
+    @Slot(str, str)
+    def _on_adapter_finished(self, path: str, summary: str) -> None:
+        self._set_busy(False)
+        self.download_button.setText("Download")
+        self.progress.setValue(1000)
+        self.status.setText(f"Downloaded and verified the adapter {summary}.")
+        self.installed_tabs.setCurrentWidget(self.adapters)
+        self.adapters.refresh()
+        self.downloadFinished.emit(path)
+
+    def _count_adapters(self) -> None:
+        n = self.adapters.table.rowCount()
+        self.installed_tabs.setTabText(1, f"LoRA adapters ({n})" if n else "LoRA adapters")
 
     @Slot(str, str)
     def _on_failed(self, message: str, kind: str) -> None:
@@ -464,6 +510,7 @@ class ModelManagerDialog(QDialog):
         """Pause any transfer (its part stays, so the next start resumes) and join the threads."""
         self._service.shutdown()
         self._planner.shutdown()
+        self.adapters.shutdown()
 
     def done(self, result: int) -> None:
         self.shutdown()
@@ -471,13 +518,21 @@ class ModelManagerDialog(QDialog):
 
 
 def open_model_manager(parent: QWidget, paths: Paths, settings: SettingsController,
-                       load_model: Callable[[str], object]) -> None:
+                       load_model: Callable[[str], object],
+                       use_adapter: Callable[[str], object] | None = None) -> None:
     """File ▸ Models…: modal, so the download thread is always joined when it closes."""
-    dialog = ModelManagerDialog(paths, parent, settings=lambda: settings.settings, save=settings.update)
+    dialog = ModelManagerDialog(paths, parent, settings=lambda: settings.settings, save=settings.update,
+                                can_use_adapters=use_adapter is not None)
 
     def chosen(path: str) -> None:
         dialog.accept()
         load_model(path)
 
     dialog.modelChosen.connect(chosen)
+    if use_adapter is not None:
+        def adapter_chosen(path: str) -> None:
+            dialog.accept()
+            use_adapter(path)
+
+        dialog.adapterChosen.connect(adapter_chosen)
     dialog.exec()

@@ -398,6 +398,8 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self.api_server.stop()  # its streams end first, cancelling their jobs on the worker
         stop_worker(self.worker, self._thread)
+        if self.chat_actions is not None:
+            self.chat_actions.shutdown()  # an adapter check under way
         if self.history is not None:
             self.history.close()
 

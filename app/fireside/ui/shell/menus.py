@@ -117,7 +117,9 @@ def _fill_recent(window: MainWindow, menu: QMenu) -> None:
 def _open_models(window: MainWindow) -> None:
     from fireside.ui.models.model_manager import open_model_manager
 
-    open_model_manager(window, window.paths, window.settings_controller, window.load_model)
+    actions = window.chat_actions  # none without a saved history
+    open_model_manager(window, window.paths, window.settings_controller, window.load_model,
+                       actions.use_adapter if actions is not None else None)
 
 
 def _fill_remote(window: MainWindow, menu: QMenu) -> None:
