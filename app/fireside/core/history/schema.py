@@ -140,8 +140,24 @@ def _v3_to_v4(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+# Version 5: stored responses are conversations too. Each stored response records the
+# conversation and the last message it wrote there (`previous_response_id` continues from that
+# message; two responses continuing the same one are branches); `conversations.source` is 'api'
+# for a conversation the local API server started, so the sidebar can say where it came from.
+_V4_TO_V5 = """
+ALTER TABLE api_responses ADD COLUMN conversation_id INTEGER;
+ALTER TABLE api_responses ADD COLUMN message_id INTEGER;
+ALTER TABLE conversations ADD COLUMN source TEXT NOT NULL DEFAULT '';
+"""
+
+
+def _v4_to_v5(db: sqlite3.Connection) -> None:
+    for statement in _split(_V4_TO_V5):
+        db.execute(statement)
+
+
 # MIGRATIONS[n] takes a database at version n to n + 1 (version 0 is an empty file).
-MIGRATIONS = (_create_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4)
+MIGRATIONS = (_create_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
