@@ -43,6 +43,13 @@ def bench_models(quick: bool, *, include_20b: bool = True) -> list[BenchModel]:
 _EOG: dict[int, list[int]] = {}
 
 
+def control_tokens(engine: LlamaEngine) -> list[int]:
+    """End-of-generation and control tokens (a chat template's turn markers end a reply too)."""
+    vocab = engine._vocab
+    return [t for t in range(llama_cpp.llama_vocab_n_tokens(vocab))
+            if llama_cpp.llama_vocab_is_eog(vocab, t) or llama_cpp.llama_vocab_is_control(vocab, t)]
+
+
 def eog_tokens(engine: LlamaEngine) -> list[int]:
     """End-of-generation token ids (a scan of the vocabulary: ~90 ms for 262k, so cached)."""
     vocab = engine._vocab
@@ -54,13 +61,14 @@ def eog_tokens(engine: LlamaEngine) -> list[int]:
 
 
 @contextlib.contextmanager
-def no_end_tokens(engine: LlamaEngine) -> Iterator[None]:
+def no_end_tokens(engine: LlamaEngine, banned: list[int] | None = None) -> Iterator[None]:
     """Ban end-of-generation tokens so a reply always runs to max_tokens, like llama-bench's tg.
 
     The app's own sampler chain (make_sampler) runs unchanged, nested inside a chain that first
-    sets the logits of the EOG tokens to -inf: one extra, cheap sampler step per token.
+    sets the logits of the EOG tokens (or of `banned`) to -inf: one extra, cheap sampler step per
+    token.
     """
-    banned = eog_tokens(engine)
+    banned = eog_tokens(engine) if banned is None else banned
     original = llama_engine.make_sampler
     n_vocab = llama_cpp.llama_vocab_n_tokens(engine._vocab)
 

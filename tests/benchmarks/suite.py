@@ -30,8 +30,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 SECTIONS = ("gui_stall", "startup", "engine_vs_llama", "bandwidth", "multiturn", "python_tool",
-            "tool_loop", "remote_overhead", "structured", "api_server", "lora", "speculative",
-            "prefix_cache")
+            "tool_loop", "remote_overhead", "structured", "api_server", "api_peers", "lora",
+            "speculative", "prefix_cache")
 DEFAULT_OUT = ROOT / "docs" / "performance"
 # Generous: full mode streams 250 s and builds llama-bench on first use; a hang still ends.
 TIME_LIMIT_S = {"quick": 600, "full": 4 * 3600}

@@ -31,11 +31,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def llama_server(model: Path, *, alias: str = ALIAS, api_key: str = KEY) -> Iterator[str]:
+def llama_server(model: Path, *, alias: str = ALIAS, api_key: str = KEY, n_ctx: int = 1024,
+                 n_threads: int = 2) -> Iterator[str]:
     """Yield the server's base URL (…/v1) once it accepts requests."""
     port = _free_port()
     cmd = [sys.executable, "-c", _LAUNCH, "--model", str(model), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "1024", "--n_threads", "2", "--verbose", "False",
+           "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(n_threads),
+           "--n_threads_batch", str(n_threads), "--verbose", "False",
            "--chat_format", "gemma", "--model_alias", alias, "--api_key", api_key]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

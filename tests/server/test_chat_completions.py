@@ -81,6 +81,7 @@ def test_the_same_seed_gives_the_same_reply(served: Served):
 def test_a_tool_call_round_trip(served: Served):
     c = served.client()
     served.force(CALL)
+    before = len(served.engine.prompts)
     r = c.chat.completions.create(model="", messages=ASK, tools=[WEATHER], tool_choice="auto")
     choice = r.choices[0]
     assert choice.finish_reason == "tool_calls"
@@ -88,6 +89,8 @@ def test_a_tool_call_round_trip(served: Served):
     call = choice.message.tool_calls[0]
     assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
     assert call.id.startswith("call_")
+    # the function is the client's: the reply ends at the call, nothing is run or answered
+    assert choice.message.content is None and len(served.engine.prompts) == before + 1
     assert "namespace functions" in served.engine.prompts[-1]
     assert "type get_weather = (_: {" in served.engine.prompts[-1]
     # The client runs the function and sends the whole conversation back, reasoning included.

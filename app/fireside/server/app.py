@@ -61,6 +61,8 @@ class ServerOptions:
     max_body_bytes: int = MAX_BODY_BYTES
     default_effort: Effort = Effort.MEDIUM
     on_log: Callable[[LogEntry], None] = field(default=lambda entry: None)
+    # A stored response was written as (part of) this conversation of the history.
+    on_stored: Callable[[int], None] = field(default=lambda conversation_id: None)
 
 
 class _Api:
@@ -126,6 +128,12 @@ class _Api:
         except Exception:
             log.exception("The request log failed")
 
+    def _stored_in(self, conversation_id: int) -> None:
+        try:
+            self.options.on_stored(conversation_id)
+        except Exception:
+            log.exception("Announcing a stored response failed")
+
     # ------------------------------------------------------------------ routes
     async def models(self, request: Request) -> Response:
         self._check_key(request)
@@ -179,10 +187,14 @@ class _Api:
                     yield e
             if call.store and self.store is not None and builder.response["status"] != "failed":
                 try:
-                    await asyncio.to_thread(save_response, self.store, builder.response,
-                                            instructions, items)
+                    cid = await asyncio.to_thread(
+                        save_response, self.store, builder.response, instructions, items,
+                        new_items=call.input_items, previous_id=call.previous_response_id)
                 except StoreError as exc:
                     log.warning("%s", exc)
+                else:
+                    if cid is not None:
+                        self._stored_in(cid)
 
         if not call.stream:
             try:

@@ -13,20 +13,20 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from fireside.core.chat.conversation import Effort, Message
+from fireside.core.chat.conversation import Effort
 from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta, ReplyStats, ToolCall
+from fireside.core.chat.openai_format import messages_from_openai
 from fireside.core.chat.session import Failed
 from fireside.server.errors import ApiError, bad
 from fireside.server.parsing import (
-    arguments_text,
     effort_of,
     json_schema_of,
     model_of,
     obj,
+    openai_format,
     positive_int,
     sampling_of,
     stops_of,
-    text_of,
     tool_choice_of,
     tools_of,
 )
@@ -46,13 +46,9 @@ class ChatCall:
 
 def parse(body: Any, default_effort: Effort) -> ChatCall:
     body = obj(body)
-    raw = body.get("messages")
-    if not isinstance(raw, list) or not raw:
-        raise bad("messages must be a non-empty list.", "messages")
-    instructions: list[str] = []
-    messages: list[Message] = []
-    for i, m in enumerate(raw):
-        messages += _message(obj(m, f"messages[{i}]"), f"messages[{i}]", instructions, messages)
+    with openai_format():
+        system, messages = messages_from_openai(body.get("messages"), builtin_python=False)
+    instructions = [system] if system else []
     if not any(m.role in ("user", "tool") for m in messages):
         raise bad("messages must include a user message.", "messages")
     max_tokens = positive_int(body.get("max_completion_tokens"), "max_completion_tokens")
@@ -76,42 +72,6 @@ def parse(body: Any, default_effort: Effort) -> ChatCall:
         json_schema=json_schema_of(body.get("response_format"), "response_format"),
         stops=stops_of(body.get("stop")))
     return ChatCall(model_of(body), spec, stream, include_usage)
-
-
-def _message(m: dict[str, Any], param: str, instructions: list[str],
-             so_far: list[Message]) -> list[Message]:
-    role = m.get("role")
-    text = text_of(m.get("content"), f"{param}.content")
-    if role in ("system", "developer"):
-        if not so_far:  # leading instructions: harmony's developer message
-            instructions.append(text)
-            return []
-        return [Message("developer", text)]
-    if role == "user":
-        return [Message("user", text)]
-    if role == "assistant":
-        reasoning = m.get("reasoning_content") or m.get("reasoning") or ""
-        if not isinstance(reasoning, str):
-            raise bad("reasoning_content must be a string.", f"{param}.reasoning_content")
-        calls = []
-        for j, c in enumerate(m.get("tool_calls") or []):
-            c = obj(c, f"{param}.tool_calls[{j}]")
-            fn = obj(c.get("function"), f"{param}.tool_calls[{j}].function")
-            name = fn.get("name")
-            if not isinstance(name, str) or not name:
-                raise bad("A tool call needs a function name.", f"{param}.tool_calls[{j}].function.name")
-            calls.append(ToolCall(f"functions.{name}", arguments_text(
-                fn.get("arguments", "{}"), f"{param}.tool_calls[{j}].function.arguments"),
-                content_type="json", call_id=str(c.get("id") or "")))
-        return [Message("assistant", text, reasoning, tuple(calls))]
-    if role == "tool":
-        call_id = m.get("tool_call_id") or ""
-        if not isinstance(call_id, str):
-            raise bad("tool_call_id must be a string.", f"{param}.tool_call_id")
-        name = m.get("name") or ""
-        return [Message("tool", text, tool_name=f"functions.{name}" if name else "", call_id=call_id)]
-    raise bad(f"Unknown role {role!r}: use system, developer, user, assistant or tool.",
-              f"{param}.role")
 
 
 def usage(stats: ReplyStats) -> dict[str, Any]:

@@ -1,16 +1,19 @@
 """Request fields both APIs share, checked and turned into the conversation service's terms.
 
 Every check raises `ApiError` 400 with the offending `param`, so a client learns what to fix.
+Messages, input items and tools are parsed by `core/chat/openai_format.py` (the one parser, the
+CLI's too); `openai_format()` turns its errors into that 400.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
 from fireside.core.chat.conversation import Effort, FunctionTool, Sampling
+from fireside.core.chat.openai_format import OpenAIFormatError, tools_from_openai
 from fireside.core.engine.structured import SchemaError, schema_to_gbnf
 from fireside.server.errors import bad
 
@@ -36,37 +39,19 @@ class SamplingAsked:
         return s
 
 
+@contextmanager
+def openai_format() -> Iterator[None]:
+    """Core's format errors as the API's 400, naming the field at fault."""
+    try:
+        yield
+    except OpenAIFormatError as exc:
+        raise bad(exc.reason, exc.param) from None
+
+
 def obj(body: Any, what: str = "The request body") -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad(f"{what} must be a JSON object.")
     return body
-
-
-def text_of(value: Any, param: str) -> str:
-    """A message's content: a string, or a list of text parts (input_text, output_text, text)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        out = []
-        for i, part in enumerate(value):
-            if isinstance(part, str):
-                out.append(part)
-                continue
-            if not isinstance(part, dict):
-                raise bad("Each content part must be an object.", f"{param}[{i}]")
-            kind = part.get("type", "text")
-            if kind in ("text", "input_text", "output_text", "reasoning_text", "refusal"):
-                t = part.get("text", part.get("refusal", ""))
-                if not isinstance(t, str):
-                    raise bad("A text part's text must be a string.", f"{param}[{i}].text")
-                out.append(t)
-            else:
-                raise bad(f"Content of type {kind!r} is not supported: this server reads text only.",
-                          f"{param}[{i}].type")
-        return "".join(out)
-    raise bad("Content must be a string or a list of text parts.", param)
 
 
 def model_of(body: dict[str, Any]) -> str:
@@ -128,35 +113,9 @@ def stops_of(value: Any) -> tuple[str, ...]:
     return tuple(items)
 
 
-def function_tool(spec: Any, param: str) -> FunctionTool:
-    """A function tool in either API's shape: Chat's {type, function: {...}} or the Responses
-    API's flat {type, name, description, parameters}."""
-    spec = obj(spec, param)
-    if spec.get("type", "function") != "function":
-        raise bad(f"Tools of type {spec.get('type')!r} are not supported: only function tools.",
-                  f"{param}.type")
-    fn = spec.get("function", spec)
-    fn = obj(fn, param)
-    name = fn.get("name")
-    if not isinstance(name, str) or not name.strip() or any(c in name for c in " .<|>"):
-        raise bad("A function needs a name of letters, digits, _ and -.", f"{param}.name")
-    description = fn.get("description") or ""
-    parameters = fn.get("parameters") or {}
-    if not isinstance(description, str) or not isinstance(parameters, dict):
-        raise bad("A function's description must be text and its parameters a JSON Schema object.",
-                  param)
-    return FunctionTool(name.strip(), description, parameters)
-
-
 def tools_of(value: Any, param: str = "tools") -> tuple[FunctionTool, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise bad("tools must be a list.", param)
-    tools = tuple(function_tool(t, f"{param}[{i}]") for i, t in enumerate(value))
-    if len({t.name for t in tools}) != len(tools):
-        raise bad("Two tools have the same name.", param)
-    return tools
+    with openai_format():
+        return tools_from_openai(value, param)
 
 
 @dataclass(frozen=True)
@@ -210,11 +169,3 @@ def json_schema_of(fmt: Any, param: str) -> Mapping[str, Any] | None:
     except SchemaError as exc:
         raise bad(str(exc), param) from None
     return schema
-
-
-def arguments_text(value: Any, param: str) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return json.dumps(value, ensure_ascii=False)
-    raise bad("A function call's arguments must be a JSON string.", param)

@@ -20,17 +20,17 @@ from typing import Any
 
 from fireside.core.chat.conversation import Effort, Message
 from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta, ReplyStats, ToolCall
+from fireside.core.chat.openai_items import messages_from_items
 from fireside.core.chat.session import Failed
 from fireside.server.errors import bad
 from fireside.server.parsing import (
-    arguments_text,
     effort_of,
     json_schema_of,
     model_of,
     obj,
+    openai_format,
     positive_int,
     sampling_of,
-    text_of,
     tool_choice_of,
     tools_of,
 )
@@ -96,62 +96,12 @@ def spec_for(call: ResponsesCall, items: list[dict[str, Any]], instructions: str
 
 
 def messages_of(items: list[dict[str, Any]], instructions: list[str]) -> tuple[Message, ...]:
-    """Input items as the conversation service's messages: reasoning and function calls join the
-    assistant message they belong to, a call's output becomes a tool message."""
-    out: list[Message] = []
-    reasoning: list[str] = []
-    calls: list[ToolCall] = []
-
-    def flush() -> None:
-        if reasoning or calls:
-            out.append(Message("assistant", "", "".join(reasoning), tuple(calls)))
-            reasoning.clear()
-            calls.clear()
-
-    for i, item in enumerate(items):
-        param = f"input[{i}]"
-        kind = item.get("type", "message")
-        if kind == "message":
-            role = item.get("role")
-            text = text_of(item.get("content"), f"{param}.content")
-            if role in ("system", "developer"):
-                flush()
-                if out:
-                    out.append(Message("developer", text))
-                else:
-                    instructions.append(text)
-            elif role == "user":
-                flush()
-                out.append(Message("user", text))
-            elif role == "assistant":
-                if calls:
-                    flush()
-                out.append(Message("assistant", text, "".join(reasoning)))
-                reasoning.clear()
-            else:
-                raise bad(f"Unknown role {role!r}.", f"{param}.role")
-        elif kind == "reasoning":
-            parts = item.get("content") or item.get("summary") or []
-            reasoning.append(text_of(parts, f"{param}.content"))
-        elif kind == "function_call":
-            name = item.get("name")
-            if not isinstance(name, str) or not name:
-                raise bad("A function call needs a name.", f"{param}.name")
-            call_id = item.get("call_id") or ""
-            calls.append(ToolCall(f"functions.{name}", arguments_text(
-                item.get("arguments", "{}"), f"{param}.arguments"), content_type="json",
-                call_id=str(call_id)))
-        elif kind == "function_call_output":
-            flush()
-            call_id = item.get("call_id")
-            if not isinstance(call_id, str) or not call_id:
-                raise bad("A function call output needs the call_id it answers.", f"{param}.call_id")
-            out.append(Message("tool", text_of(item.get("output"), f"{param}.output"),
-                               call_id=call_id))
-        else:
-            raise bad(f"Input items of type {kind!r} are not supported.", f"{param}.type")
-    flush()
-    return tuple(out)
+    """Input items as the conversation service's messages (core's parser); leading system and
+    developer items join `instructions`."""
+    with openai_format():
+        leading, messages = messages_from_items(items)
+    instructions += leading
+    return messages
 
 
 def response_object(call: ResponsesCall, response_id: str, model: str,

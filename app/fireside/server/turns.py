@@ -50,7 +50,9 @@ def work_for(spec: TurnSpec) -> Work:
         options = TurnOptions(effort=spec.effort, max_tokens=spec.max_tokens,
                               sampling=spec.sampling.for_model(info.is_harmony),
                               system_prompt=spec.instructions, tools=spec.tools,
-                              json_schema=spec.json_schema)
+                              json_schema=spec.json_schema,
+                              # the client runs its own functions: a call ends the reply
+                              client_functions=frozenset(t.name for t in spec.tools))
         request = build_request(spec.messages, spec.instructions, options)
         try:
             n = engine.count_prompt_tokens(request)

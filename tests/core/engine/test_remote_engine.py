@@ -343,3 +343,31 @@ def test_tls_is_always_verified_and_a_custom_ca_bundle_is_trusted(tmp_path: Any)
         _, answer, _, done = _split(list(engine.stream(_ask())))
         assert answer == "Hello there" and done.stats.stop_reason == "end"
         engine.close()
+
+
+def test_a_preset_with_adapters_is_refused_before_sending_and_the_turn_says_why(
+        peer: OpenAIPeer, tmp_path: Any) -> None:
+    """LoRA adapters apply only to a model on this computer: a turn that asks for them on a remote
+    engine is not sent (the peer sees no request), and the saved reply carries the sentence."""
+    from fireside.core.chat.conversation import AdapterUse
+    from fireside.core.chat.session import ChatSession, Failed, TurnOptions
+    from fireside.core.history.store import Store
+
+    engine = _engine(peer, name="Foundry")
+    options = TurnOptions(adapters=(AdapterUse("/adapters/legal-v2.gguf", 0.8),
+                                    AdapterUse("/adapters/off.gguf", 0.0)))
+    with Store(tmp_path / "history.sqlite3") as store:
+        events = list(ChatSession(engine, store).send(None, "Summarise the contract.", options))
+        assert isinstance(events[-1], Failed)
+        said = events[-1].message
+        assert "legal-v2:0.8" in said and "off" not in said and "Foundry is a remote engine" in said
+        assert "Choose a preset without adapters, or a local model" in said
+        assert peer.requests == []
+        (cid,) = [c.id for c in store.conversations()]
+        question, reply = store.active_path(cid)
+        assert question.text == "Summarise the contract." and reply.status == "error"
+    # scale 0 changes nothing, so such a preset is sent as it is
+    peer.default = Reply(events=chat_chunks([], ["Fine."]))
+    plain = (AdapterUse("/adapters/off.gguf", 0.0),)
+    _r, answer, _c, _d = _split(list(engine.stream(_ask(adapters=plain))))
+    assert answer == "Fine." and len(peer.requests) >= 1

@@ -82,3 +82,34 @@ def test_the_toggle_is_off_and_says_why_when_the_policy_forbids_it(qtbot, make_w
     dialog = window.api_server.open_dialog(window)
     assert not dialog.toggle.isEnabled()
     assert "local_api_server_allowed" in dialog.status.text()
+
+
+def test_a_stored_response_appears_in_the_sidebar_and_opens_with_its_reasoning(  # type: ignore[no-untyped-def]
+        qtbot, served_window):
+    window = served_window
+    dialog = window.api_server.open_dialog(window)
+    dialog.toggle.setChecked(True)
+    url = dialog.address.text()
+    result: dict[str, str] = {}
+
+    def client() -> None:
+        with openai.OpenAI(base_url=url, api_key="fs-window-key", max_retries=0, timeout=60) as c:
+            r = c.responses.create(model="", input="Name a lighthouse.", max_output_tokens=24,
+                                   temperature=0, reasoning={"effort": "low"})
+            result["id"], result["text"] = r.id, r.output_text
+            result["reasoning"] = "".join(p.text for o in r.output if o.type == "reasoning"
+                                          for p in (o.content or []))
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    sidebar = window.sidebar
+    qtbot.waitUntil(lambda: not thread.is_alive() and sidebar.list.count() == 1, timeout=60000)
+    item = sidebar.list.item(0)
+    assert item.text() == "API · Name a lighthouse." and "local API server" in item.toolTip()
+    sidebar.list.itemClicked.emit(item)
+    model = window.chat_model
+    assert model.item(0).text == "Name a lighthouse."
+    reply = model.item(model.rowCount() - 1)
+    assert (reply.text, reply.reasoning) == (result["text"], result["reasoning"])
+    assert result["reasoning"] or result["text"]  # the tiny model wrote something
+    dialog.toggle.setChecked(False)

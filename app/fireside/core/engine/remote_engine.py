@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import httpx2
 import openai
 
-from fireside.core.chat.conversation import ChatRequest
+from fireside.core.chat.conversation import AdapterUse, ChatRequest
 from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats, ToolCall
 from fireside.core.engine import remote_stream
 from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelInfo, ModelLoadError
@@ -196,6 +196,8 @@ class RemoteEngine:
     # --------------------------------------------------------------- streaming
     def stream(self, request: ChatRequest, cancel: threading.Event | None = None) -> Iterator[Event]:
         self._require()
+        if adapters := tuple(u for u in request.adapters if u.scale != 0.0):  # 0 changes nothing
+            raise EngineError(adapters_refused(adapters, self.endpoint.label))
         return self._run(request, cancel)
 
     def _run(self, request: ChatRequest, cancel: threading.Event | None) -> Iterator[Event]:
@@ -332,3 +334,18 @@ def _context_length(meta: dict[str, Any]) -> int:
 
 __all__ = ["REMOTE_FORMAT", "AnswerDelta", "Endpoint", "ReasoningDelta", "RemoteEngine", "ToolCall",
            "describe", "make_client", "retry_after_s"]
+
+
+def adapters_refused(adapters: tuple[AdapterUse, ...], where: str) -> str:
+    """Why a reply that asks for LoRA adapters is not sent to a remote engine.
+
+    Refused before anything is sent, rather than sent without them: an adapter changes what the
+    model says (a fine-tune for a task, a style, a language), so a reply written without it would
+    be a different model's reply recorded under a preset that promises the adapter, and the
+    person may not notice. Refusing costs no tokens and names both ways out; `fireside chat
+    --lora ... --remote ...` refuses the same pair as bad input."""
+    names = ", ".join(u.label for u in adapters)
+    which = "LoRA adapter" if len(adapters) == 1 else "LoRA adapters"
+    return (f"Not sent: this preset's {which} ({names}) can only be applied to a model on this "
+            f"computer, and {where} is a remote engine. Choose a preset without adapters, or a "
+            "local model, and send again.")

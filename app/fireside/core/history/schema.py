@@ -174,8 +174,24 @@ def _v4_to_v5(db: sqlite3.Connection) -> None:
         db.execute("UPDATE messages SET stats = ? WHERE id = ?", (json.dumps(stats), message_id))
 
 
+# Version 6: stored responses are conversations too. Each stored response records the
+# conversation and the last message it wrote there (`previous_response_id` continues from that
+# message; two responses continuing the same one are branches); `conversations.source` is 'api'
+# for a conversation the local API server started, so the sidebar can say where it came from.
+_V5_TO_V6 = """
+ALTER TABLE api_responses ADD COLUMN conversation_id INTEGER;
+ALTER TABLE api_responses ADD COLUMN message_id INTEGER;
+ALTER TABLE conversations ADD COLUMN source TEXT NOT NULL DEFAULT '';
+"""
+
+
+def _v5_to_v6(db: sqlite3.Connection) -> None:
+    for statement in _split(_V5_TO_V6):
+        db.execute(statement)
+
+
 # MIGRATIONS[n] takes a database at version n to n + 1 (version 0 is an empty file).
-MIGRATIONS = (_create_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5)
+MIGRATIONS = (_create_v1, _v1_to_v2, _v2_to_v3, _v3_to_v4, _v4_to_v5, _v5_to_v6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

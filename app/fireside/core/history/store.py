@@ -64,6 +64,7 @@ class Conversation:
     model: str
     effort: str
     active_root_id: int | None
+    source: str = ""  # "api": started by the local API server (a stored response)
 
 
 @dataclass(frozen=True)
@@ -85,13 +86,14 @@ class StoredMessage:
     call_id: str = ""  # "tool": the call it answers
 
 
-_CONV_COLS = "id, title, created, updated, pinned, system_prompt, model, effort, active_root_id"
+_CONV_COLS = "id, title, created, updated, pinned, system_prompt, model, effort, active_root_id, source"
 _MSG_COLS = ("id, conversation_id, parent_id, role, text, reasoning, stats, model, effort, created, "
              "status, active_child_id, tool_calls, tool_name, call_id")
 
 
 def _conversation(row: tuple[Any, ...]) -> Conversation:
-    return Conversation(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8])
+    return Conversation(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6], row[7], row[8],
+                        row[9])
 
 
 def _message(row: tuple[Any, ...]) -> StoredMessage:
@@ -242,12 +244,14 @@ class Store:
     # Conversations
 
     def create_conversation(self, title: str = "", system_prompt: str = "", model: str = "",
-                            effort: str = "medium", created: float | None = None) -> int:
+                            effort: str = "medium", created: float | None = None,
+                            source: str = "") -> int:
         now = self._clock() if created is None else created
         with self._write() as db:
             cur = db.execute(
-                "INSERT INTO conversations (title, created, updated, system_prompt, model, effort) "
-                "VALUES (?, ?, ?, ?, ?, ?)", (title, now, now, system_prompt, model, effort))
+                "INSERT INTO conversations (title, created, updated, system_prompt, model, effort, "
+                "source) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (title, now, now, system_prompt, model, effort, source))
             return int(cur.lastrowid or 0)
 
     def conversation(self, conversation_id: int) -> Conversation:

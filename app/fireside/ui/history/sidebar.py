@@ -28,6 +28,8 @@ _ID = Qt.ItemDataRole.UserRole
 _MESSAGE = Qt.ItemDataRole.UserRole + 1
 _PINNED = Qt.ItemDataRole.UserRole + 2
 PIN = "★ "  # drawn by every UI font, unlike the pushpin emoji
+API = "API · "  # a conversation a client started through the local API server
+API_TIP = "Started by a program through Fireside's local API server (responses it asked to store)."
 UNDO_SECONDS = 10
 
 
@@ -105,10 +107,11 @@ class Sidebar(QWidget):
     def _fill_conversations(self) -> None:
         for conv in self.history.store.conversations():
             title = conv.title or "New chat"
-            item = QListWidgetItem((PIN if conv.pinned else "") + title)
+            from_api = conv.source == "api"
+            item = QListWidgetItem((PIN if conv.pinned else "") + (API if from_api else "") + title)
             item.setData(_ID, conv.id)
             item.setData(_PINNED, conv.pinned)
-            item.setToolTip(title)
+            item.setToolTip(f"{title}\n{API_TIP}" if from_api else title)
             self.list.addItem(item)
 
     def _move_to_top(self, conversation_id: int) -> None:

@@ -52,6 +52,7 @@ class ApiServerController(QObject):
     logged = Signal(object)  # LogEntry, from the server's thread
     busyChanged = Signal(bool)  # from the worker's thread
     stateChanged = Signal(str)  # the address while serving, "" when stopped
+    conversationStored = Signal(int)  # a stored response was written to this conversation
 
     def __init__(self, worker: InferenceWorker, policy: Policy, paths: Paths,
                  settings: Callable[[], Settings], store: Store | None,
@@ -87,7 +88,8 @@ class ApiServerController(QObject):
         settings = self._settings()
         self.key = api_key()
         options = ServerOptions(key=self.key.value, cors_origins=settings.api_cors_origins,
-                                default_effort=settings.effort_enum, on_log=self.logged.emit)
+                                default_effort=settings.effort_enum, on_log=self.logged.emit,
+                                on_stored=self.conversationStored.emit)
         server = ApiServer(build_app(self, self._store, options), settings.api_host, settings.api_port)
         server.start()
         self._server = server

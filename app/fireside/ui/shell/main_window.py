@@ -136,6 +136,8 @@ class MainWindow(QMainWindow):
         self.approvals = ToolApprovals(self.worker, self.current_chat, self._can_always_allow, self)
         self.api_server = install_api_server(self, self.worker, self.policy, self.paths,
                                              lambda: self.settings, store, self.actions_.file_menu)
+        if self.history is not None:  # responses stored through the API appear in the sidebar
+            self.api_server.conversationStored.connect(self.history.conversationsChanged)
         self.comfort = Comfort(self, self.settings_controller, self.chat_model, self.transcript,
                                self.composer, self.actions_.view_menu, self.sidebar)
         self.replyFinished.connect(self.comfort.announce_reply)

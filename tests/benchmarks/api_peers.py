@@ -1,0 +1,232 @@
+"""The local API server as agents and editors use it, and against llama-cpp-python's own server.
+
+1. Agent conversation: 20 turns through `/v1/chat/completions`, the whole conversation resent on
+   every request as agents do (system prompt, every observation, every reply so far). Time to
+   first token of the last request / the first (target <= 1.3): the KV prefix must be reused
+   across requests, so each request costs its new tokens, not the whole history. Each round uses
+   its own system prompt, so no round starts from another's cache; medians over rounds.
+2. Peer: Fireside's server against `python -m llama_cpp.server` (the `llama-cpp-python[server]`
+   extra, the same wheel) on the same GGUF, threads and context, each on 127.0.0.1 with the other
+   stopped, alternating rounds: streaming tokens/s (first to last content delta; target: Fireside
+   >= llama_cpp.server, ratio >= 1.0) and time to first token. End-of-generation and control
+   tokens are banned on both (Fireside's sampler chain; a -100 logit_bias on the peer) so every
+   reply runs to max_tokens.
+
+Both drive the servers with the official `openai` client in a process of its own
+(api_client_child.py). Model: Gemma 3 270M. Run: `python -m tests.benchmarks.api_peers [--quick]`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from fireside.core.admin.policy import load_policy
+from fireside.core.engine.llama_engine import LlamaEngine
+from fireside.core.engine.protocol import LoadConfig
+from fireside.server.app import ServerOptions
+from fireside.server.models import InstalledModels
+from fireside.server.standalone import start_standalone
+from tests.benchmarks.bench_models import control_tokens, no_end_tokens
+from tests.benchmarks.common import alternate, cli, machine_details, make_ratio, median
+
+AGENT_TARGET = 1.3
+PEER_TARGET = 1.0
+KEY = "fs-bench"
+N_CTX = 4096
+ROOT = Path(__file__).resolve().parents[2]
+PROMPT = "Tell me a long story about a lighthouse keeper and the ships she guides home."
+
+
+def _observation(turn: int) -> str:
+    """What an agent's tool saw at this turn: ~90 tokens of listing, different every turn."""
+    files = " ".join(f"src/module_{turn}_{k}.py:{(turn * 37 + k * 11) % 400} lines" for k in range(8))
+    return f"Step {turn}. The build tool ran. Files changed: {files}. What next?"
+
+
+class Client:
+    """The openai client in its own process: one request body in, {ttft_s, tokens_per_s, text} out."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.benchmarks.api_client_child",
+                                      url, key], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, cwd=ROOT)
+
+    def ask(self, body: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(body) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the benchmark's API client stopped")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(60)
+
+
+@contextmanager
+def fireside_server(path: Path, threads: int, ban_control: bool = False,
+                    ) -> Iterator[tuple[str, LlamaEngine]]:
+    """The server on `path`; end tokens banned (and control tokens too with `ban_control`, so a
+    reply cannot end on a turn marker either: the peer's comparison runs to max_tokens)."""
+    engine = LlamaEngine()
+    engine.load(str(path), LoadConfig(n_ctx=N_CTX, n_threads=threads))
+    policy = load_policy([])
+    served = start_standalone(engine, InstalledModels(policy, lambda: [], Path("."), (str(path),)),
+                              ServerOptions(key=KEY), policy=policy, store=None)
+    try:
+        with no_end_tokens(engine, control_tokens(engine) if ban_control else None):
+            yield served.url, engine
+    finally:
+        served.stop()
+        engine.unload()
+
+
+def agent_rounds(client: Client, turns: int, reply_tokens: int, rounds: int,
+                 usage: list[dict[str, Any]] | None = None) -> list[list[float]]:
+    """TTFT of every request, per round: each round one conversation of `turns` requests
+    (`usage` collects each request's prompt and reused tokens)."""
+    out = []
+    for r in range(rounds):
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": f"Session {r}: you are a build agent. Say the next step."},
+        ]
+        ttfts = []
+        for turn in range(1, turns + 1):
+            messages.append({"role": "user", "content": _observation(turn)})
+            result = client.ask({"model": "", "messages": messages, "max_tokens": reply_tokens,
+                                 "seed": 1, "temperature": 0.0,
+                                 "stream_options": {"include_usage": True}})
+            ttfts.append(float(result["ttft_s"]))
+            if usage is not None:
+                usage.append({"turn": turn, "prompt_tokens": result.get("prompt_tokens", 0),
+                              "cached_tokens": result.get("cached_tokens", 0)})
+            messages.append({"role": "assistant", "content": result["text"]})
+        out.append(ttfts)
+    return out
+
+
+def run_agent(path: Path, threads: int, quick: bool, rows: list[dict[str, Any]],
+              ratios: list[dict[str, Any]]) -> dict[str, Any]:
+    turns, reply_tokens, rounds = 20, 24, (2 if quick else 5)
+    with fireside_server(path, threads) as (url, _engine):
+        client = Client(url, KEY)
+        try:
+            agent_rounds(client, 2, reply_tokens, 1)  # warm up the server and the client
+            usage: list[dict[str, Any]] = []
+            per_round = agent_rounds(client, turns, reply_tokens, rounds, usage)
+        finally:
+            client.close()
+    first, last = median([t[0] for t in per_round]), median([t[-1] for t in per_round])
+    for k in range(turns):
+        rows.append({"part": "agent", "turn": k + 1,
+                     "median ttft ms": round(median([t[k] for t in per_round]) * 1000, 1),
+                     "prompt tokens": usage[k]["prompt_tokens"],
+                     "reused tokens": usage[k]["cached_tokens"]})
+    new_first = usage[0]["prompt_tokens"] - usage[0]["cached_tokens"]
+    new_last = usage[turns - 1]["prompt_tokens"] - usage[turns - 1]["cached_tokens"]
+    ratios.append(make_ratio(f"Agent conversation resent whole: TTFT of request {turns} / request 1",
+                             last / first, AGENT_TARGET, higher_is_better=False,
+                             detail=f"{last * 1000:.0f} vs {first * 1000:.0f} ms, median of "
+                                    f"{rounds} conversations, {reply_tokens}-token replies; "
+                                    f"request {turns}: {usage[turns - 1]['prompt_tokens']} prompt "
+                                    f"tokens, {new_last} new (request 1: {new_first} new)"))
+    print(f"agent: first {first * 1000:.0f} ms, last {last * 1000:.0f} ms", file=sys.stderr)
+    return {"ttft_s": per_round, "usage": usage}
+
+
+def run_peer(path: Path, threads: int, quick: bool, rows: list[dict[str, Any]],
+             ratios: list[dict[str, Any]]) -> dict[str, Any]:
+    from tests.helpers.llama_server import ALIAS, llama_server
+    from tests.helpers.llama_server import KEY as PEER_KEY
+
+    max_tokens, reps = (96, 3) if quick else (192, 5)
+    body = {"messages": [{"role": "user", "content": PROMPT}], "max_tokens": max_tokens, "seed": 1,
+            "temperature": 0.8, "top_p": 0.95}  # the model's recommended settings (Sampling)
+    samples: dict[str, list[dict[str, Any]]] = {"fireside": [], "llama_cpp.server": []}
+    banned: list[int] = []
+
+    def one_round(side: str) -> Callable[[], float]:
+        def go() -> float:  # each side's server runs alone: only one model in memory at a time
+            if side == "fireside":
+                with fireside_server(path, threads, ban_control=True) as (url, engine):
+                    banned[:] = control_tokens(engine)
+                    result = _timed(url, KEY, {**body, "model": "",
+                                               "stream_options": {"include_usage": True}})
+            else:
+                with llama_server(path, n_ctx=N_CTX, n_threads=threads) as url:
+                    bias = {str(t): -100 for t in banned}
+                    result = _timed(url, PEER_KEY, {**body, "model": ALIAS, "logit_bias": bias})
+            # Fireside may send two tokens in one delta when the client reads slower than the
+            # model writes; the rate counts tokens (its usage), the peer sends one a delta.
+            tokens = int(result.get("completion_tokens") or result["deltas"])
+            span = float(result["span_s"])
+            result["tokens"] = tokens
+            result["tokens_per_s"] = (tokens - 1) / span if span else 0.0
+            samples[side].append(result)
+            return float(result["tokens_per_s"])
+        return go
+
+    one_round("fireside")()  # learns the end tokens to ban on the peer; not counted
+    samples["fireside"].clear()
+    speeds = alternate({"fireside": one_round("fireside"),
+                        "llama_cpp.server": one_round("llama_cpp.server")}, reps)
+    for side, results in samples.items():
+        rows.append({"part": "peer", "server": side, "median tokens/s": round(median(speeds[side]), 2),
+                     "median ttft ms": round(median([r["ttft_s"] for r in results]) * 1000, 1),
+                     "tokens": min(r["tokens"] for r in results),
+                     "deltas": min(r["deltas"] for r in results), "runs": reps})
+    ratio = median(speeds["fireside"]) / median(speeds["llama_cpp.server"])
+    ttft_f = median([r["ttft_s"] for r in samples["fireside"]])
+    ttft_p = median([r["ttft_s"] for r in samples["llama_cpp.server"]])
+    ratios.append(make_ratio("Streaming tokens/s: Fireside's server / llama_cpp.server", ratio,
+                             PEER_TARGET, detail=f"{median(speeds['fireside']):.1f} vs "
+                             f"{median(speeds['llama_cpp.server']):.1f} tok/s, {reps} rounds of "
+                             f"{max_tokens} tokens, {threads} threads"))
+    ratios.append(make_ratio("Time to first token: llama_cpp.server / Fireside's server",
+                             ttft_p / ttft_f, PEER_TARGET,
+                             detail=f"{ttft_f * 1000:.0f} vs {ttft_p * 1000:.0f} ms (Fireside vs peer)"))
+    print(f"peer: {ratio:.3f} speed ratio, TTFT {ttft_f * 1000:.0f} vs {ttft_p * 1000:.0f} ms",
+          file=sys.stderr)
+    return {"speeds": speeds, "samples": samples}
+
+
+def _timed(url: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
+    client = Client(url, key)
+    try:
+        client.ask({**body, "max_tokens": 4})  # the first request pays for warm-up on both
+        return client.ask(body)
+    finally:
+        client.close()
+
+
+def run(quick: bool = False, threads: int = 2, only: str = "") -> dict[str, Any]:
+    from tests.helpers.gemma import cached_gemma
+
+    path = cached_gemma()
+    rows: list[dict[str, Any]] = []
+    ratios: list[dict[str, Any]] = []
+    raw: dict[str, Any] = {}
+    if only in ("", "agent"):
+        raw["agent"] = run_agent(path, threads, quick, rows, ratios)
+    if only in ("", "peer"):
+        raw["peer"] = run_peer(path, threads, quick, rows, ratios)
+    return {"title": "Local API server: an agent's resent conversation, and llama_cpp.server",
+            "rows": rows, "ratios": ratios, "samples": raw,
+            "settings": {"threads": threads, "n_ctx": N_CTX, "model": path.name},
+            "machine": machine_details()}
+
+
+if __name__ == "__main__":
+    cli(run, __doc__.splitlines()[0], extra=lambda p: (
+        p.add_argument("--threads", type=int, default=2),
+        p.add_argument("--only", choices=("agent", "peer"), default="")))
