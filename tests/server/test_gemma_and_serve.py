@@ -134,7 +134,7 @@ def test_the_stored_responses_table_comes_with_a_migration(tmp_path: Path):
             db.execute(statement)
     _v1_to_v2(db)
     db.execute("PRAGMA user_version = 2")
-    assert migrate(db) == 2 and SCHEMA_VERSION == 6  # v3 tool calls, v4 this table, v5 tool outcomes, v6 links
+    assert migrate(db) == 2 and SCHEMA_VERSION == 6  # v3 tool calls, v4 this table, v5 outcomes, v6 links
     columns = [r[1] for r in db.execute("PRAGMA table_info(api_responses)")]
     assert columns == ["id", "created", "model", "instructions", "input", "response",
                        "conversation_id", "message_id"]
