@@ -17,6 +17,7 @@ Run: `python -m tests.benchmarks.llama_bench_build` builds (or finds) it and pri
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -96,8 +97,15 @@ def _root() -> Path:
     return BENCH_CACHE / f"llama-bench-{llama_cpp_version()}"
 
 
+def _build_dir() -> Path:
+    """One build per installed llama-cpp-python (its lib folder's path): the binary's RUNPATH names
+    that folder, so two venvs sharing the cache would otherwise keep rebuilding each other's."""
+    venv = hashlib.sha256(str(lib_dir().resolve()).encode()).hexdigest()[:10]
+    return _root() / f"build-{venv}"
+
+
 def binary_path() -> Path:
-    return _root() / "build" / "bench" / "llama-bench"
+    return _build_dir() / "bench" / "llama-bench"
 
 
 def find_llama_bench() -> Path | None:
@@ -147,7 +155,7 @@ def build_llama_bench(jobs: int | None = None) -> Path:
     link = wrapper / "ggml"  # llama.cpp's cmake/common.cmake includes "ggml/cmake/common.cmake"
     if not link.exists():
         link.symlink_to(src / "ggml", target_is_directory=True)
-    build = root / "build"
+    build = _build_dir()
     generator = ["-G", "Ninja"] if shutil.which("ninja") else []
     subprocess.run(["cmake", "-S", str(wrapper), "-B", str(build), *generator, "-DCMAKE_BUILD_TYPE=Release",
                     f"-DLLAMA_SRC={src}", f"-DLIBDIR={lib_dir()}", f"-DCOMMONDIR={common_lib_dir()}"],
