@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFileDialog, QLabel
 
@@ -229,6 +229,7 @@ def test_thinking_block_is_open_while_the_model_only_thinks(
     with qtbot.waitSignal(window.modelLoaded, timeout=5000):
         window.load_model(MODEL_PATH)
     type_and_send(qtbot, window, "Think first")
+    qtbot.waitUntil(lambda: window.transcript.count() == 2, timeout=5000)  # the bubble: next pass
     message = window.transcript.widget_at(1)
     # The first delta is sent at once; later ones are batched, so only that one is certain here.
     qtbot.waitUntil(lambda: message.reasoning_view.text() == "The user", timeout=5000)
@@ -240,6 +241,31 @@ def test_thinking_block_is_open_while_the_model_only_thinks(
     with qtbot.waitSignal(window.replyFinished, timeout=5000):
         gate.set()
     assert not message.reasoning_expanded
+
+
+def test_a_send_lets_the_event_loop_in_before_the_reply_starts(qtbot, loaded_window: MainWindow) -> None:
+    """The question shows in one pass of the event loop and the reply's bubble in the next, so a
+    key press or a repaint is never held for the whole send (gui_stall's stall at send)."""
+    w = loaded_window
+    rows_in_between: list[int] = []
+    QTimer.singleShot(0, lambda: rows_in_between.append(w.chat_model.rowCount()))
+    assert w.send_message("Two passes")
+    assert w.chat_model.rowCount() == 1 and w.is_generating  # claimed: nothing else starts now
+    assert not w.send_message("A second question meanwhile")
+    with qtbot.waitSignal(w.replyFinished, timeout=5000):
+        pass
+    assert rows_in_between == [1] and w.chat_model.rowCount() == 2
+
+
+def test_stop_before_the_reply_begins_still_ends_it(qtbot, loaded_window: MainWindow) -> None:
+    w = loaded_window
+    with qtbot.waitSignal(w.replyFinished, timeout=5000):
+        w.send_message("Never mind")
+        w.stop_generation()  # same pass: the turn is queued but not yet with the worker
+    assert not w.is_generating and w.chat_model.item(1).text == ""
+    assert w.history is not None
+    reply = w.history.store.active_path(w.history.current_id)[-1]
+    assert reply.role == "assistant" and reply.status == "cancelled"
 
 
 def test_second_message_carries_the_history(qtbot, loaded_window: MainWindow) -> None:

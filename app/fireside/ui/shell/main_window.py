@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -105,6 +105,12 @@ class MainWindow(QMainWindow):
         self._active_request: int | None = None
         self._next_request = 0
         self._shut_down = False
+        # A turn starts in two event-loop passes (see _start): the question shows in the first,
+        # the reply's bubble and the worker's start in the next, so no single pass holds the input.
+        self._queued_turn: tuple[int, Turn] | None = None
+        self._begin_timer = QTimer(self, singleShot=True, interval=1)
+        self._begin_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._begin_timer.timeout.connect(self._begin_turn)
         self._panel_auto = False
 
         self.setWindowTitle(wording.APP_NAME)
@@ -435,14 +441,25 @@ class MainWindow(QMainWindow):
         return call.recipient.startswith("functions.") and not self.policy.auto_approval_refusal()
 
     def _start(self, turn: Turn) -> bool:
+        """Claim the turn now (nothing else can start, Stop works) and begin it in the next pass
+        of the event loop: a key press or a repaint gets in between the question appearing and
+        the reply's bubble, so pressing Enter never holds the window for a whole frame."""
         self._next_request += 1
         self._active_request = self._next_request
-        row = self.chat_model.start_reply(self._active_request)
+        self._queued_turn = (self._active_request, turn)
+        self._begin_timer.start()
+        return True
+
+    def _begin_turn(self) -> None:
+        queued, self._queued_turn = self._queued_turn, None
+        if queued is None or self._shut_down:
+            return
+        request, turn = queued
+        row = self.chat_model.start_reply(request)
         self.transcript.scroll_to_bottom()
         self.select_row(row)
         self._refresh_state()
-        self.worker.turnRequested.emit(self._active_request, turn)
-        return True
+        self.worker.turnRequested.emit(request, turn)
 
     def _branch_action(self, row: int) -> None:
         if self.is_generating or self._model_info is None:
