@@ -447,6 +447,7 @@ class MainWindow(QMainWindow):
         self._next_request += 1
         self._active_request = self._next_request
         self._queued_turn = (self._active_request, turn)
+        self._refresh_state()  # Stop instead of Send, at once; the heavier half waits a pass
         self._begin_timer.start()
         return True
 
@@ -458,7 +459,6 @@ class MainWindow(QMainWindow):
         row = self.chat_model.start_reply(request)
         self.transcript.scroll_to_bottom()
         self.select_row(row)
-        self._refresh_state()
         self.worker.turnRequested.emit(request, turn)
 
     def _branch_action(self, row: int) -> None:
