@@ -3,11 +3,15 @@ pressing Enter builds no widget (see transcript.py). The scripted engine plays t
 
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import Qt
 
 from fireside.ui.chat.message_widget import MessageWidget
 from fireside.ui.chat.transcript import SPARE_IDLE_MS
 from fireside.ui.shell.main_window import MainWindow
+from tests.helpers.stubs import ScriptedEngine
+from tests.ui.conftest import MODEL_PATH, MakeWindow
 from tests.ui.shell.test_main_window import send_and_wait
 
 
@@ -49,3 +53,19 @@ def test_opening_a_long_chat_uses_the_spares_and_builds_the_rest(qtbot, loaded_w
     texts = [w.transcript.widget_at(r).answer_label.text() for r in range(4)]
     assert texts[0] == "One" and texts[2] == "Two"
     assert len({id(w.transcript.widget_at(r)) for r in range(4)}) == 4
+
+
+def test_no_spare_is_built_while_a_reply_streams(qtbot, make_window: MakeWindow) -> None:
+    gate = threading.Event()
+    engine = ScriptedEngine(gate=gate, gate_after=2)
+    w = make_window(engine)
+    with qtbot.waitSignal(w.modelLoaded, timeout=5000):
+        w.load_model(MODEL_PATH)
+    qtbot.waitUntil(lambda: len(_spares(w)) == 2, timeout=SPARE_IDLE_MS + 5000)
+    w.send_message("Stream for a while")
+    qtbot.waitUntil(engine.reached_gate.is_set, timeout=5000)
+    qtbot.wait(SPARE_IDLE_MS + 500)  # sleep-ok: the spare timer fires meanwhile and must wait
+    assert _spares(w) == {}
+    with qtbot.waitSignal(w.replyFinished, timeout=5000):
+        gate.set()
+    qtbot.waitUntil(lambda: len(_spares(w)) == 2, timeout=SPARE_IDLE_MS + 5000)

@@ -6,8 +6,8 @@ pinned to the bottom only while the user is there, so scrolling up to reread is 
 
 Building a MessageWidget (a dozen child widgets, each polished by the window's stylesheet) is the
 largest cost of pressing Enter. So the view keeps one spare widget per role, built and polished
-while nothing else happens (a second after the last insertion), and a new row takes its spare:
-the send shows the question and the reply's bubble without building either.
+while nothing else happens (a second after the last insertion, once no reply is streaming), and a
+new row takes its spare: the send shows the question and the reply's bubble without building either.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ class TranscriptView(QScrollArea):
         self._column_widget = column
         self._spares: dict[str, MessageWidget] = {}
         self._spare_timer = QTimer(self, singleShot=True, interval=SPARE_IDLE_MS)
-        self._spare_timer.timeout.connect(self.build_spares)
+        self._spare_timer.timeout.connect(self._build_spares_when_quiet)
 
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._on_scrolled)
@@ -183,6 +183,14 @@ class TranscriptView(QScrollArea):
         widget = self._make_widget(row)
         self._widgets.insert(row, widget)
         self._column.insertWidget(2 + row - self._pending, widget)
+
+    def _build_spares_when_quiet(self) -> None:
+        """Not while a reply streams: its frames come first; try again a second later."""
+        rows = self._model.rowCount()
+        if rows and self._model.item(rows - 1).streaming:
+            self._spare_timer.start()
+            return
+        self.build_spares()
 
     def build_spares(self) -> None:
         """Build and polish one hidden widget for each role that has none (see the module doc)."""
