@@ -10,11 +10,13 @@ time-to-first-token from the call to the first answer delta. End-of-generation t
 so every reply runs to max_tokens. The client is a process of its own (api_client_child.py), as
 an editor or a script is.
 
-Run: `python -m tests.benchmarks.api_server [--quick]`.
+Run: `python -m tests.benchmarks.api_server [--quick] [--model gemma|shape20b] [--reps N]
+[--max-tokens N] [--threads N]` (the 20b shape with --model only when already cached).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -106,14 +108,35 @@ def _measure(label: str, path: Path, max_tokens: int, reps: int, threads: int,
     return {"speeds": speeds, "ttft_s": ttft}
 
 
-def run(quick: bool = False, max_tokens: int = 0, reps: int = 0, threads: int = 1) -> dict[str, Any]:
-    """Quick: Gemma, 5 rounds of 128 tokens. Full: also the 20b shape, 7 rounds of 256."""
+def _chosen(names: tuple[str, ...]) -> list[tuple[str, Path]]:
+    """`--model gemma|shape20b` (repeatable); the 20b shape only when already cached."""
+    from tests.benchmarks.shape20b import shape20b_path
+    from tests.helpers.gemma import cached_gemma
+
+    out: list[tuple[str, Path]] = []
+    for name in names:
+        if name == "gemma":
+            out.append(("gemma-3-270m", cached_gemma()))
+        elif shape20b_path().is_file():
+            out.append(("gpt-oss-20b shape", shape20b_path()))
+        else:
+            raise SystemExit("The 20b shape is not cached: python -m tests.benchmarks.shape20b "
+                             "builds it (~12 GB).")
+    return out
+
+
+def run(quick: bool = False, max_tokens: int = 0, reps: int = 0, threads: int = 1,
+        models_chosen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Quick: Gemma, 5 rounds of 128 tokens. Full: also the 20b shape, 7 rounds of 256.
+    `models_chosen` (the `--model` option) replaces either list."""
     from tests.helpers.gemma import cached_gemma
 
     max_tokens = max_tokens or (128 if quick else 256)
     reps = reps or (5 if quick else 7)
     models: list[tuple[str, Path]] = [("gemma-3-270m", cached_gemma())]
-    if not quick:
+    if models_chosen:
+        models = _chosen(models_chosen)
+    elif not quick:
         from tests.benchmarks.shape20b import cached_shape20b
 
         models.append(("gpt-oss-20b shape", cached_shape20b()))
@@ -129,4 +152,16 @@ def run(quick: bool = False, max_tokens: int = 0, reps: int = 0, threads: int = 
 
 
 if __name__ == "__main__":
-    cli(run, __doc__.splitlines()[0])
+    def _options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--reps", type=int, default=0, help="rounds (default: 5 quick, 7 full)")
+        parser.add_argument("--max-tokens", type=int, default=0, help="tokens per reply")
+        parser.add_argument("--threads", type=int, default=1, help="engine threads (default 1)")
+        parser.add_argument("--model", dest="models_chosen", action="append", default=[],
+                            choices=("gemma", "shape20b"),
+                            help="gemma or shape20b (repeatable; default: gemma, and the 20b "
+                                 "shape in full mode)")
+
+    def _run(models_chosen: list[str], **kw: Any) -> dict[str, Any]:
+        return run(models_chosen=tuple(models_chosen), **kw)
+
+    cli(_run, __doc__.splitlines()[0], extra=_options)

@@ -9,11 +9,16 @@
   from scratch without one (a switch empties the KV cache, so both evaluate the whole prompt;
   the difference is the new compute graph).
 
-Run alone: `python -m tests.benchmarks.lora [--quick]`, or as the suite's "lora" section.
+- The gpt-oss-20b shape (`--model shape20b`, only when its 12 GB file is already cached): the
+  same ratio with a rank-16 q/k/v/o adapter, and what switching costs a new chat (run_shape20b).
+
+Run alone: `python -m tests.benchmarks.lora [--quick]`, or as the suite's "lora" section;
+`python -m tests.benchmarks.lora --model shape20b [--reps N] [--max-tokens N]` for the 20b shape.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
 import sys
@@ -131,5 +136,122 @@ def run(quick: bool = False) -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------ the gpt-oss-20b shape
+SHAPE20B_CHATS = ("Hello there.", "Good evening.")  # the same token count
+
+
+def _shape20b_switching(engine: LlamaEngine, sets: tuple[tuple[AdapterUse, ...], ...],
+                        reps: int) -> dict[str, Any]:
+    """Attaching a loaded set, and what a user waits for when the next chat uses another set.
+
+    Per round: a chat under set A (fills the cache), then a new chat under A (its system
+    prefix reused from the cache: the usual case), the same new chat from an empty cache under A,
+    and right after switching to set B (a switch empties the cache, so the whole prompt is
+    evaluated). The roles of the two sets alternate between rounds."""
+    assert engine.lora is not None and engine.cache is not None
+    attach = []
+    for i in range(reps * 2):
+        engine.lora.apply(sets[i % 2])
+        attach.append(engine.lora.last_switch_s)
+    same, scratch, switched, prompt_tokens = [], [], [], 0
+    for i in range(reps):
+        a, b = sets[i % 2], sets[(i + 1) % 2]
+        _reply(engine, a, 1, SHAPE20B_CHATS[0])
+        same.append(_reply(engine, a, 1, SHAPE20B_CHATS[1]).ttft_s)
+        engine.cache.clear()
+        stats = _reply(engine, a, 1, SHAPE20B_CHATS[1])
+        scratch.append(stats.ttft_s)
+        prompt_tokens = stats.prompt_tokens
+        switched.append(_reply(engine, b, 1, SHAPE20B_CHATS[1]).ttft_s)
+    return {"attach_loaded_ms_median": statistics.median(attach) * 1000,
+            "prompt_tokens": prompt_tokens,
+            "ttft_new_chat_same_set_s": same, "ttft_new_chat_from_scratch_s": scratch,
+            "ttft_new_chat_after_switch_s": switched,
+            "ttft_new_chat_same_set_s_median": statistics.median(same),
+            "ttft_new_chat_from_scratch_s_median": statistics.median(scratch),
+            "ttft_new_chat_after_switch_s_median": statistics.median(switched)}
+
+
+def run_shape20b(tokens: int = 64, reps: int = 4, threads: int | None = None) -> dict[str, Any]:
+    """The gpt-oss-20b shape (tests/benchmarks/shape20b.py; only when its 12 GB file is already
+    cached, it is never built here), one engine: first loads of two rank-16 adapters on q/k/v/o
+    of all 24 layers, generation tokens/s with one ÷ without (back-to-back pairs, median of the
+    pairs' ratios, target >= 0.9), and switching (_shape20b_switching)."""
+    from tests.benchmarks.shape20b import shape20b_path
+    from tests.helpers.lora import lora_for
+
+    model = shape20b_path()
+    if not model.is_file():
+        raise SystemExit("The 20b shape is not cached: python -m tests.benchmarks.shape20b builds "
+                         "it (~12 GB).")
+    with tempfile.TemporaryDirectory(prefix="fireside-lora-bench-") as tmp:
+        d = Path(tmp)
+        paths = [lora_for(model, d / f"shape20b-r16-{i}.gguf", rank=16, alpha=16.0, std=0.01,
+                          seed=i + 1) for i in range(2)]
+        size_mb = paths[0].stat().st_size / 1e6
+        sets = tuple((AdapterUse(str(p), 1.0),) for p in paths)
+        engine = LlamaEngine()
+        t0 = time.perf_counter()
+        engine.load(str(model), LoadConfig(n_ctx=1024, n_batch=128, n_threads=threads))
+        load_s = time.perf_counter() - t0
+        assert engine.lora is not None
+        try:
+            first_load = []
+            for s in sets:
+                t0 = time.perf_counter()
+                engine.lora.apply(s)
+                first_load.append((time.perf_counter() - t0) * 1000)
+            _reply(engine, sets[0], 8)  # warm both graphs up
+            _reply(engine, (), 8)
+            base: list[float] = []
+            adapted: list[float] = []
+            for _ in range(reps):
+                base.append(_reply(engine, (), tokens).tokens_per_s)
+                adapted.append(_reply(engine, sets[0], tokens).tokens_per_s)
+                print(f"shape20b: base {base[-1]:.2f}, adapter {adapted[-1]:.2f} tok/s",
+                      file=sys.stderr, flush=True)
+            switch = _shape20b_switching(engine, sets, max(2, reps // 2))
+        finally:
+            engine.unload()
+    ratio = statistics.median(a / b for a, b in zip(adapted, base, strict=True))
+    gen = {"threads": threads or "one per core", "tokens": tokens, "reps": reps,
+           "base_tokens_per_s": base, "adapter_tokens_per_s": adapted,
+           "base_median": statistics.median(base), "adapter_median": statistics.median(adapted),
+           "ratio": ratio}
+    cost = switch["ttft_new_chat_after_switch_s_median"] - switch["ttft_new_chat_same_set_s_median"]
+    return {
+        "title": "LoRA adapters on the gpt-oss-20b shape: generation speed and switching",
+        "rows": [{"model": "gpt-oss-20b shape", "adapter": f"rank 16, q/k/v/o, {size_mb:.1f} MB",
+                  "model_load_s": round(load_s, 1), "first_load_ms": [round(x, 1) for x in first_load],
+                  "base_tok_s": round(gen["base_median"], 2),
+                  "adapter_tok_s": round(gen["adapter_median"], 2),
+                  **{k: v for k, v in switch.items() if k.endswith(("median", "tokens"))}}],
+        "ratios": [{"name": "20b shape generation tok/s with a rank-16 attention adapter / without",
+                    "value": round(ratio, 3), "target": 0.9, "higher_is_better": True,
+                    "ok": ratio >= 0.9, "detail": json.dumps(gen)},
+                   {"name": "20b shape: a new chat's time to first token after switching adapters, "
+                            "minus without switching (s)", "value": round(cost, 3), "target": 1.0,
+                    "higher_is_better": False, "ok": cost < 1.0,
+                    "detail": "a switch empties the KV cache, so the new chat's system prefix is "
+                              "evaluated again"}],
+        "generation": gen, "switching": switch, "first_load_ms": first_load, "model_load_s": load_s,
+    }
+
+
+def _main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter runs (Gemma)")
+    parser.add_argument("--model", choices=("gemma", "shape20b"), default="gemma",
+                        help="gemma (and the tiny gpt-oss for switching) or the 20b shape")
+    parser.add_argument("--reps", type=int, default=4, help="shape20b: pairs of runs")
+    parser.add_argument("--max-tokens", type=int, default=64, help="shape20b: tokens per reply")
+    parser.add_argument("--threads", type=int, default=None, help="shape20b: default one per core")
+    args = parser.parse_args(argv)
+    if args.model == "shape20b":
+        print(json.dumps(run_shape20b(args.max_tokens, args.reps, args.threads), indent=1))
+    else:
+        print(json.dumps(run(quick=args.quick), indent=1))
+
+
 if __name__ == "__main__":
-    print(json.dumps(run(quick="--quick" in sys.argv), indent=1))
+    _main(sys.argv[1:])

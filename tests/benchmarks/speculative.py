@@ -10,12 +10,14 @@ the KV cache, so the figures are generation alone:
   (b) greedy, with every draft made of a token greedy never picks (a control token, whose logit
   is 0 in the tiny model): each draft is rejected, the cost of drafting alone. Target ≥ 0.97 (the
   adaptive back-off at work).
-The 20b shape (a 12 GB file that takes minutes to build) is not measured here.
+The 20b shape (`--model shape20b`, only when its 12 GB file is already cached): random weights at
+temperature 1 (target ≥ 0.97) and forced acceptance of 4 drafts a pass (target ≥ 2); run_shape20b.
 
 tokens/s is the engine's own figure (generated tokens after the first ÷ the time between first and
 last), i.e. the effective rate a reader sees. Ratios are the median of each round's own ratio.
 
-Run: `python -m tests.benchmarks.speculative [--quick] [--reps N] [--max-tokens N]`.
+Run: `python -m tests.benchmarks.speculative [--quick] [--reps N] [--max-tokens N]
+[--model small|shape20b]`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -144,9 +147,107 @@ def run(quick: bool = False, max_tokens: int = 0, reps: int = 0) -> dict[str, An
             "machine": machine_details()}
 
 
+# ------------------------------------------------------------------ the gpt-oss-20b shape
+FORCED_K = 4  # drafts per pass in the forced-acceptance case (issue 15's "4 accepted drafts")
+FORCED_TARGET = 2.0
+
+
+def _recording_draft(recorded: list[int]) -> Callable[[speculative.Drafter, int], list[int]]:
+    """A draft that proposes nothing (so decoding is plain) and remembers every token seen."""
+    def draft(self: speculative.Drafter, k: int) -> list[int]:
+        recorded[:] = self._tokens
+        return []
+    return draft
+
+
+def _forced_draft(reference: list[int]) -> Callable[[speculative.Drafter, int], list[int]]:
+    """Drafts that are the greedy reply's own next tokens (recorded from a plain run), FORCED_K at
+    a time, while the reply so far agrees with it: every draft is accepted, so what is measured
+    is the cost of verifying FORCED_K drafts in one batch."""
+    def draft(self: speculative.Drafter, k: int) -> list[int]:
+        toks = self._tokens
+        n = len(toks)
+        if toks[-8:] != reference[max(0, n - 8):n]:
+            return []
+        return reference[n:n + min(k, FORCED_K)]
+    return draft
+
+
+def run_shape20b(max_tokens: int = 64, reps: int = 4) -> dict[str, Any]:
+    """The gpt-oss-20b shape (tests/benchmarks/shape20b.py; only when its 12 GB file is already
+    cached, it is never built here), one engine, two cases alternating with and without:
+    - random weights, temperature 1, end tokens banned: nothing to copy, so the adaptive cut-off
+      is what is measured (target >= 0.97);
+    - greedy with forced acceptance: every draft (FORCED_K per pass) is the greedy reply's own next
+      token, so each pass emits FORCED_K + 1 tokens (target >= 2x plain)."""
+    from tests.benchmarks.bench_models import no_end_tokens
+    from tests.benchmarks.shape20b import shape20b_path
+
+    path = shape20b_path()
+    if not path.is_file():
+        raise SystemExit("The 20b shape is not cached: python -m tests.benchmarks.shape20b builds "
+                         "it (~12 GB).")
+    prompt = "Write a poem about the sea."
+    engine = LlamaEngine()
+    t0 = time.perf_counter()
+    engine.load(str(path), LoadConfig(n_ctx=2048, n_batch=512, n_threads=2))
+    load_s = time.perf_counter() - t0
+    rows: list[dict[str, Any]] = []
+    ratios: list[dict[str, Any]] = []
+    samples: dict[str, list[dict[str, Any]]] = {"random": [], "forced": []}
+    original = speculative.Drafter.draft
+    try:
+        random_request = ChatRequest(messages=(Message("user", prompt),), max_tokens=max_tokens,
+                                     sampling=Sampling.for_model(True, seed=7))
+        with no_end_tokens(engine):
+            random_speeds, _ = _case("random", engine, random_request, reps, samples["random"])
+        greedy = ChatRequest(messages=(Message("user", prompt),), max_tokens=max_tokens,
+                             sampling=Sampling.greedy())
+        recorded: list[int] = []
+        speculative.Drafter.draft = _recording_draft(recorded)  # type: ignore[method-assign]
+        _reply(engine, greedy, True)
+        speculative.Drafter.draft = _forced_draft(list(recorded))  # type: ignore[method-assign]
+        forced_speeds, identical = _case("forced", engine, greedy, reps, samples["forced"])
+    finally:
+        speculative.Drafter.draft = original  # type: ignore[method-assign]
+        engine.unload()
+    for name, speeds, target, label, same in (
+            ("random", random_speeds, WORST_TARGET,
+             "20b shape (random weights) at temperature 1, nothing to copy", None),
+            ("forced", forced_speeds, FORCED_TARGET,
+             f"20b shape, greedy, forced acceptance ({FORCED_K} drafts a pass)", identical)):
+        paired = [w / o for w, o in zip(speeds["with"], speeds["without"], strict=True) if o > 0]
+        spec_runs = [x for x in samples[name] if x["speculative"]]
+        drafted = sum(x["drafted"] for x in spec_runs)
+        accepted = sum(x["accepted"] for x in spec_runs)
+        rows.append({"case": label, "prompt tokens": spec_runs[0]["prompt_tokens"] if spec_runs else 0,
+                     "tok/s with": round(median(speeds["with"]), 2),
+                     "tok/s without": round(median(speeds["without"]), 2),
+                     "drafted": drafted, "accepted": accepted,
+                     "acceptance": round(accepted / drafted, 3) if drafted else 0.0,
+                     "greedy output identical": same})
+        ratios.append(make_ratio(
+            f"{label}: generation tokens/s with speculation / without", median(paired), target,
+            detail=f"median of {reps} rounds' ratios, {max_tokens} tokens; accepted {accepted} of "
+                   f"{drafted}" + ("" if same is None else
+                                   f"; greedy output {'identical' if same else 'DIFFERENT'}")))
+    return {"title": "Speculative decoding on the gpt-oss-20b shape", "rows": rows, "ratios": ratios,
+            "samples": samples, "model_load_s": load_s,
+            "settings": {"max_tokens": max_tokens, "reps": reps, "forced_k": FORCED_K},
+            "machine": machine_details()}
+
+
 if __name__ == "__main__":
     def _options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--reps", type=int, default=0, help="rounds (default: 2 quick, 5 full)")
         parser.add_argument("--max-tokens", type=int, default=0, help="tokens per reply")
+        parser.add_argument("--model", choices=("small", "shape20b"), default="small",
+                            help="small: Gemma and the tiny gpt-oss (the suite's section); shape20b: "
+                                 "the gpt-oss-20b shape, if cached")
 
-    cli(run, __doc__.splitlines()[0], extra=_options)
+    def _run(model: str, quick: bool, max_tokens: int, reps: int) -> dict[str, Any]:
+        if model == "shape20b":
+            return run_shape20b(max_tokens or 64, reps or 4)
+        return run(quick, max_tokens, reps)
+
+    cli(_run, __doc__.splitlines()[0], extra=_options)
