@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import llama_cpp
+
 from fireside.core.admin.policy import load_policy
 from fireside.core.chat.conversation import Effort, Message, Sampling
 from fireside.core.chat.events import AnswerDelta
@@ -33,8 +35,9 @@ from fireside.core.engine.protocol import LoadConfig
 from fireside.server.app import ServerOptions
 from fireside.server.models import InstalledModels
 from fireside.server.standalone import start_standalone
-from tests.benchmarks.bench_models import no_end_tokens
+from tests.benchmarks.bench_models import eog_tokens, no_end_tokens
 from tests.benchmarks.common import alternate, cli, machine_details, make_ratio, median
+from tests.benchmarks.structured import HARMONY_PREFIX, HarmonySides
 
 SPEED_TARGET = 0.97
 TTFT_TARGET_MS = 10.0
@@ -48,9 +51,19 @@ def _rate(stamps: list[float]) -> float:
 
 def _measure(label: str, path: Path, max_tokens: int, reps: int, threads: int,
              rows: list[dict[str, Any]], ratios: list[dict[str, Any]]) -> dict[str, Any]:
-    engine = LlamaEngine()
+    # gpt-oss with random weights (the 20b shape) never writes a channel header by itself, so its
+    # reply is forced into the final channel first (structured.HARMONY_PREFIX), on both sides
+    sides = HarmonySides() if "gpt-oss" in label else None
+    engine = LlamaEngine(sampler_factory=sides)
     engine.load(str(path), LoadConfig(n_ctx=2048, n_threads=threads))
     harmony = engine.info is not None and engine.info.is_harmony
+    if sides is not None:
+        sides.n_vocab = llama_cpp.llama_vocab_n_tokens(engine._vocab)
+        sides.ban = eog_tokens(engine)
+
+    def force() -> None:
+        if sides is not None:
+            sides.forcing.force_text(engine, HARMONY_PREFIX)
     sampling = Sampling.for_model(harmony, seed=1)
     policy = load_policy([])
     served = start_standalone(engine, InstalledModels(policy, lambda: [], Path("."), (str(path),)),
@@ -64,6 +77,7 @@ def _measure(label: str, path: Path, max_tokens: int, reps: int, threads: int,
     ttft: dict[str, list[float]] = {"in-process": [], "api": []}
 
     def in_process() -> float:
+        force()
         t0 = time.perf_counter()
         stamps = [time.perf_counter() for e in session.complete((Message("user", PROMPT),), options)
                   if isinstance(e, AnswerDelta) and e.text]
@@ -72,6 +86,7 @@ def _measure(label: str, path: Path, max_tokens: int, reps: int, threads: int,
 
     def api() -> float:
         assert child.stdin is not None and child.stdout is not None
+        force()
         child.stdin.write(json.dumps({
             "model": "", "messages": [{"role": "user", "content": PROMPT}],
             "max_tokens": max_tokens, "seed": 1, "temperature": sampling.temperature,

@@ -193,14 +193,16 @@ def _forced_draft(reference: list[int], agreeing: _Agreeing
     return draft
 
 
-def run_shape20b(max_tokens: int = 64, reps: int = 4) -> dict[str, Any]:
+def run_shape20b(max_tokens: int = 64, reps: int = 4,
+                 cases: tuple[str, ...] = ("random", "forced")) -> dict[str, Any]:
     """The gpt-oss-20b shape (tests/benchmarks/shape20b.py; only when its 12 GB file is already
     cached, it is never built here), one engine, two cases alternating with and without:
     - random weights, temperature 1, end tokens banned: nothing to copy, so the adaptive cut-off
       is what is measured (target >= 0.97);
     - greedy with forced acceptance: FORCED_K drafts a pass, every one accepted (_Agreeing), so
       each pass emits FORCED_K + 1 tokens (target >= 2x plain); the text then differs from plain
-      decoding by construction."""
+      decoding by construction.
+    `cases` picks some of them (`--case`)."""
     from tests.benchmarks.bench_models import no_end_tokens
     from tests.benchmarks.shape20b import shape20b_path
 
@@ -217,29 +219,33 @@ def run_shape20b(max_tokens: int = 64, reps: int = 4) -> dict[str, Any]:
     ratios: list[dict[str, Any]] = []
     samples: dict[str, list[dict[str, Any]]] = {"random": [], "forced": []}
     original = speculative.Drafter.draft
+    speeds_of: dict[str, dict[str, list[float]]] = {}
     try:
         random_request = ChatRequest(messages=(Message("user", prompt),), max_tokens=max_tokens,
                                      sampling=Sampling.for_model(True, seed=7))
-        with no_end_tokens(engine):
-            random_speeds, _ = _case("random", engine, random_request, reps, samples["random"])
+        if "random" in cases:
+            with no_end_tokens(engine):
+                speeds_of["random"], _ = _case("random", engine, random_request, reps,
+                                               samples["random"])
         greedy = ChatRequest(messages=(Message("user", prompt),), max_tokens=max_tokens,
                              sampling=Sampling.greedy())
-        recorded: list[int] = []
-        speculative.Drafter.draft = _recording_draft(recorded)  # type: ignore[method-assign]
-        _reply(engine, greedy, True)
-        agreeing = _Agreeing(speculative.llama_cpp)
-        speculative.Drafter.draft = _forced_draft(list(recorded), agreeing)  # type: ignore[method-assign]
-        speculative.llama_cpp = agreeing  # type: ignore[assignment]
-        forced_speeds, _ = _case("forced", engine, greedy, reps, samples["forced"])
+        if "forced" in cases:
+            recorded: list[int] = []
+            speculative.Drafter.draft = _recording_draft(recorded)  # type: ignore[method-assign]
+            _reply(engine, greedy, True)
+            agreeing = _Agreeing(speculative.llama_cpp)
+            speculative.Drafter.draft = _forced_draft(list(recorded), agreeing)  # type: ignore[method-assign]
+            speculative.llama_cpp = agreeing  # type: ignore[assignment]
+            speeds_of["forced"], _ = _case("forced", engine, greedy, reps, samples["forced"])
     finally:
         speculative.Drafter.draft = original  # type: ignore[method-assign]
         speculative.llama_cpp = llama_cpp
         engine.unload()
-    for name, speeds, target, label, same in (
-            ("random", random_speeds, WORST_TARGET,
-             "20b shape (random weights) at temperature 1, nothing to copy", None),
-            ("forced", forced_speeds, FORCED_TARGET,
-             f"20b shape, greedy, forced acceptance ({FORCED_K} drafts a pass)", None)):
+    labels = {"random": (WORST_TARGET, "20b shape (random weights) at temperature 1, nothing to copy"),
+              "forced": (FORCED_TARGET, f"20b shape, greedy, forced acceptance ({FORCED_K} drafts a pass)")}
+    for name, speeds in speeds_of.items():
+        target, label = labels[name]
+        same = None
         paired = [w / o for w, o in zip(speeds["with"], speeds["without"], strict=True) if o > 0]
         spec_runs = [x for x in samples[name] if x["speculative"]]
         drafted = sum(x["drafted"] for x in spec_runs)
@@ -257,7 +263,8 @@ def run_shape20b(max_tokens: int = 64, reps: int = 4) -> dict[str, Any]:
                                    f"; greedy output {'identical' if same else 'DIFFERENT'}")))
     return {"title": "Speculative decoding on the gpt-oss-20b shape", "rows": rows, "ratios": ratios,
             "samples": samples, "model_load_s": load_s,
-            "settings": {"max_tokens": max_tokens, "reps": reps, "forced_k": FORCED_K},
+            "settings": {"max_tokens": max_tokens, "reps": reps, "forced_k": FORCED_K,
+                         "cases": list(speeds_of)},
             "machine": machine_details()}
 
 
@@ -268,10 +275,13 @@ if __name__ == "__main__":
         parser.add_argument("--model", choices=("small", "shape20b"), default="small",
                             help="small: Gemma and the tiny gpt-oss (the suite's section); shape20b: "
                                  "the gpt-oss-20b shape, if cached")
+        parser.add_argument("--case", dest="cases", action="append", default=[],
+                            choices=("random", "forced"),
+                            help="shape20b: only these cases (repeatable; default both)")
 
-    def _run(model: str, quick: bool, max_tokens: int, reps: int) -> dict[str, Any]:
+    def _run(model: str, quick: bool, max_tokens: int, reps: int, cases: list[str]) -> dict[str, Any]:
         if model == "shape20b":
-            return run_shape20b(max_tokens or 64, reps or 4)
+            return run_shape20b(max_tokens or 64, reps or 4, tuple(cases) or ("random", "forced"))
         return run(quick, max_tokens, reps)
 
     cli(_run, __doc__.splitlines()[0], extra=_options)
