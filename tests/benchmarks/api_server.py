@@ -10,17 +10,21 @@ time-to-first-token from the call to the first answer delta. End-of-generation t
 so every reply runs to max_tokens. The client is a process of its own (api_client_child.py), as
 an editor or a script is.
 
-Run: `python -m tests.benchmarks.api_server [--quick]`.
+Run: `python -m tests.benchmarks.api_server [--quick] [--model gemma|shape20b] [--reps N]
+[--max-tokens N] [--threads N]` (the 20b shape with --model only when already cached).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import llama_cpp
 
 from fireside.core.admin.policy import load_policy
 from fireside.core.chat.conversation import Effort, Message, Sampling
@@ -31,8 +35,9 @@ from fireside.core.engine.protocol import LoadConfig
 from fireside.server.app import ServerOptions
 from fireside.server.models import InstalledModels
 from fireside.server.standalone import start_standalone
-from tests.benchmarks.bench_models import no_end_tokens
+from tests.benchmarks.bench_models import eog_tokens, no_end_tokens
 from tests.benchmarks.common import alternate, cli, machine_details, make_ratio, median
+from tests.benchmarks.structured import HARMONY_PREFIX, HarmonySides
 
 SPEED_TARGET = 0.97
 TTFT_TARGET_MS = 10.0
@@ -46,9 +51,19 @@ def _rate(stamps: list[float]) -> float:
 
 def _measure(label: str, path: Path, max_tokens: int, reps: int, threads: int,
              rows: list[dict[str, Any]], ratios: list[dict[str, Any]]) -> dict[str, Any]:
-    engine = LlamaEngine()
+    # gpt-oss with random weights (the 20b shape) never writes a channel header by itself, so its
+    # reply is forced into the final channel first (structured.HARMONY_PREFIX), on both sides
+    sides = HarmonySides() if "gpt-oss" in label else None
+    engine = LlamaEngine(sampler_factory=sides)
     engine.load(str(path), LoadConfig(n_ctx=2048, n_threads=threads))
     harmony = engine.info is not None and engine.info.is_harmony
+    if sides is not None:
+        sides.n_vocab = llama_cpp.llama_vocab_n_tokens(engine._vocab)
+        sides.ban = eog_tokens(engine)
+
+    def force() -> None:
+        if sides is not None:
+            sides.forcing.force_text(engine, HARMONY_PREFIX)
     sampling = Sampling.for_model(harmony, seed=1)
     policy = load_policy([])
     served = start_standalone(engine, InstalledModels(policy, lambda: [], Path("."), (str(path),)),
@@ -62,6 +77,7 @@ def _measure(label: str, path: Path, max_tokens: int, reps: int, threads: int,
     ttft: dict[str, list[float]] = {"in-process": [], "api": []}
 
     def in_process() -> float:
+        force()
         t0 = time.perf_counter()
         stamps = [time.perf_counter() for e in session.complete((Message("user", PROMPT),), options)
                   if isinstance(e, AnswerDelta) and e.text]
@@ -70,6 +86,7 @@ def _measure(label: str, path: Path, max_tokens: int, reps: int, threads: int,
 
     def api() -> float:
         assert child.stdin is not None and child.stdout is not None
+        force()
         child.stdin.write(json.dumps({
             "model": "", "messages": [{"role": "user", "content": PROMPT}],
             "max_tokens": max_tokens, "seed": 1, "temperature": sampling.temperature,
@@ -106,14 +123,35 @@ def _measure(label: str, path: Path, max_tokens: int, reps: int, threads: int,
     return {"speeds": speeds, "ttft_s": ttft}
 
 
-def run(quick: bool = False, max_tokens: int = 0, reps: int = 0, threads: int = 1) -> dict[str, Any]:
-    """Quick: Gemma, 5 rounds of 128 tokens. Full: also the 20b shape, 7 rounds of 256."""
+def _chosen(names: tuple[str, ...]) -> list[tuple[str, Path]]:
+    """`--model gemma|shape20b` (repeatable); the 20b shape only when already cached."""
+    from tests.benchmarks.shape20b import shape20b_path
+    from tests.helpers.gemma import cached_gemma
+
+    out: list[tuple[str, Path]] = []
+    for name in names:
+        if name == "gemma":
+            out.append(("gemma-3-270m", cached_gemma()))
+        elif shape20b_path().is_file():
+            out.append(("gpt-oss-20b shape", shape20b_path()))
+        else:
+            raise SystemExit("The 20b shape is not cached: python -m tests.benchmarks.shape20b "
+                             "builds it (~12 GB).")
+    return out
+
+
+def run(quick: bool = False, max_tokens: int = 0, reps: int = 0, threads: int = 1,
+        models_chosen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Quick: Gemma, 5 rounds of 128 tokens. Full: also the 20b shape, 7 rounds of 256.
+    `models_chosen` (the `--model` option) replaces either list."""
     from tests.helpers.gemma import cached_gemma
 
     max_tokens = max_tokens or (128 if quick else 256)
     reps = reps or (5 if quick else 7)
     models: list[tuple[str, Path]] = [("gemma-3-270m", cached_gemma())]
-    if not quick:
+    if models_chosen:
+        models = _chosen(models_chosen)
+    elif not quick:
         from tests.benchmarks.shape20b import cached_shape20b
 
         models.append(("gpt-oss-20b shape", cached_shape20b()))
@@ -129,4 +167,16 @@ def run(quick: bool = False, max_tokens: int = 0, reps: int = 0, threads: int = 
 
 
 if __name__ == "__main__":
-    cli(run, __doc__.splitlines()[0])
+    def _options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--reps", type=int, default=0, help="rounds (default: 5 quick, 7 full)")
+        parser.add_argument("--max-tokens", type=int, default=0, help="tokens per reply")
+        parser.add_argument("--threads", type=int, default=1, help="engine threads (default 1)")
+        parser.add_argument("--model", dest="models_chosen", action="append", default=[],
+                            choices=("gemma", "shape20b"),
+                            help="gemma or shape20b (repeatable; default: gemma, and the 20b "
+                                 "shape in full mode)")
+
+    def _run(models_chosen: list[str], **kw: Any) -> dict[str, Any]:
+        return run(models_chosen=tuple(models_chosen), **kw)
+
+    cli(_run, __doc__.splitlines()[0], extra=_options)

@@ -9,12 +9,18 @@
   from scratch without one (a switch empties the KV cache, so both evaluate the whole prompt;
   the difference is the new compute graph).
 
-Run alone: `python -m tests.benchmarks.lora [--quick]`, or as the suite's "lora" section.
+- The gpt-oss-20b shape (`--model shape20b`, only when its 12 GB file is already cached): the
+  same ratio with a rank-16 q/k/v/o adapter, and what switching costs a new chat (run_shape20b).
+
+Run alone: `python -m tests.benchmarks.lora [--quick]`, or as the suite's "lora" section;
+`python -m tests.benchmarks.lora --model shape20b [--reps N] [--max-tokens N]` for the 20b shape.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -24,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from fireside.core.chat.conversation import AdapterUse, ChatRequest, Message, Sampling
-from fireside.core.chat.events import Done, ReplyStats
+from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta, ReplyStats
 from fireside.core.engine.llama_engine import LlamaEngine
 from fireside.core.engine.protocol import LoadConfig
+from tests.benchmarks.common import median
 
 PROMPT = "Count from 1 to 400, separated by commas."
 
@@ -156,5 +163,158 @@ def run(quick: bool = False) -> dict[str, Any]:
     }
 
 
+# ------------------------------------------------------------------ the gpt-oss-20b shape
+SHAPE20B_TURNS = ("Hello there.", "Hi! How can I help?", "Good evening.")  # user, assistant, user
+
+
+def _timed_reply(engine: LlamaEngine, uses: tuple[AdapterUse, ...], max_tokens: int,
+                 messages: tuple[Message, ...] = (Message("user", PROMPT),)
+                 ) -> tuple[ReplyStats, float]:
+    """The reply's stats, and the CPU seconds per generated token after the first (the process's
+    CPU time from the first streamed text to the end; NaN when the text only came at the end, as
+    with random gpt-oss weights, whose reply has no channel header for the parser to stream)."""
+    request = ChatRequest(messages=messages, max_tokens=max_tokens, sampling=Sampling.greedy(),
+                          adapters=uses)
+    cpu0 = None
+    done = None
+    for event in engine.stream(request):
+        if cpu0 is None and isinstance(event, ReasoningDelta | AnswerDelta):
+            cpu0 = time.process_time()
+        if isinstance(event, Done):
+            done = event
+    assert done is not None and cpu0 is not None
+    n = done.stats.answer_tokens + done.stats.reasoning_tokens
+    cpu = time.process_time() - cpu0
+    return done.stats, cpu / (n - 1) if n > 1 and cpu > 0 else math.nan
+
+
+def _shape20b_switching(engine: LlamaEngine, sets: tuple[tuple[AdapterUse, ...], ...],
+                        reps: int) -> dict[str, Any]:
+    """Attaching a loaded set, and the next turn of a conversation with and without a switch.
+
+    Per round: turn 1 under set A, then turn 2 under A (the conversation's prefix reused from the
+    cache) and the same turn 2 under set B (a switch empties the cache: the whole conversation is
+    evaluated again, because cells computed under A are wrong under B). The roles of the sets
+    alternate between rounds. A new chat evaluates its whole prompt either way (gpt-oss's
+    sliding-window layers cannot rewind into a shared system prefix yet), so a switch between
+    chats costs only the first load and the attach."""
+    assert engine.lora is not None and engine.cache is not None
+    attach = []
+    for i in range(reps * 2):
+        engine.lora.apply(sets[i % 2])
+        attach.append(engine.lora.last_switch_s)
+    u1, a1, u2 = SHAPE20B_TURNS
+    first = (Message("user", u1),)
+    second = (*first, Message("assistant", a1), Message("user", u2))
+    same, switched, prompt_tokens = [], [], 0
+    for i in range(reps):
+        a, b = sets[i % 2], sets[(i + 1) % 2]
+        _timed_reply(engine, a, 1, first)
+        same.append(_timed_reply(engine, a, 1, second)[0].ttft_s)
+        stats, _ = _timed_reply(engine, b, 1, second)
+        switched.append(stats.ttft_s)
+        prompt_tokens = stats.prompt_tokens
+    return {"attach_loaded_ms_median": statistics.median(attach) * 1000,
+            "turn2_prompt_tokens": prompt_tokens,
+            "ttft_turn2_same_set_s": same, "ttft_turn2_after_switch_s": switched,
+            "ttft_turn2_same_set_s_median": statistics.median(same),
+            "ttft_turn2_after_switch_s_median": statistics.median(switched)}
+
+
+def run_shape20b(tokens: int = 64, reps: int = 4, threads: int | None = None) -> dict[str, Any]:
+    """The gpt-oss-20b shape (tests/benchmarks/shape20b.py; only when its 12 GB file is already
+    cached, it is never built here), one engine: first loads of two rank-16 adapters on q/k/v/o
+    of all 24 layers, generation with one ÷ without (back-to-back pairs, median of the pairs'
+    ratios, target >= 0.9; tokens/s and tokens per CPU-second), and switching
+    (_shape20b_switching)."""
+    from tests.benchmarks.shape20b import shape20b_path
+    from tests.helpers.lora import lora_for
+
+    model = shape20b_path()
+    if not model.is_file():
+        raise SystemExit("The 20b shape is not cached: python -m tests.benchmarks.shape20b builds "
+                         "it (~12 GB).")
+    with tempfile.TemporaryDirectory(prefix="fireside-lora-bench-") as tmp:
+        d = Path(tmp)
+        paths = [lora_for(model, d / f"shape20b-r16-{i}.gguf", rank=16, alpha=16.0, std=0.01,
+                          seed=i + 1) for i in range(2)]
+        size_mb = paths[0].stat().st_size / 1e6
+        sets = tuple((AdapterUse(str(p), 1.0),) for p in paths)
+        engine = LlamaEngine()
+        t0 = time.perf_counter()
+        engine.load(str(model), LoadConfig(n_ctx=1024, n_batch=128, n_threads=threads))
+        load_s = time.perf_counter() - t0
+        assert engine.lora is not None
+        try:
+            first_load = []
+            for s in sets:
+                t0 = time.perf_counter()
+                engine.lora.apply(s)
+                first_load.append((time.perf_counter() - t0) * 1000)
+            _reply(engine, sets[0], 8)  # warm both graphs up
+            _reply(engine, (), 8)
+            print(f"shape20b: loaded in {load_s:.0f} s, warmed up", file=sys.stderr, flush=True)
+            base: list[float] = []
+            adapted: list[float] = []
+            base_cpu: list[float] = []
+            adapted_cpu: list[float] = []
+            for _ in range(reps):
+                for uses, speeds, cpus in (((), base, base_cpu), (sets[0], adapted, adapted_cpu)):
+                    stats, cpu = _timed_reply(engine, uses, tokens)
+                    speeds.append(stats.tokens_per_s)
+                    cpus.append(cpu)
+                print(f"shape20b: base {base[-1]:.2f}, adapter {adapted[-1]:.2f} tok/s; "
+                      f"{base_cpu[-1] * 1000:.0f} vs {adapted_cpu[-1] * 1000:.0f} CPU ms/token",
+                      file=sys.stderr, flush=True)
+            switch = _shape20b_switching(engine, sets, max(2, reps // 2))
+        finally:
+            engine.unload()
+    ratio = statistics.median(a / b for a, b in zip(adapted, base, strict=True))
+    cpu_ratio = median([b / a for a, b in zip(adapted_cpu, base_cpu, strict=True)
+                        if math.isfinite(a) and math.isfinite(b)])
+    gen = {"threads": threads or "one per core", "tokens": tokens, "reps": reps,
+           "base_tokens_per_s": base, "adapter_tokens_per_s": adapted,
+           "base_cpu_s_per_token": base_cpu, "adapter_cpu_s_per_token": adapted_cpu,
+           "base_median": statistics.median(base), "adapter_median": statistics.median(adapted),
+           "ratio": ratio, "cpu_ratio": cpu_ratio}
+    switch_ms = max(first_load) + switch["attach_loaded_ms_median"]
+    return {
+        "title": "LoRA adapters on the gpt-oss-20b shape: generation speed and switching",
+        "rows": [{"model": "gpt-oss-20b shape", "adapter": f"rank 16, q/k/v/o, {size_mb:.1f} MB",
+                  "model_load_s": round(load_s, 1), "first_load_ms": [round(x, 1) for x in first_load],
+                  "base_tok_s": round(gen["base_median"], 2),
+                  "adapter_tok_s": round(gen["adapter_median"], 2),
+                  **{k: v for k, v in switch.items() if k.endswith(("median", "tokens"))}}],
+        "ratios": [{"name": "20b shape generation tok/s with a rank-16 attention adapter / without",
+                    "value": round(ratio, 3), "target": 0.9, "higher_is_better": True,
+                    "ok": ratio >= 0.9, "detail": json.dumps(gen)},
+                   {"name": "… the same, tokens per CPU-second",
+                    "value": round(cpu_ratio, 3) if math.isfinite(cpu_ratio) else None,
+                    "target": 0.9, "higher_is_better": True, "ok": bool(cpu_ratio >= 0.9),
+                    "detail": "CPU time from the first token to the last, per token"},
+                   {"name": "20b shape: switching to an adapter set between chats (first load of "
+                            "the adapter + attaching), ms", "value": round(switch_ms, 2),
+                    "target": 1000, "higher_is_better": False, "ok": switch_ms < 1000,
+                    "detail": "the next turn of the same conversation after a switch evaluates the "
+                              "whole conversation again: see switching"}],
+        "generation": gen, "switching": switch, "first_load_ms": first_load, "model_load_s": load_s,
+    }
+
+
+def _main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter runs (Gemma)")
+    parser.add_argument("--model", choices=("gemma", "shape20b"), default="gemma",
+                        help="gemma (and the tiny gpt-oss for switching) or the 20b shape")
+    parser.add_argument("--reps", type=int, default=4, help="shape20b: pairs of runs")
+    parser.add_argument("--max-tokens", type=int, default=64, help="shape20b: tokens per reply")
+    parser.add_argument("--threads", type=int, default=None, help="shape20b: default one per core")
+    args = parser.parse_args(argv)
+    if args.model == "shape20b":
+        print(json.dumps(run_shape20b(args.max_tokens, args.reps, args.threads), indent=1))
+    else:
+        print(json.dumps(run(quick=args.quick), indent=1))
+
+
 if __name__ == "__main__":
-    print(json.dumps(run(quick="--quick" in sys.argv), indent=1))
+    _main(sys.argv[1:])

@@ -10,12 +10,14 @@ the KV cache, so the figures are generation alone:
   (b) greedy, with every draft made of a token greedy never picks (a control token, whose logit
   is 0 in the tiny model): each draft is rejected, the cost of drafting alone. Target ≥ 0.97 (the
   adaptive back-off at work).
-The 20b shape (a 12 GB file that takes minutes to build) is not measured here.
+The 20b shape (`--model shape20b`, only when its 12 GB file is already cached): random weights at
+temperature 1 (target ≥ 0.97) and forced acceptance of 4 drafts a pass (target ≥ 2); run_shape20b.
 
 tokens/s is the engine's own figure (generated tokens after the first ÷ the time between first and
 last), i.e. the effective rate a reader sees. Ratios are the median of each round's own ratio.
 
-Run: `python -m tests.benchmarks.speculative [--quick] [--reps N] [--max-tokens N]`.
+Run: `python -m tests.benchmarks.speculative [--quick] [--reps N] [--max-tokens N]
+[--model small|shape20b]`.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import llama_cpp
 
 from fireside.core.chat.conversation import ChatRequest, Message, Sampling
 from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta
@@ -144,9 +149,139 @@ def run(quick: bool = False, max_tokens: int = 0, reps: int = 0) -> dict[str, An
             "machine": machine_details()}
 
 
+# ------------------------------------------------------------------ the gpt-oss-20b shape
+FORCED_K = 4  # drafts per pass in the forced-acceptance case (issue 15's "4 accepted drafts")
+FORCED_TARGET = 2.0
+
+
+def _recording_draft(recorded: list[int]) -> Callable[[speculative.Drafter, int], list[int]]:
+    """A draft that proposes nothing (so decoding is plain) and remembers every token seen."""
+    def draft(self: speculative.Drafter, k: int) -> list[int]:
+        recorded[:] = self._tokens
+        return []
+    return draft
+
+
+class _Agreeing:
+    """Stands in for llama_cpp inside core/engine/speculative.py: the sampler still runs on every
+    position of the verified batch (its cost is kept), but answers the draft's own token where
+    there is one, so every draft is accepted. On the 20b shape greedy decoding is not stable under
+    batching (random weights: llama.cpp's batched rows differ slightly from single-token ones and
+    the argmax flips), so drafts copied from a plain run would be rejected after a token or two."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+        self.drafts: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    def llama_sampler_sample(self, sampler: Any, ctx: Any, i: int) -> int:
+        token = int(self._real.llama_sampler_sample(sampler, ctx, i))
+        return self.drafts[i] if i < len(self.drafts) else token
+
+
+def _forced_draft(reference: list[int], agreeing: _Agreeing
+                  ) -> Callable[[speculative.Drafter, int], list[int]]:
+    """FORCED_K drafts a pass, taken from a plain reply's tokens at the same positions (ordinary
+    tokens, so the harmony parser sees text), all accepted (_Agreeing): what is measured is the
+    cost of verifying FORCED_K drafts in one batch."""
+    def draft(self: speculative.Drafter, k: int) -> list[int]:
+        n = len(self._tokens)
+        agreeing.drafts = reference[n:n + min(k, FORCED_K)]
+        return agreeing.drafts
+    return draft
+
+
+def run_shape20b(max_tokens: int = 64, reps: int = 4,
+                 cases: tuple[str, ...] = ("random", "forced")) -> dict[str, Any]:
+    """The gpt-oss-20b shape (tests/benchmarks/shape20b.py; only when its 12 GB file is already
+    cached, it is never built here), one engine, two cases alternating with and without:
+    - random weights, temperature 1, end tokens banned: nothing to copy, so the adaptive cut-off
+      is what is measured (target >= 0.97);
+    - greedy with forced acceptance: FORCED_K drafts a pass, every one accepted (_Agreeing), so
+      each pass emits FORCED_K + 1 tokens (target >= 2x plain); the text then differs from plain
+      decoding by construction.
+    `cases` picks some of them (`--case`)."""
+    from tests.benchmarks.bench_models import no_end_tokens
+    from tests.benchmarks.shape20b import shape20b_path
+
+    path = shape20b_path()
+    if not path.is_file():
+        raise SystemExit("The 20b shape is not cached: python -m tests.benchmarks.shape20b builds "
+                         "it (~12 GB).")
+    prompt = "Write a poem about the sea."
+    engine = LlamaEngine()
+    t0 = time.perf_counter()
+    engine.load(str(path), LoadConfig(n_ctx=2048, n_batch=512, n_threads=2))
+    load_s = time.perf_counter() - t0
+    rows: list[dict[str, Any]] = []
+    ratios: list[dict[str, Any]] = []
+    samples: dict[str, list[dict[str, Any]]] = {"random": [], "forced": []}
+    original = speculative.Drafter.draft
+    speeds_of: dict[str, dict[str, list[float]]] = {}
+    try:
+        random_request = ChatRequest(messages=(Message("user", prompt),), max_tokens=max_tokens,
+                                     sampling=Sampling.for_model(True, seed=7))
+        if "random" in cases:
+            with no_end_tokens(engine):
+                speeds_of["random"], _ = _case("random", engine, random_request, reps,
+                                               samples["random"])
+        greedy = ChatRequest(messages=(Message("user", prompt),), max_tokens=max_tokens,
+                             sampling=Sampling.greedy())
+        if "forced" in cases:
+            recorded: list[int] = []
+            speculative.Drafter.draft = _recording_draft(recorded)  # type: ignore[method-assign]
+            _reply(engine, greedy, True)
+            agreeing = _Agreeing(speculative.llama_cpp)
+            speculative.Drafter.draft = _forced_draft(list(recorded), agreeing)  # type: ignore[method-assign]
+            speculative.llama_cpp = agreeing  # type: ignore[assignment]
+            speeds_of["forced"], _ = _case("forced", engine, greedy, reps, samples["forced"])
+    finally:
+        speculative.Drafter.draft = original  # type: ignore[method-assign]
+        speculative.llama_cpp = llama_cpp
+        engine.unload()
+    labels = {"random": (WORST_TARGET, "20b shape (random weights) at temperature 1, nothing to copy"),
+              "forced": (FORCED_TARGET, f"20b shape, greedy, forced acceptance ({FORCED_K} drafts a pass)")}
+    for name, speeds in speeds_of.items():
+        target, label = labels[name]
+        same = None
+        paired = [w / o for w, o in zip(speeds["with"], speeds["without"], strict=True) if o > 0]
+        spec_runs = [x for x in samples[name] if x["speculative"]]
+        drafted = sum(x["drafted"] for x in spec_runs)
+        accepted = sum(x["accepted"] for x in spec_runs)
+        rows.append({"case": label, "prompt tokens": spec_runs[0]["prompt_tokens"] if spec_runs else 0,
+                     "tok/s with": round(median(speeds["with"]), 2),
+                     "tok/s without": round(median(speeds["without"]), 2),
+                     "drafted": drafted, "accepted": accepted,
+                     "acceptance": round(accepted / drafted, 3) if drafted else 0.0,
+                     "greedy output identical": same})
+        ratios.append(make_ratio(
+            f"{label}: generation tokens/s with speculation / without", median(paired), target,
+            detail=f"median of {reps} rounds' ratios, {max_tokens} tokens; accepted {accepted} of "
+                   f"{drafted}" + ("" if same is None else
+                                   f"; greedy output {'identical' if same else 'DIFFERENT'}")))
+    return {"title": "Speculative decoding on the gpt-oss-20b shape", "rows": rows, "ratios": ratios,
+            "samples": samples, "model_load_s": load_s,
+            "settings": {"max_tokens": max_tokens, "reps": reps, "forced_k": FORCED_K,
+                         "cases": list(speeds_of)},
+            "machine": machine_details()}
+
+
 if __name__ == "__main__":
     def _options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--reps", type=int, default=0, help="rounds (default: 2 quick, 5 full)")
         parser.add_argument("--max-tokens", type=int, default=0, help="tokens per reply")
+        parser.add_argument("--model", choices=("small", "shape20b"), default="small",
+                            help="small: Gemma and the tiny gpt-oss (the suite's section); shape20b: "
+                                 "the gpt-oss-20b shape, if cached")
+        parser.add_argument("--case", dest="cases", action="append", default=[],
+                            choices=("random", "forced"),
+                            help="shape20b: only these cases (repeatable; default both)")
 
-    cli(run, __doc__.splitlines()[0], extra=_options)
+    def _run(model: str, quick: bool, max_tokens: int, reps: int, cases: list[str]) -> dict[str, Any]:
+        if model == "shape20b":
+            return run_shape20b(max_tokens or 64, reps or 4, tuple(cases) or ("random", "forced"))
+        return run(quick, max_tokens, reps)
+
+    cli(_run, __doc__.splitlines()[0], extra=_options)
