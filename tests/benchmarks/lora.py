@@ -167,7 +167,7 @@ def run(quick: bool = False) -> dict[str, Any]:
 SHAPE20B_TURNS = ("Hello there.", "Hi! How can I help?", "Good evening.")  # user, assistant, user
 
 
-def _timed_reply(engine: LlamaEngine, uses: tuple[AdapterUse, ...], max_tokens: int,
+def _timed_turn(engine: LlamaEngine, uses: tuple[AdapterUse, ...], max_tokens: int,
                  messages: tuple[Message, ...] = (Message("user", PROMPT),)
                  ) -> tuple[ReplyStats, float]:
     """The reply's stats, and the CPU seconds per generated token after the first (the process's
@@ -209,9 +209,9 @@ def _shape20b_switching(engine: LlamaEngine, sets: tuple[tuple[AdapterUse, ...],
     same, switched, prompt_tokens = [], [], 0
     for i in range(reps):
         a, b = sets[i % 2], sets[(i + 1) % 2]
-        _timed_reply(engine, a, 1, first)
-        same.append(_timed_reply(engine, a, 1, second)[0].ttft_s)
-        stats, _ = _timed_reply(engine, b, 1, second)
+        _timed_turn(engine, a, 1, first)
+        same.append(_timed_turn(engine, a, 1, second)[0].ttft_s)
+        stats, _ = _timed_turn(engine, b, 1, second)
         switched.append(stats.ttft_s)
         prompt_tokens = stats.prompt_tokens
     return {"attach_loaded_ms_median": statistics.median(attach) * 1000,
@@ -260,7 +260,7 @@ def run_shape20b(tokens: int = 64, reps: int = 4, threads: int | None = None) ->
             adapted_cpu: list[float] = []
             for _ in range(reps):
                 for uses, speeds, cpus in (((), base, base_cpu), (sets[0], adapted, adapted_cpu)):
-                    stats, cpu = _timed_reply(engine, uses, tokens)
+                    stats, cpu = _timed_turn(engine, uses, tokens)
                     speeds.append(stats.tokens_per_s)
                     cpus.append(cpu)
                 print(f"shape20b: base {base[-1]:.2f}, adapter {adapted[-1]:.2f} tok/s; "
