@@ -5,12 +5,17 @@ worker (`InferenceWorker.jobRequested`), queued with the window's own replies, s
 loaded once. The dialog shows a toggle, the address, the key with a Copy button, and a live log
 of requests (method, path, status, model, time: never the key or the content). While the engine
 answers an API request the status bar says so.
+
+The server stack (Starlette, uvicorn, and through its parsers llama.cpp's bindings) is imported
+only when the server is turned on or its dialog asks: at module level it cost every start of the
+window about half a second before anything was shown.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication
@@ -36,12 +41,14 @@ from fireside.core.engine.loading import load_config
 from fireside.core.engine.protocol import ModelInfo
 from fireside.core.history.store import Store
 from fireside.core.models.folders import model_dirs
-from fireside.server.app import LogEntry, ServerOptions, build_app
 from fireside.server.engine_access import Job, ModelSwitcher
 from fireside.server.keys import ApiKey, api_key
 from fireside.server.models import InstalledModels
-from fireside.server.runner import ApiServer, ServerError, is_loopback
 from fireside.ui.chat.inference_worker import InferenceWorker
+
+if TYPE_CHECKING:
+    from fireside.server.app import LogEntry
+    from fireside.server.runner import ApiServer
 
 BUSY_TEXT = "Answering a request from another program (Local API server)…"
 
@@ -76,11 +83,16 @@ class ApiServerController(QObject):
         return self._server.host if self._server is not None else self._settings().api_host
 
     def refusal(self) -> str:
+        from fireside.server.runner import is_loopback
+
         host = self._settings().api_host
         return self._policy.api_server_refusal(host, is_loopback(host))
 
     def start(self) -> str:
         """Serve; returns the address or raises ServerError with a sentence for the person."""
+        from fireside.server.app import ServerOptions, build_app
+        from fireside.server.runner import ApiServer, ServerError
+
         if self._server is not None:
             return self.url
         if refusal := self.refusal():
@@ -178,6 +190,8 @@ class ApiServerDialog(QDialog):
         self._refresh(controller.url)
 
     def _on_toggled(self, on: bool) -> None:
+        from fireside.server.runner import ServerError
+
         try:
             if on:
                 self._controller.start()
@@ -202,6 +216,8 @@ class ApiServerDialog(QDialog):
         if refusal and not url:
             self.status.setText(refusal)
         elif url:
+            from fireside.server.runner import is_loopback
+
             reach = ("Only programs on this computer can connect." if is_loopback(self._controller.host)
                      else "Warning: other computers on your network can connect; anyone with the key "
                           "can use your model.")
