@@ -34,13 +34,13 @@ import gguf
 import numpy as np
 
 from tests.benchmarks.common import BENCH_CACHE
+from tests.benchmarks.o200k_vocab import HARMONY_BASE_ID, o200k_tokens_and_merges
 from tests.helpers import tiny_gptoss as tiny
 from tests.helpers.model_cache import cached_file
 
 #: Bump when the bytes written change.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: gpt-oss's real tokenizer (was the tiny model's)
 N_VOCAB = 201_088
-HARMONY_BASE_ID = 199_998  # first id of the o200k_harmony special block (<|startoftext|>)
 
 
 @dataclass(frozen=True)
@@ -69,20 +69,10 @@ MXFP4 = gguf.GGMLQuantizationType.MXFP4
 
 # ------------------------------------------------------------------------------------ vocabulary
 def build_vocab() -> tuple[list[str], list[int], list[str], dict[str, int]]:
-    """201,088 tokens: the tiny model's byte-level BPE tokens and merges, filler tokens up to
-    id 199,998, then harmony's special block at its real ids, then <|reserved_N|> up to the end
-    (as in o200k_harmony). Fillers are valid byte-level strings, so llama.cpp can detokenize any
-    sampled token."""
-    n_plain = tiny.SPECIAL_TOKENS[tiny.BOS_TOKEN]  # the tiny vocab's ordinary tokens come first
-    tokens = list(tiny._TOKENS[:n_plain])
-    seen = set(tokens)
-    i = 0
-    while len(tokens) < HARMONY_BASE_ID:
-        t = tiny._encode_bytes(f" w{i}")
-        i += 1
-        if t not in seen:
-            tokens.append(t)
-            seen.add(t)
+    """201,088 tokens, as gpt-oss's own o200k_harmony: o200k_base's 199,998 tokens and merges
+    (tests/benchmarks/o200k_vocab.py), harmony's special block at its real ids, then
+    <|reserved_N|> up to the end. So a prompt is as many tokens here as for the real model."""
+    tokens, merges = o200k_tokens_and_merges()
     types = [int(gguf.TokenType.NORMAL)] * len(tokens)
     specials: dict[str, int] = {}
     for off, text in enumerate(tiny._HARMONY_BLOCK):
@@ -94,7 +84,7 @@ def build_vocab() -> tuple[list[str], list[int], list[str], dict[str, int]]:
         tokens.append(f"<|reserved_{len(tokens)}|>")
         types.append(int(gguf.TokenType.CONTROL))
     assert specials == tiny.REAL_SPECIAL_TOKEN_IDS, "harmony ids must be the real ones"
-    return tokens, types, list(tiny._MERGES), specials
+    return tokens, types, merges, specials
 
 
 # --------------------------------------------------------------------------------------- tensors
@@ -203,9 +193,9 @@ def write_shape20b(path: Path, *, seed: int = 0, progress: Callable[[str], None]
 
 def _key(seed: int) -> str:
     """Keyed on what decides the bytes (not this file's text, so editing a docstring does not
-    throw away 12 GB): the generator version, the seed and the vocabulary/template we borrow."""
-    h = hashlib.sha256(f"{GENERATOR_VERSION}|{seed}|{SHAPE}".encode())
-    h.update("\n".join([*tiny._TOKENS, *tiny._MERGES, tiny.CHAT_TEMPLATE]).encode())
+    throw away 12 GB): the generator version, the seed, the harmony block and the template."""
+    h = hashlib.sha256(f"{GENERATOR_VERSION}|{seed}|{SHAPE}|o200k_base".encode())
+    h.update("\n".join([*tiny._HARMONY_BLOCK, tiny.CHAT_TEMPLATE]).encode())
     return h.hexdigest()[:12]
 
 
