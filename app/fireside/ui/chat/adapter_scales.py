@@ -149,7 +149,7 @@ class AdapterPopup(QFrame):
         layout.addWidget(title)
         layout.addWidget(self.scales)
         layout.addWidget(hint)
-        self.setMinimumWidth(360)
+        self.setMinimumWidth(420)
 
     def show_above(self, anchor: QWidget) -> None:
         """Open just above `anchor` (the composer sits at the bottom of the window), its left

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QShowEvent, QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -128,6 +129,11 @@ class Composer(QFrame):
         self.adapters_button.setObjectName("adaptersButton")
         self.adapters_button.setAccessibleName("Active adapters")
         self.adapters_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        # a small arrow after the names says it opens something (the popup opens upwards)
+        self.adapters_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_ArrowUp))
+        self.adapters_button.setIconSize(QSize(10, 10))
+        self.adapters_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.adapters_button.setLayoutDirection(Qt.LayoutDirection.RightToLeft)
         self.adapters_button.clicked.connect(self.open_adapters)
         self.adapters_button.hide()
         self.adapter_popup = AdapterPopup(self)
