@@ -12,6 +12,8 @@ tests/helpers/hf_server.py's server on 127.0.0.1 (nothing touches the internet):
   - 3-import-refused.png: importing a truncated adapter: the sentence saying why it is refused;
   - 4-composer.png: Chat ▸ New Chat from Preset "Legal copilot" (legal ×0.8): the composer's label;
   - 5-reply.png: a reply, its stats footer naming the adapter.
+  - 6-composer-scale.png: the composer's LoRA button opened: the adapter's scale, turned to ×0.65;
+  - 7-preset-scale.png: Chat ▸ Save Chat Settings as Preset…: the adapters with a scale each.
 The screenshots are taken with ImageMagick's `import -window root`, cropped to the window shown.
 Exit code 0 when every step happened; 1 (with the step) when one timed out.
 """
@@ -59,6 +61,7 @@ def main() -> int:
     from fireside.core.history.presets import Preset, save_preset
     from fireside.core.models.adapters import import_adapter
     from fireside.core.models.installed import import_model
+    from fireside.ui.history.preset_dialog import PresetDialog
     from fireside.ui.models.model_manager import ModelManagerDialog
     from fireside.ui.shell.app import application, create_window
 
@@ -140,6 +143,31 @@ def main() -> int:
             yield painted()
             shot(window, args.out / "5-reply.png")
             print("footer:", footer.text(), flush=True)
+
+            # the scale of the chat's adapter, from the composer's LoRA button
+            window.composer.adapters_button.click()
+            popup = window.composer.adapter_popup
+            yield lambda: popup.isVisible()
+            for _ in range(3):
+                popup.scales.spins[0].stepDown()  # 0.8 -> 0.65
+            yield lambda: window.composer.adapters_button.text() == "LoRA legal ×0.65"
+            yield painted()
+            shot(window, args.out / "6-composer-scale.png")
+            popup.hide()
+
+            # the preset editor lists the chat's adapters, each with its scale
+            window.chat_actions.use_adapter(str(paths.adapters / "support.gguf"))
+            yield lambda: len(window.composer.adapters()) == 2
+            QTimer.singleShot(0, window.chat_actions.save_action.trigger)
+            yield lambda: top(PresetDialog) is not None
+            editor: PresetDialog = top(PresetDialog)
+            editor.move(0, 0)
+            editor.name_edit.setText("Legal copilot, gentler")
+            editor.adapter_scales.spins[1].setValue(0.5)
+            yield painted()
+            shot(editor, args.out / "7-preset-scale.png")
+            editor.reject()
+            yield lambda: top(PresetDialog) is None
 
         app.aboutToQuit.connect(window.shutdown)
         rc = run_steps(app, scenario(), window.close, STEP_TIMEOUT_S)

@@ -103,9 +103,12 @@ class ScriptedEngine:
         self.requests.append(request)
         self.prompts.append(self.render_prompt(request))
         calls = self.tool_steps.pop(0) if self.tool_steps else []
-        return self._play(cancel or threading.Event(), calls)
+        # the adapters that produced the reply, as LlamaEngine names them (scale 0 produces nothing)
+        adapters = tuple(a.label for a in request.adapters if a.scale != 0)
+        return self._play(cancel or threading.Event(), calls, adapters)
 
-    def _play(self, cancel: threading.Event, calls: list[ToolCall]) -> Iterator[Event]:
+    def _play(self, cancel: threading.Event, calls: list[ToolCall],
+              adapters: tuple[str, ...] = ()) -> Iterator[Event]:
         pieces: list[Event] = [ReasoningDelta(t) for t in self.reasoning]
         pieces += list(calls) if calls else [AnswerDelta(t) for t in self.answer]
         counts = {ReasoningDelta: 0, AnswerDelta: 0, ToolCall: 0}
@@ -130,6 +133,7 @@ class ScriptedEngine:
                 reasoning_s=1.25 if counts[ReasoningDelta] and counts[AnswerDelta] else 0.0,
                 total_s=2.0,
                 stop_reason=stop_reason,
+                adapters=adapters,
             )
         )
 

@@ -185,11 +185,11 @@ def approve_question(recipient: str) -> str:
                 "access, can only write to this chat's own folder, and is stopped after its time limit.")
     return f"The model wants to use {tool_name(recipient)} with these arguments."
 def adapters_text(labels: tuple[str, ...]) -> str:
-    """LoRA adapters as "name:scale" labels, for people: 'LoRA legal ×0.8, tone'."""
+    """LoRA adapters as "name:scale" labels, for people: 'LoRA legal ×0.8, tone, style off'."""
     shown = []
     for label in labels:
         name, _, scale = label.rpartition(":")
-        shown.append(name if scale == "1" else f"{name} ×{scale}")
+        shown.append(name if scale == "1" else f"{name} off" if scale == "0" else f"{name} ×{scale}")
     return "LoRA " + ", ".join(shown)
 
 
@@ -210,7 +210,23 @@ def json_answer_tooltip(schema: Mapping[str, Any]) -> str:
 
 
 ADAPTERS_TOOLTIP = ("LoRA adapters applied to the next replies (from the preset this chat "
-                    "started from, or Models ▸ LoRA adapters ▸ Use in this chat):\n{files}")
+                    "started from, or Models ▸ LoRA adapters ▸ Use in this chat). Click to "
+                    "change how strongly each applies, or to remove one:\n{files}")
+ADAPTER_SCALE_OFF = "Off"
+ADAPTER_SCALE_TOOLTIP = ("How strongly the adapter changes the model's answers (its scale): 1 applies "
+                         "it as it was trained, less tones it down, Off leaves the model as it is, "
+                         "and above 1 exaggerates it.")
+ADAPTER_SCALE_NAME = "Scale of {name}"
+ADAPTER_REMOVE = "Remove"
+ADAPTER_REMOVE_NAME = "Remove {name}"
+ADAPTER_REMOVE_TOOLTIP = "Stop applying this adapter (the file stays installed)."
+ADAPTER_NOT_ALLOWED = "{name} (not allowed by your organisation)"
+ADAPTER_POPUP_TITLE = "LoRA adapters for this chat's next replies"
+ADAPTER_POPUP_HINT = "Add more from Models ▸ LoRA adapters ▸ Use in this chat."
+PRESET_ADAPTERS_NOTE = ("The preset applies these adapters to the chats started from it, each at "
+                        "its scale.")
+PRESET_NO_ADAPTERS = ("This chat uses no LoRA adapters. To give the preset one, add it to the chat "
+                      "first (Models ▸ LoRA adapters ▸ Use in this chat), then save the preset.")
 ADAPTERS_CHECKING = "{adapters} · checking…"
 ADAPTERS_CHECKING_TOOLTIP = ("Checking these adapters against your organisation's list of allowed "
                              "adapters; you can send once the check is done.")

@@ -135,3 +135,43 @@ def test_a_pinned_adapter_is_hashed_off_the_gui_thread_and_sending_waits_for_it(
     assert window.composer.adapters() == (AdapterUse(str(legal), 0.8),)
     assert label.text() == "LoRA legal ×0.8" and window.composer.send_button.isEnabled()
     window.close()
+
+
+@pytest.mark.qt_log_ignore(  # offscreen cannot raise a popup or let it grab the keyboard
+    r"This plugin does not support (raise\(\)|grabbing the keyboard)$")
+def test_scale_off_from_the_composer_gives_the_base_models_reply(
+        qtbot, tiny_gptoss_path: Path, paths: Paths, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole window path on the real engine: Use in this chat, then the composer's LoRA
+    button turned down to Off, gives exactly the reply of the model without the adapter."""
+    legal = lora_for(tiny_gptoss_path, tmp_path / "legal.gguf", rank=8, std=0.5, seed=1)
+    window = _window(qtbot, tiny_gptoss_path, paths, monkeypatch)
+    assert window.chat_actions is not None
+    question = "Tell me about the sea."
+
+    def reply() -> tuple[str, tuple[str, ...], str]:
+        window.new_chat()
+        row = _send(qtbot, window, question)
+        item = window.chat_model.item(row)
+        assert item.stats is not None and not item.error
+        return (item.reasoning + "|" + item.text, item.stats.adapters,
+                window.transcript.widget_at(row).footer_label.text())
+
+    base, base_adapters, _ = reply()
+    with qtbot.waitSignal(window.chat_actions.adapter_check.checked, timeout=10_000):
+        window.chat_actions.use_adapter(str(legal))  # Models ▸ LoRA adapters ▸ Use in this chat
+    adapted, adapted_adapters, adapted_footer = reply()
+    assert adapted != base  # the adapter moves greedy decoding, so Off below means something
+    assert base_adapters == () and adapted_adapters == ("legal:1",)
+    assert adapted_footer.endswith("· LoRA legal")
+
+    button = window.composer.adapters_button
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    spin = window.composer.adapter_popup.scales.spins[0]
+    for _ in range(2):
+        qtbot.keyClick(spin, Qt.Key.Key_PageDown)  # 1 -> 0.5 -> Off
+    assert spin.text() == "Off" and button.text() == "LoRA legal off"
+    qtbot.keyClick(window.composer.adapter_popup, Qt.Key.Key_Escape)
+    off, off_adapters, off_footer = reply()
+    assert off == base and off_adapters == () and "LoRA" not in off_footer
+    window.close()

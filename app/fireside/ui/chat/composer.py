@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QShowEvent, QStandardItemModel
 from PySide6.QtWidgets import (
     QComboBox,
@@ -18,12 +18,15 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QStyle,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from fireside.core.chat.conversation import AdapterUse, Effort
 from fireside.ui import wording
+from fireside.ui.chat.adapter_scales import AdapterPopup
 from fireside.ui.look.style import repolish
 
 MAX_VISIBLE_LINES = 8
@@ -88,6 +91,7 @@ class Composer(QFrame):
     sendRequested = Signal(str)
     stopRequested = Signal()
     effortChanged = Signal(object)  # Effort
+    adaptersEdited = Signal(object)  # tuple[AdapterUse, ...]: the person changed a scale or removed one
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -119,12 +123,21 @@ class Composer(QFrame):
         self.send_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.send_button.clicked.connect(self._on_button)
 
-        # The LoRA adapters the next replies use (a preset's), shown only when there are some
-        self.adapters_label = QLabel()
-        self.adapters_label.setObjectName("adaptersLabel")
-        self.adapters_label.setAccessibleName("Active adapters")
-        self.adapters_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.adapters_label.hide()
+        # The LoRA adapters the next replies use (a preset's, or Models ▸ Use in this chat), shown
+        # only when there are some; clicking it opens their scales (and Remove) in a popup
+        self.adapters_button = QToolButton()
+        self.adapters_button.setObjectName("adaptersButton")
+        self.adapters_button.setAccessibleName("Active adapters")
+        self.adapters_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        # a small arrow after the names says it opens something (the popup opens upwards)
+        self.adapters_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_ArrowUp))
+        self.adapters_button.setIconSize(QSize(10, 10))
+        self.adapters_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.adapters_button.setLayoutDirection(Qt.LayoutDirection.RightToLeft)
+        self.adapters_button.clicked.connect(self.open_adapters)
+        self.adapters_button.hide()
+        self.adapter_popup = AdapterPopup(self)
+        self.adapter_popup.scales.changed.connect(self._on_scales_edited)
         self._adapters: tuple[AdapterUse, ...] = ()
         # The JSON Schema the next answers follow (a preset's), shown only when there is one
         self.json_label = QLabel(wording.JSON_ANSWER)
@@ -138,7 +151,7 @@ class Composer(QFrame):
         controls.setSpacing(8)
         controls.addWidget(self.effort_label)
         controls.addWidget(self.effort_combo)
-        controls.addWidget(self.adapters_label)
+        controls.addWidget(self.adapters_button)
         controls.addWidget(self.json_label)
         controls.addStretch(1)
         controls.addWidget(self.send_button)
@@ -190,26 +203,54 @@ class Composer(QFrame):
     def adapters(self) -> tuple[AdapterUse, ...]:
         return self._adapters
 
+    @property
+    def adapters_label(self) -> QToolButton:
+        """The indicator (a button since its scales can be changed; kept under its first name)."""
+        return self.adapters_button
+
     def set_adapters(self, adapters: tuple[AdapterUse, ...]) -> None:
-        """The LoRA adapters for the next replies; the label names them (hidden when none)."""
+        """The LoRA adapters for the next replies; the button names them (hidden when none)."""
         self._adapters = tuple(adapters)
         self._checking_adapters = False
-        active = tuple(a.label for a in self._adapters if a.scale != 0)
-        self.adapters_label.setText(wording.adapters_text(active) if active else "")
-        self.adapters_label.setToolTip(wording.ADAPTERS_TOOLTIP.format(
-            files="\n".join(f"{a.path} (scale {a.scale:g})" for a in self._adapters)))
-        self.adapters_label.setVisible(bool(active))
+        self._show_adapters()
+        self.adapter_popup.scales.set_uses(self._adapters)
+        if not self._adapters:
+            self.adapter_popup.hide()
         self._update_send_enabled()
+
+    def _show_adapters(self) -> None:
+        labels = tuple(a.label for a in self._adapters)
+        self.adapters_button.setEnabled(True)
+        self.adapters_button.setText(wording.adapters_text(labels).replace("&", "&&") if labels else "")
+        self.adapters_button.setToolTip(wording.ADAPTERS_TOOLTIP.format(
+            files="\n".join(f"{a.path} (scale {a.scale:g})" for a in self._adapters)))
+        self.adapters_button.setVisible(bool(labels))
+
+    def open_adapters(self) -> None:
+        """Show the adapters' scales and Remove in a popup above the button."""
+        if self._adapters and not self._checking_adapters:
+            self.adapter_popup.show_above(self.adapters_button)
+
+    def _on_scales_edited(self) -> None:
+        self._adapters = self.adapter_popup.scales.uses()
+        self._show_adapters()
+        if not self._adapters:
+            self.adapter_popup.hide()
+            self.focus_input()
+        self.adaptersEdited.emit(self._adapters)
 
     def set_adapters_checking(self, adapters: tuple[AdapterUse, ...]) -> None:
         """No adapters yet: these are being checked against the organisation's list, so the
-        label says so and sending waits until `set_adapters` gives the outcome."""
+        button says so (and cannot be opened) and sending waits until `set_adapters` gives the
+        outcome."""
         self.set_adapters(())
         self._checking_adapters = True
-        names = tuple(a.label for a in adapters if a.scale != 0) or tuple(a.label for a in adapters)
-        self.adapters_label.setText(wording.ADAPTERS_CHECKING.format(adapters=wording.adapters_text(names)))
-        self.adapters_label.setToolTip(wording.ADAPTERS_CHECKING_TOOLTIP)
-        self.adapters_label.setVisible(True)
+        names = tuple(a.label for a in adapters)
+        self.adapters_button.setText(wording.ADAPTERS_CHECKING.format(
+            adapters=wording.adapters_text(names)).replace("&", "&&"))
+        self.adapters_button.setToolTip(wording.ADAPTERS_CHECKING_TOOLTIP)
+        self.adapters_button.setEnabled(False)
+        self.adapters_button.setVisible(True)
         self._update_send_enabled()
 
     @property

@@ -131,6 +131,15 @@ QPushButton#openModelButton {{
 QPushButton#openModelButton:disabled {{ background: {border}; color: {muted}; }}
 QLabel#panelMeta {{ color: {muted}; }}
 QLabel#presetError {{ color: {error_fg}; background: {error_bg}; border-radius: 6px; padding: 6px 8px; }}
+QToolButton#adaptersButton {{
+    color: {text_hex}; background: {info_bg}; border: 1px solid transparent; border-radius: 6px;
+    padding: 2px 8px;
+}}
+QToolButton#adaptersButton:hover {{ border-color: {accent.name()}; }}
+QToolButton#adaptersButton:disabled {{ color: {muted}; }}
+QFrame#adapterPopup {{ background: {window.name()}; border: 1px solid {border}; }}
+QLabel#adapterPopupTitle {{ font-weight: bold; }}
+QLabel#adapterPopupHint {{ color: {muted}; }}
 QLabel#jsonAnswerLabel {{
     color: {text_hex}; background: {info_bg}; border-radius: 6px; padding: 2px 8px;
 }}

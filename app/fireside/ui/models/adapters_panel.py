@@ -157,8 +157,10 @@ class AdaptersPanel(QWidget):
         self.import_button = QPushButton("Import an adapter…")
         self.remove_button = QPushButton("Remove adapter")
         self.use_button = QPushButton("Use in this chat")
-        self.use_button.setToolTip("Apply this adapter (scale 1) to the next replies of the open "
-                                   "chat; save the chat's settings as a preset to keep it.")
+        self.use_button.setToolTip("Apply this adapter (at scale 1) to the next replies of the "
+                                   "open chat; change its scale from the LoRA button under the "
+                                   "message box, and save the chat's settings as a preset to keep "
+                                   "it.")
         self.use_button.setVisible(can_use)
         self.copy_check = QCheckBox("Copy into the adapters folder (otherwise link it in place)")
         buttons.addWidget(self.use_button)
