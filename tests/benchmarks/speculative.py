@@ -287,9 +287,11 @@ if __name__ == "__main__":
                                  "(speculative_sweep.py), any model")
         parser.add_argument("--natural", action="store_true",
                             help="sweep: let the sampler decide acceptance instead of forcing it")
+        parser.add_argument("--threads", type=int, default=0,
+                            help="sweep: llama.cpp threads (default 2)")
 
     def _run(model: str, quick: bool, max_tokens: int, reps: int, cases: list[str],
-             natural: bool) -> dict[str, Any]:
+             natural: bool, threads: int) -> dict[str, Any]:
         if "sweep" in cases:
             if len(cases) > 1:
                 print("--case sweep runs alone.", file=sys.stderr)
@@ -297,9 +299,10 @@ if __name__ == "__main__":
             from tests.benchmarks.speculative_sweep import run_sweeps
             models = ("gemma", "tiny") if model == "small" else (model,)
             return run_sweeps(models, max_tokens or (16 if quick else 64), reps or (2 if quick else 5),
-                              force=not natural)
-        if model in ("gemma", "tiny") or natural:
-            print("--model gemma or tiny, and --natural, are for --case sweep.", file=sys.stderr)
+                              force=not natural, threads=threads)
+        if model in ("gemma", "tiny") or natural or threads:
+            print("--model gemma or tiny, --natural and --threads are for --case sweep.",
+                  file=sys.stderr)
             raise SystemExit(2)
         if model == "shape20b":
             return run_shape20b(max_tokens or 64, reps or 4, tuple(cases) or ("random", "forced"))

@@ -154,9 +154,12 @@ def _reply(engine: LlamaEngine, request: ChatRequest, spec: bool) -> tuple[Done,
 
 
 def run_sweep(model: str, max_tokens: int = 64, reps: int = 5, force: bool = True,
-              prompt: str = PROMPT) -> dict[str, Any]:
-    """The sweep on one model (`tiny`, `gemma` or `shape20b`); see the module docstring."""
+              prompt: str = PROMPT, threads: int = 0) -> dict[str, Any]:
+    """The sweep on one model (`tiny`, `gemma` or `shape20b`); see the module docstring.
+    `threads`: llama.cpp's threads (0: two, one per core of the development machine)."""
     path, load = _model(model)
+    if threads > 0:
+        load = replace(load, n_threads=threads)
     label = LABELS[model]
     engine = LlamaEngine(prefix_store=PrefixStore(None, memory_bytes=0))
     t0 = time.perf_counter()
@@ -248,9 +251,10 @@ def run_sweep(model: str, max_tokens: int = 64, reps: int = 5, force: bool = Tru
             "machine": machine_details()}
 
 
-def run_sweeps(models: tuple[str, ...], max_tokens: int, reps: int, force: bool = True) -> dict[str, Any]:
+def run_sweeps(models: tuple[str, ...], max_tokens: int, reps: int, force: bool = True,
+               threads: int = 0) -> dict[str, Any]:
     """Several models into one result (one line each in the plot)."""
-    parts = [run_sweep(m, max_tokens, reps, force) for m in models]
+    parts = [run_sweep(m, max_tokens, reps, force, threads=threads) for m in models]
     if len(parts) == 1:
         return parts[0]
     return {"title": "Speculative decoding, speed against drafts accepted per pass",

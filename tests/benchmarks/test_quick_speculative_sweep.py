@@ -48,7 +48,7 @@ def test_natural_sweep_is_exact_greedy_on_the_tiny_model():
     """Nothing forced: drafts are the plain reply's tokens, then a banned one; greedy itself keeps
     exactly the first j (the tiny model's batched rows pick as single tokens do, see
     test_speculative.py), and every reply is token-for-token plain decoding's."""
-    _check(run_sweep("tiny", max_tokens=TOKENS, reps=1, force=False), forced=False)
+    _check(run_sweep("tiny", max_tokens=TOKENS, reps=1, force=False, threads=1), forced=False)
 
 
 def test_forced_sweep_and_its_plot(tmp_path: Path):
@@ -56,7 +56,7 @@ def test_forced_sweep_and_its_plot(tmp_path: Path):
     so each pass keeps exactly j whatever the batch computes; the reply then equals plain
     decoding's by construction, which checks the emitting and rollback bookkeeping. The plot
     command takes several result files (one line per model) and refuses a foreign one."""
-    result = run_sweep("tiny", max_tokens=TOKENS, reps=1)
+    result = run_sweep("tiny", max_tokens=TOKENS, reps=1, threads=1)
     _check(result, forced=True)
     first, second = tmp_path / "a.json", tmp_path / "b.json"
     first.write_text(json.dumps(result))
