@@ -24,6 +24,8 @@ from tests.benchmarks.plot import MET, plt
 from tests.benchmarks.speculative_sweep import ADAPTIVE_TARGET, FULL_TARGET, K
 
 COLORS = {"shape20b": "#d9622b", "gemma": "#2b6cb0", "tiny": "#7a8a99"}
+SHORT = {"shape20b": "20b shape", "gemma": "Gemma", "tiny": "tiny"}
+LABEL_PLACES = [((6, -11), "left"), ((-6, 7), "right"), ((6, 5), "left")]  # per line, in turn
 OTHER_COLORS = ["#8e44ad", "#16a085", "#b7950b"]
 
 
@@ -53,10 +55,10 @@ def plot(lines: list[dict[str, Any]], out: Path) -> Path:
     xs = [0.0, float(K)]
     ax.plot(xs, [1 + x for x in xs], linestyle="--", color="black", linewidth=1,
             label="ideal: 1 + accepted (a batch as cheap as one token)")
-    ax.axhline(1.0, color="black", linewidth=0.6, alpha=0.5)
-    ax.text(K, 1.02, "plain decoding", ha="right", va="bottom", fontsize=7, alpha=0.7)
+    ax.axhline(1.0, color="black", linewidth=0.6, alpha=0.5, label="plain decoding")
     spare = iter(OTHER_COLORS)
-    for line in lines:
+    adaptive: list[tuple[float, str, str]] = []
+    for n, line in enumerate(lines):
         color = COLORS.get(str(line.get("model"))) or next(spare, "#555555")
         # x: what each full pass keeps (the last pass or two of a reply draft fewer)
         fixed = sorted((p for p in line["points"] if not p.get("adaptive")),
@@ -68,20 +70,24 @@ def plot(lines: list[dict[str, Any]], out: Path) -> Path:
                 label=f"{line.get('label', line.get('model'))} ({how} acceptance)")
         for x, y in zip(fx, fy, strict=True):
             if math.isfinite(y):
-                ax.annotate(f"{y:.2f}", (x, y), textcoords="offset points", xytext=(6, -10),
+                # each line's labels on its own side, so close lines' labels stay apart
+                offset, ha = LABEL_PLACES[n % len(LABEL_PLACES)]
+                ax.annotate(f"{y:.2f}", (x, y), textcoords="offset points", xytext=offset, ha=ha,
                             fontsize=7, color=color)
-        for p in line["points"]:
-            if p.get("adaptive") and p["ratio"] is not None:
-                ax.plot([0.0], [float(p["ratio"])], marker="D", markerfacecolor="white",
-                        color=color, linestyle="none", markersize=7)
-                ax.annotate(f"{float(p['ratio']):.2f} adaptive", (0.0, float(p["ratio"])),
-                            textcoords="offset points", xytext=(8, 2), fontsize=7, color=color)
+        adaptive += [(float(p["ratio"]), color, SHORT.get(str(line.get("model")), str(line.get("model"))))
+                     for p in line["points"]
+                     if p.get("adaptive") and isinstance(p.get("ratio"), int | float)]
+    # the back-off's points all sit at x = 0: their values go in the legend, not beside them
+    for y, color, _ in adaptive:
+        ax.plot([0.0], [y], marker="D", markerfacecolor="white", color=color, linestyle="none",
+                markersize=7, zorder=5)
+    values = ", ".join(f"{name} {y:.2f}" for y, _, name in adaptive)
     ax.plot([], [], marker="D", markerfacecolor="white", color="black", linestyle="none",
-            label="nothing accepted, with the adaptive back-off")
-    ax.plot([K], [FULL_TARGET], marker="^", color=MET, markersize=11, linestyle="none",
+            label="nothing accepted, adaptive back-off" + (f": {values}" if values else ""))
+    ax.plot([K], [FULL_TARGET], marker="^", color=MET, markersize=11, linestyle="none", alpha=0.8,
             label=f"issue 15 targets: ≥ {FULL_TARGET:g}× at {K} accepted (20b shape), "
                   f"≥ {ADAPTIVE_TARGET:g} at 0 (back-off)")
-    ax.plot([0], [ADAPTIVE_TARGET], marker="^", color=MET, markersize=11, linestyle="none")
+    ax.plot([0], [ADAPTIVE_TARGET], marker="^", color=MET, markersize=11, linestyle="none", alpha=0.8)
     ax.annotate(f"target ≥ {FULL_TARGET:g}×", (K, FULL_TARGET), textcoords="offset points",
                 xytext=(-8, 6), ha="right", fontsize=7, color=MET)
     ax.set_xlim(-0.25, K + 0.4)
