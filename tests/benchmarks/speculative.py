@@ -16,8 +16,12 @@ temperature 1 (target ≥ 0.97) and forced acceptance of 4 drafts a pass (target
 tokens/s is the engine's own figure (generated tokens after the first ÷ the time between first and
 last), i.e. the effective rate a reader sees. Ratios are the median of each round's own ratio.
 
+The sweep of acceptance (`--case sweep`, tests/benchmarks/speculative_sweep.py): speed ÷ plain at
+0..4 of 4 drafts accepted a pass, for the plot in docs/performance/speculative-acceptance.png.
+
 Run: `python -m tests.benchmarks.speculative [--quick] [--reps N] [--max-tokens N]
-[--model small|shape20b]`.
+[--model small|shape20b] [--case random|forced]`, or `--case sweep --model gemma|tiny|shape20b
+[--natural] --out FILE.json`.
 """
 
 from __future__ import annotations
@@ -272,14 +276,34 @@ if __name__ == "__main__":
     def _options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--reps", type=int, default=0, help="rounds (default: 2 quick, 5 full)")
         parser.add_argument("--max-tokens", type=int, default=0, help="tokens per reply")
-        parser.add_argument("--model", choices=("small", "shape20b"), default="small",
-                            help="small: Gemma and the tiny gpt-oss (the suite's section); shape20b: "
-                                 "the gpt-oss-20b shape, if cached")
+        parser.add_argument("--model", choices=("small", "gemma", "tiny", "shape20b"), default="small",
+                            help="small: Gemma and the tiny gpt-oss (the suite's section; for --case "
+                                 "sweep, both); gemma, tiny: one of them (--case sweep only); "
+                                 "shape20b: the gpt-oss-20b shape, if cached")
         parser.add_argument("--case", dest="cases", action="append", default=[],
-                            choices=("random", "forced"),
-                            help="shape20b: only these cases (repeatable; default both)")
+                            choices=("random", "forced", "sweep"),
+                            help="shape20b: only these cases (repeatable; default random and "
+                                 "forced); sweep: speed against drafts accepted per pass "
+                                 "(speculative_sweep.py), any model")
+        parser.add_argument("--natural", action="store_true",
+                            help="sweep: let the sampler decide acceptance instead of forcing it")
+        parser.add_argument("--threads", type=int, default=0,
+                            help="sweep: llama.cpp threads (default 2)")
 
-    def _run(model: str, quick: bool, max_tokens: int, reps: int, cases: list[str]) -> dict[str, Any]:
+    def _run(model: str, quick: bool, max_tokens: int, reps: int, cases: list[str],
+             natural: bool, threads: int) -> dict[str, Any]:
+        if "sweep" in cases:
+            if len(cases) > 1:
+                print("--case sweep runs alone.", file=sys.stderr)
+                raise SystemExit(2)
+            from tests.benchmarks.speculative_sweep import run_sweeps
+            models = ("gemma", "tiny") if model == "small" else (model,)
+            return run_sweeps(models, max_tokens or (16 if quick else 64), reps or (2 if quick else 5),
+                              force=not natural, threads=threads)
+        if model in ("gemma", "tiny") or natural or threads:
+            print("--model gemma or tiny, --natural and --threads are for --case sweep.",
+                  file=sys.stderr)
+            raise SystemExit(2)
         if model == "shape20b":
             return run_shape20b(max_tokens or 64, reps or 4, tuple(cases) or ("random", "forced"))
         return run(quick, max_tokens, reps)

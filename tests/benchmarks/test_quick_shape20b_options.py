@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.benchmarks import api_server, lora, shape20b, speculative
+from tests.benchmarks import api_server, lora, shape20b, speculative, speculative_sweep
 from tests.helpers.tiny_gptoss import cached_tiny_gptoss
 
 
@@ -37,6 +37,15 @@ def test_speculative_forced_acceptance_accepts_every_draft(tiny_as_shape20b: Pat
     assert speculative.speculative.Drafter.draft.__qualname__ == "Drafter.draft"
 
 
+def test_speculative_sweep_runs_on_the_20b_path(tiny_as_shape20b: Path) -> None:
+    result = speculative_sweep.run_sweep("shape20b", max_tokens=12, reps=1, threads=1)
+    (line,) = result["lines"]
+    assert line["model"] == "shape20b" and line["label"].startswith("gpt-oss-20b shape")
+    assert [p["accepted"] for p in line["points"]][:5] == [
+        speculative_sweep.expected_passes(j, 12)[2] for j in range(5)]
+    assert all(p["output_identical"] for p in line["points"])
+
+
 def test_lora_on_the_20b_path_measures_speed_and_switching(tiny_as_shape20b: Path) -> None:
     result = lora.run_shape20b(tokens=8, reps=1)
     (row,) = result["rows"]
@@ -54,6 +63,7 @@ def test_missing_shape20b_is_reported_not_built(monkeypatch: pytest.MonkeyPatch,
                                                 tmp_path: Path) -> None:
     monkeypatch.setattr(shape20b, "shape20b_path", lambda *a, **k: tmp_path / "absent.gguf")
     for run in (lambda: lora.run_shape20b(8, 1), lambda: speculative.run_shape20b(8, 1),
+                lambda: speculative_sweep.run_sweep("shape20b", 8, 1),
                 lambda: api_server.run(models_chosen=("shape20b",))):
         with pytest.raises(SystemExit, match="not cached"):
             run()
