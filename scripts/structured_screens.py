@@ -36,10 +36,9 @@ from tests.helpers.json_check import schema_errors  # noqa: E402
 from fireside.core.chat.conversation import Sampling  # noqa: E402
 from fireside.core.config.paths import app_paths  # noqa: E402
 from fireside.core.config.settings import Settings, save_settings  # noqa: E402
-from fireside.core.engine.llama_engine import LlamaEngine  # noqa: E402
 from fireside.core.history.presets import Preset, save_preset  # noqa: E402
 from fireside.ui.history.chat_actions import PresetDialog  # noqa: E402
-from fireside.ui.shell.app import application  # noqa: E402
+from fireside.ui.shell.app import application, default_engine_factory  # noqa: E402
 from fireside.ui.shell.main_window import MainWindow  # noqa: E402
 
 SCHEMA = {
@@ -102,8 +101,8 @@ def main() -> int:
     app.setStyle("Fusion")
     paths = app_paths()
     save_settings(Settings(n_ctx=2048), paths.settings_file)
-    window = MainWindow(LlamaEngine, settings_path=paths.settings_file, paths=paths, max_tokens=200,
-                        sampling=Sampling.for_model(False, seed=7))
+    window = MainWindow(default_engine_factory, settings_path=paths.settings_file, paths=paths,
+                        max_tokens=200, sampling=Sampling.for_model(False, seed=7))
     window.setGeometry(0, 0, 1400, 900)
     window.show()
     window.load_model(str(cached_gemma()))
