@@ -20,17 +20,22 @@ Exit code 0 when every step happened; 1 (with the step) when one timed out.
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for entry in (ROOT, ROOT / "app"):
-    if str(entry) not in sys.path:
-        sys.path.insert(0, str(entry))
+from shots import (
+    Step,
+    fresh_home,
+    no_display,
+    open_models,
+    out_option,
+    painted,
+    run_steps,
+    shot,
+    show_window,
+    top,
+)
 
 HOME = Path("/tmp/fs-adapter-shots")
 STEP_TIMEOUT_S = 120
@@ -38,21 +43,12 @@ HUB_REPO = "someone/support-lora-GGUF"
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", type=Path, default=HOME / "png")
-    args = p.parse_args()
-    if not os.environ.get("DISPLAY"):
-        print("Set DISPLAY (e.g. start `Xvfb :97 -screen 0 1400x900x24 &`, DISPLAY=:97).",
-              file=sys.stderr)
+    out = out_option(__doc__, HOME)
+    if no_display(":97"):
         return 2
-    shutil.rmtree(HOME, ignore_errors=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    os.environ["FIRESIDE_HOME"] = str(HOME)
-    os.environ.pop("QT_QPA_PLATFORM", None)
+    fresh_home(HOME, out)
 
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication, QToolBar
-    from shots import Step, run_steps, shot
+    from PySide6.QtWidgets import QApplication
     from tests.helpers.hf_server import HubServer
     from tests.helpers.lora import lora_for
     from tests.helpers.tiny_gptoss import cached_tiny_gptoss
@@ -63,7 +59,7 @@ def main() -> int:
     from fireside.core.models.installed import import_model
     from fireside.ui.history.preset_dialog import PresetDialog
     from fireside.ui.models.model_manager import ModelManagerDialog
-    from fireside.ui.shell.app import application, create_window
+    from fireside.ui.shell.app import application
 
     tiny = cached_tiny_gptoss()
     paths = app_paths()
@@ -80,45 +76,31 @@ def main() -> int:
     with HubServer({HUB_REPO: {"support.gguf": support.read_bytes()}}) as hub:
         os.environ["HF_ENDPOINT"] = hub.hub_url
         app = application()
-        window = create_window(auto_load_last=False)
-        window.resize(1200, 800)
-        window.move(0, 0)
-        window.show()
-
-        def top(cls: type):  # type: ignore[no-untyped-def]
-            return next((w for w in QApplication.topLevelWidgets()
-                         if isinstance(w, cls) and w.isVisible()), None)
-
-        def painted():  # type: ignore[no-untyped-def]
-            """A step that lets the event loop paint what the last lines changed."""
-            since = time.monotonic()
-            return lambda: time.monotonic() - since > 0.4
+        window = show_window()
 
         def scenario() -> Step:
             window.load_model(str(model.path))
             yield lambda: window.model_info is not None or window.error_banner.isVisible()
-            toolbar = window.findChild(QToolBar, "modelsToolbar")
-            models = next(a for a in toolbar.actions() if "Models" in a.text())
-            QTimer.singleShot(0, models.trigger)  # exec() nests a loop; let this step return
-            yield lambda: top(ModelManagerDialog) is not None
-            dlg: ModelManagerDialog = top(ModelManagerDialog)
+            yield from open_models(window)
+            dlg = top(ModelManagerDialog)
+            assert dlg is not None
             dlg.move(0, 0)
             dlg.installed_tabs.setCurrentWidget(dlg.adapters)
             yield lambda: dlg.adapters.table.rowCount() == 1
             dlg.adapters.table.selectRow(0)
             yield painted()
-            shot(dlg, args.out / "1-adapters.png")
+            shot(dlg, out / "1-adapters.png")
 
             dlg.repo_edit.setText(HUB_REPO)
             dlg.file_edit.setText("support.gguf")
             dlg.adapter_download_check.setChecked(True)
             dlg.download_button.click()
             yield lambda: dlg.adapters.table.rowCount() == 2
-            shot(dlg, args.out / "2-adapter-downloaded.png")
+            shot(dlg, out / "2-adapter-downloaded.png")
 
             dlg.adapters.import_file(cut)
             yield lambda: dlg.adapters.status.text().startswith("Not imported")
-            shot(dlg, args.out / "3-import-refused.png")
+            shot(dlg, out / "3-import-refused.png")
             dlg.accept()
             yield lambda: top(ModelManagerDialog) is None
 
@@ -130,7 +112,7 @@ def main() -> int:
             yield lambda: window.composer.adapters_label.text() == "LoRA legal ×0.8"
             window.composer.text_edit.setPlainText("Is clause 7 of this lease enforceable?")
             yield painted()
-            shot(window, args.out / "4-composer.png")
+            shot(window, out / "4-composer.png")
 
             finished: list[int] = []
             window.replyFinished.connect(finished.append)
@@ -141,7 +123,7 @@ def main() -> int:
             yield lambda: "LoRA legal" in footer.text() and footer.isVisible()
             window.select_row(finished[0])
             yield painted()
-            shot(window, args.out / "5-reply.png")
+            shot(window, out / "5-reply.png")
             print("footer:", footer.text(), flush=True)
 
             # the scale of the chat's adapter, from the composer's LoRA button

@@ -16,24 +16,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for entry in (ROOT, ROOT / "app"):
-    if str(entry) not in sys.path:
-        sys.path.insert(0, str(entry))
+from shots import MODEL, no_display, screens_folder, settle, shoot_screen, start_app, wait_for
+from tests.helpers.stubs import ScriptedEngine
 
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
-from shots import wait_for  # noqa: E402
-from tests.helpers.stubs import ScriptedEngine  # noqa: E402
+from fireside.core.chat.events import ToolCall
+from fireside.core.config.paths import app_paths
+from fireside.ui.shell.main_window import MainWindow
 
-from fireside.core.chat.events import ToolCall  # noqa: E402
-from fireside.core.config.paths import app_paths  # noqa: E402
-from fireside.ui.shell.app import application  # noqa: E402
-from fireside.ui.shell.main_window import MainWindow  # noqa: E402
-
-MODEL = "/models/gpt-oss-20b-mxfp4.gguf"
 KEY = "fs-demo-key"
 REASONING = ["The user wants tonight's weather for the harbour walk. ",
              "I have get_weather; Bergen is the city. ", "Call it, then answer briefly."]
@@ -56,23 +46,12 @@ print(r2.id, r2.output_text[:40])
 """
 
 
-def settle(ms: int = 500) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
-
-
 def main() -> int:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "screens").resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    if not os.environ.get("DISPLAY"):
-        print("Needs an X display: Xvfb :96 -screen 0 1400x900x24 & DISPLAY=:96 …", file=sys.stderr)
+    out = screens_folder()
+    if no_display(":96"):
         return 2
-    home = tempfile.mkdtemp(prefix="fireside-screens-")
-    os.environ["FIRESIDE_HOME"] = home
     os.environ["FIRESIDE_API_KEY"] = KEY
-    app = application()
-    app.setStyle("Fusion")
+    start_app()
     paths = app_paths()
     paths.settings_file.parent.mkdir(parents=True, exist_ok=True)
     paths.settings_file.write_text("api_port = 0\n")
@@ -102,11 +81,9 @@ def main() -> int:
     item = sidebar.list.item(0)
     print(f"sidebar: {item.text()!r}")
     sidebar.list.itemClicked.emit(item)
-    settle()
+    settle(500)
     window.select_row(window.chat_model.rowCount() - 1)
-    settle()
-    subprocess.run(["import", "-window", "root", str(out / "api-conversation.png")], check=True)
-    print(f"saved {out / 'api-conversation.png'}", flush=True)
+    shoot_screen(out, "api-conversation.png", 500)
     window.api_server.stop()
     window.close()
     return 0

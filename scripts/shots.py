@@ -1,5 +1,6 @@
 """Shared pieces of the screenshot drivers: the source tree on the path, the app in a throwaway
-home, waiting on the event loop, grabbing the X screen, and a dark palette.
+home, the main window and its model manager, waiting on the event loop, grabbing the X screen,
+and a dark palette.
 
 A driver imports this module first (it puts the source tree ahead of any installed Fireside):
 
@@ -8,14 +9,16 @@ A driver imports this module first (it puts the source tree ahead of any install
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Generator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 for _entry in (ROOT, ROOT / "app"):  # the app's source, and `tests.helpers` for the fakes
@@ -24,7 +27,10 @@ for _entry in (ROOT, ROOT / "app"):  # the app's source, and `tests.helpers` for
 
 from PySide6.QtCore import QEventLoop, QTimer, SignalInstance  # noqa: E402
 from PySide6.QtGui import QColor, QPalette  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+from PySide6.QtWidgets import QApplication, QToolBar, QWidget  # noqa: E402
+
+if TYPE_CHECKING:
+    from fireside.ui.shell.main_window import MainWindow
 
 W = TypeVar("W", bound=QWidget)
 MODEL = "/models/gpt-oss-20b-mxfp4.gguf"  # the name the scripted engine "loads"
@@ -48,6 +54,56 @@ def start_app(prefix: str = "fireside-screens-") -> tuple[QApplication, Path]:
     app = application()
     app.setStyle("Fusion")
     return app, home
+
+
+def screens_folder() -> Path:
+    """The pictures' folder: the first command-line argument, else ./screens; made if missing."""
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else "screens").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def out_option(doc: str, home: Path) -> Path:
+    """The pictures' folder from `--out` (default `home`/png); `doc`'s first line is the help."""
+    p = argparse.ArgumentParser(description=doc.split("\n")[0])
+    p.add_argument("--out", type=Path, default=home / "png")
+    return Path(p.parse_args().out)
+
+
+def fresh_home(home: Path, out: Path) -> None:
+    """FIRESIDE_HOME=`home`, wiped first; `out` (for the pictures) made; Qt on the X display."""
+    shutil.rmtree(home, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ["FIRESIDE_HOME"] = str(home)
+    os.environ.pop("QT_QPA_PLATFORM", None)
+
+
+def show_window() -> MainWindow:
+    """The real main window (no model loaded), 1200x800 in the screen's top left corner, shown."""
+    from fireside.ui.shell.app import create_window
+
+    window = create_window(auto_load_last=False)
+    window.resize(1200, 800)
+    window.move(0, 0)
+    window.show()
+    return window
+
+
+def open_models(window: MainWindow) -> Step:
+    """Steps: press the toolbar's Models button, until the model manager is up (top() finds it)."""
+    from fireside.ui.models.model_manager import ModelManagerDialog
+
+    toolbar = window.findChild(QToolBar, "modelsToolbar")
+    assert toolbar is not None
+    models = next(a for a in toolbar.actions() if "Models" in a.text())
+    QTimer.singleShot(0, models.trigger)  # exec() nests a loop; let this step return
+    yield lambda: top(ModelManagerDialog) is not None
+
+
+def painted(seconds: float = 0.4) -> Callable[[], bool]:
+    """A step that lets the event loop paint what the last lines changed."""
+    since = time.monotonic()
+    return lambda: time.monotonic() - since > seconds
 
 
 def settle(ms: int = 400) -> None:

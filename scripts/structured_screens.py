@@ -16,31 +16,21 @@ Exits 1 when the answer is not JSON that follows the schema.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-for entry in (ROOT, ROOT / "app"):
-    if str(entry) not in sys.path:
-        sys.path.insert(0, str(entry))
+from PySide6.QtWidgets import QDialogButtonBox
+from shots import no_display, screens_folder, settle, shoot_screen, shot, start_app, wait_for
+from tests.helpers.gemma import cached_gemma
+from tests.helpers.json_check import schema_errors
 
-from PySide6.QtCore import QEventLoop, QTimer  # noqa: E402
-from PySide6.QtWidgets import QDialogButtonBox  # noqa: E402
-from shots import shot, wait_for  # noqa: E402
-from tests.helpers.gemma import cached_gemma  # noqa: E402
-from tests.helpers.json_check import schema_errors  # noqa: E402
-
-from fireside.core.chat.conversation import Sampling  # noqa: E402
-from fireside.core.config.paths import app_paths  # noqa: E402
-from fireside.core.config.settings import Settings, save_settings  # noqa: E402
-from fireside.core.engine.llama_engine import LlamaEngine  # noqa: E402
-from fireside.core.history.presets import Preset, save_preset  # noqa: E402
-from fireside.ui.history.chat_actions import PresetDialog  # noqa: E402
-from fireside.ui.shell.app import application  # noqa: E402
-from fireside.ui.shell.main_window import MainWindow  # noqa: E402
+from fireside.core.chat.conversation import Sampling
+from fireside.core.config.paths import app_paths
+from fireside.core.config.settings import Settings, save_settings
+from fireside.core.history.presets import Preset, save_preset
+from fireside.ui.history.chat_actions import PresetDialog
+from fireside.ui.shell.app import default_engine_factory
+from fireside.ui.shell.main_window import MainWindow
 
 SCHEMA = {
     "title": "Weather report",
@@ -55,19 +45,6 @@ SCHEMA = {
     "additionalProperties": False,
 }
 QUESTION = "What is the weather like in Lisbon today?"
-
-
-def settle(ms: int = 400) -> None:
-    loop = QEventLoop()
-    QTimer.singleShot(ms, loop.quit)
-    loop.exec()
-
-
-def shoot_screen(out: Path, name: str) -> None:
-    settle()
-    subprocess.run(["import", "-window", "root", "-crop", "1400x900+0+0", "+repage", str(out / name)],
-                   check=True)
-    print(f"saved {out / name}", flush=True)
 
 
 def editor(window: MainWindow, out: Path) -> None:
@@ -92,18 +69,14 @@ def editor(window: MainWindow, out: Path) -> None:
 
 
 def main() -> int:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else "screens").resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    if not os.environ.get("DISPLAY"):
-        print("Needs an X display: Xvfb :98 -screen 0 1400x900x24 & DISPLAY=:98 …", file=sys.stderr)
+    out = screens_folder()
+    if no_display(":98"):
         return 2
-    os.environ["FIRESIDE_HOME"] = tempfile.mkdtemp(prefix="fireside-screens-")
-    app = application()
-    app.setStyle("Fusion")
+    start_app()
     paths = app_paths()
     save_settings(Settings(n_ctx=2048), paths.settings_file)
-    window = MainWindow(LlamaEngine, settings_path=paths.settings_file, paths=paths, max_tokens=200,
-                        sampling=Sampling.for_model(False, seed=7))
+    window = MainWindow(default_engine_factory, settings_path=paths.settings_file, paths=paths,
+                        max_tokens=200, sampling=Sampling.for_model(False, seed=7))
     window.setGeometry(0, 0, 1400, 900)
     window.show()
     window.load_model(str(cached_gemma()))

@@ -28,6 +28,7 @@ from typing import Any
 
 from fireside.core.admin.policy import load_policy
 from fireside.core.engine.llama_engine import LlamaEngine
+from fireside.core.engine.prefix_state import PrefixStore
 from fireside.core.engine.protocol import LoadConfig
 from fireside.server.app import ServerOptions
 from fireside.server.models import InstalledModels
@@ -78,7 +79,7 @@ def fireside_server(path: Path, threads: int, ban_control: bool = False,
                     ) -> Iterator[tuple[str, LlamaEngine]]:
     """The server on `path`; end tokens banned (and control tokens too with `ban_control`, so a
     reply cannot end on a turn marker either: the peer's comparison runs to max_tokens)."""
-    engine = LlamaEngine()
+    engine = LlamaEngine(prefix_store=PrefixStore.default())  # as `fireside serve` builds it
     engine.load(str(path), LoadConfig(n_ctx=N_CTX, n_threads=threads))
     policy = load_policy([])
     served = start_standalone(engine, InstalledModels(policy, lambda: [], Path("."), (str(path),)),

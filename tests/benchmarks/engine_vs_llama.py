@@ -40,7 +40,6 @@ from typing import Any
 from fireside.core.chat.conversation import ChatRequest, Sampling
 from fireside.core.chat.events import Done
 from fireside.core.engine.llama_engine import LlamaEngine
-from fireside.core.engine.prefix_state import PrefixStore
 from fireside.core.engine.protocol import LoadConfig
 from tests.benchmarks.bench_models import (
     BenchModel,
@@ -94,9 +93,9 @@ class FiresideSide:
     def __init__(self, model: BenchModel, settings: Settings) -> None:
         self.model = model
         self.settings = settings
-        # No shared-prefix store: every prompt here must be evaluated as llama-bench does (or
+        # No shared-prefix store (the default): every prompt here must be evaluated as llama-bench does (or
         # reused only from the KV cache of this conversation), never restored from another chat.
-        self.engine = LlamaEngine(prefix_store=PrefixStore(None, memory_bytes=0))
+        self.engine = LlamaEngine()
         self.request: ChatRequest | None = None
         self.warmup: ChatRequest | None = None
         self.pp: list[float] = []

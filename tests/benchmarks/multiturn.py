@@ -31,7 +31,6 @@ from typing import Any
 from fireside.core.chat.conversation import ChatRequest, Message, Sampling
 from fireside.core.chat.events import Done
 from fireside.core.engine.llama_engine import LlamaEngine
-from fireside.core.engine.prefix_state import PrefixStore
 from fireside.core.engine.protocol import LoadConfig
 from tests.benchmarks.bench_models import BenchModel, bench_models, no_end_tokens
 from tests.benchmarks.common import cli, machine_details, make_ratio, median
@@ -69,9 +68,9 @@ def _ttft(engine: LlamaEngine, request: ChatRequest) -> tuple[float, int, int]:
 
 
 def run_model(model: BenchModel, n_ctx: int) -> dict[str, Any]:
-    # No shared-prefix store: every prompt here must be evaluated as llama-bench does (or
+    # No shared-prefix store (the default): every prompt here must be evaluated as llama-bench does (or
     # reused only from the KV cache of this conversation), never restored from another chat.
-    engine = LlamaEngine(prefix_store=PrefixStore(None, memory_bytes=0))
+    engine = LlamaEngine()
     engine.load(str(model.path), LoadConfig(n_ctx=n_ctx, n_threads=2))
     cache = engine.cache
     assert cache is not None and engine.info is not None

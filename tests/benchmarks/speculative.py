@@ -85,6 +85,22 @@ def _case(name: str, engine: LlamaEngine, request: ChatRequest, reps: int,
     return speeds, texts[True] == texts[False] and len(texts[True]) == 1
 
 
+def _row(label: str, speeds: dict[str, list[float]], case_samples: list[dict[str, Any]],
+         identical: bool | None) -> tuple[dict[str, Any], list[float]]:
+    """A case's table row (median speeds, drafted and accepted totals), and each round's ratio of
+    tokens/s with speculation to without."""
+    paired = [w / o for w, o in zip(speeds["with"], speeds["without"], strict=True) if o > 0]
+    spec_runs = [s for s in case_samples if s["speculative"]]
+    drafted = sum(s["drafted"] for s in spec_runs)
+    accepted = sum(s["accepted"] for s in spec_runs)
+    return {"case": label, "prompt tokens": spec_runs[0]["prompt_tokens"] if spec_runs else 0,
+            "tok/s with": round(median(speeds["with"]), 2),
+            "tok/s without": round(median(speeds["without"]), 2),
+            "drafted": drafted, "accepted": accepted,
+            "acceptance": round(accepted / drafted, 3) if drafted else 0.0,
+            "greedy output identical": identical}, paired
+
+
 def run(quick: bool = False, max_tokens: int = 0, reps: int = 0) -> dict[str, Any]:
     """Quick: 2 rounds of 48 tokens on a shorter text. Full: 5 rounds of 200 tokens."""
     from tests.helpers.gemma import cached_gemma
@@ -127,16 +143,9 @@ def run(quick: bool = False, max_tokens: int = 0, reps: int = 0) -> dict[str, An
         finally:
             speculative.Drafter.draft = original  # type: ignore[method-assign]
             engine.unload()
-        paired = [w / o for w, o in zip(speeds["with"], speeds["without"], strict=True) if o > 0]
-        spec_runs = [s for s in samples[name] if s["speculative"]]
-        drafted = sum(s["drafted"] for s in spec_runs)
-        accepted = sum(s["accepted"] for s in spec_runs)
-        rows.append({"case": label, "prompt tokens": spec_runs[0]["prompt_tokens"] if spec_runs else 0,
-                     "tok/s with": round(median(speeds["with"]), 2),
-                     "tok/s without": round(median(speeds["without"]), 2),
-                     "drafted": drafted, "accepted": accepted,
-                     "acceptance": round(accepted / drafted, 3) if drafted else 0.0,
-                     "greedy output identical": identical})
+        row, paired = _row(label, speeds, samples[name], identical)
+        drafted, accepted = row["drafted"], row["accepted"]
+        rows.append(row)
         cpu = {spec: median([s["cpu_ms_per_token"] for s in samples[name] if s["speculative"] == spec])
                for spec in (True, False)}
         ratios.append(make_ratio(
@@ -250,16 +259,9 @@ def run_shape20b(max_tokens: int = 64, reps: int = 4,
     for name, speeds in speeds_of.items():
         target, label = labels[name]
         same = None
-        paired = [w / o for w, o in zip(speeds["with"], speeds["without"], strict=True) if o > 0]
-        spec_runs = [x for x in samples[name] if x["speculative"]]
-        drafted = sum(x["drafted"] for x in spec_runs)
-        accepted = sum(x["accepted"] for x in spec_runs)
-        rows.append({"case": label, "prompt tokens": spec_runs[0]["prompt_tokens"] if spec_runs else 0,
-                     "tok/s with": round(median(speeds["with"]), 2),
-                     "tok/s without": round(median(speeds["without"]), 2),
-                     "drafted": drafted, "accepted": accepted,
-                     "acceptance": round(accepted / drafted, 3) if drafted else 0.0,
-                     "greedy output identical": same})
+        row, paired = _row(label, speeds, samples[name], same)
+        drafted, accepted = row["drafted"], row["accepted"]
+        rows.append(row)
         ratios.append(make_ratio(
             f"{label}: generation tokens/s with speculation / without", median(paired), target,
             detail=f"median of {reps} rounds' ratios, {max_tokens} tokens; accepted {accepted} of "

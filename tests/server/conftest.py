@@ -19,6 +19,7 @@ from fireside.core.admin.policy import load_policy
 from fireside.core.chat.conversation import ChatRequest
 from fireside.core.chat.events import Event
 from fireside.core.engine.llama_engine import LlamaEngine
+from fireside.core.engine.prefix_state import PrefixStore
 from fireside.core.engine.protocol import LoadConfig
 from fireside.core.history.store import Store
 from fireside.server.app import LogEntry, ServerOptions
@@ -32,10 +33,11 @@ LOAD = LoadConfig(n_ctx=2048, n_batch=64, n_threads=1)
 
 
 class RecordingEngine(LlamaEngine):
-    """The real engine, remembering the prompt of every reply it streamed."""
+    """The real engine with the shared-prefix store, as `fireside serve` builds it, remembering the
+    prompt of every reply it streamed."""
 
     def __init__(self, forcing: ForcingSampler) -> None:
-        super().__init__(sampler_factory=forcing)
+        super().__init__(sampler_factory=forcing, prefix_store=PrefixStore.default())
         self.prompts: list[str] = []
         self.cancels: list[threading.Event] = []  # each reply's cancel Event
         self.idle = threading.Event()  # clear while a reply is being generated

@@ -63,6 +63,37 @@ def loaded_window(qtbot, window: MainWindow) -> MainWindow:  # type: ignore[no-u
     return window
 
 
+OpenRealWindow = Callable[..., MainWindow]
+
+
+@pytest.fixture
+def open_real_window(qtbot, paths: Paths, monkeypatch: pytest.MonkeyPatch) -> OpenRealWindow:  # type: ignore[no-untyped-def]
+    """Open a model in a MainWindow on the real llama.cpp engine (greedy, `n_ctx` and `max_tokens`
+    as asked) the way a person does: the welcome screen's Open button, the file dialog answering
+    `model`."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QFileDialog
+
+    from fireside.core.chat.conversation import Sampling
+    from fireside.core.config.settings import Settings, save_settings
+    from fireside.core.engine.llama_engine import LlamaEngine
+
+    def open_window(model: Path, *, n_ctx: int, max_tokens: int,
+                    timeout_ms: int = 60_000) -> MainWindow:
+        save_settings(Settings(n_ctx=n_ctx), paths.settings_file)
+        window = MainWindow(LlamaEngine, settings_path=paths.settings_file, paths=paths,
+                            max_tokens=max_tokens, sampling=Sampling.greedy())
+        qtbot.addWidget(window)
+        window.show()
+        monkeypatch.setattr(QFileDialog, "getOpenFileName",
+                            staticmethod(lambda *args: (str(model), "GGUF model files (*.gguf)")))
+        with qtbot.waitSignal(window.modelLoaded, timeout=timeout_ms):
+            qtbot.mouseClick(window.welcome.open_button, Qt.MouseButton.LeftButton)
+        return window
+
+    return open_window
+
+
 @pytest.fixture
 def make_dialog(qtbot, paths: Paths):  # type: ignore[no-untyped-def]
     """Model manager dialogs, closed (worker threads joined) at teardown, even on failure."""

@@ -231,9 +231,10 @@ def _engine(args: argparse.Namespace, paths: Any, policy: Any,
         return None, gguf, model_name, adapters
     from fireside.core.engine.llama_engine import LlamaEngine
     from fireside.core.engine.loading import load_config
+    from fireside.core.engine.prefix_state import PrefixStore
     from fireside.core.engine.protocol import BadModelFile, EngineError
 
-    engine = LlamaEngine()
+    engine = LlamaEngine(prefix_store=PrefixStore.default())
     try:
         engine.load(path, load_config(settings, n_ctx=args.ctx, n_threads=args.threads,
                                       n_gpu_layers=args.gpu_layers, speculative=args.speculative))

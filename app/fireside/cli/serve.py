@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from fireside.core.config.settings import effective_settings, load_settings
     from fireside.core.engine.llama_engine import LlamaEngine
     from fireside.core.engine.loading import load_config
+    from fireside.core.engine.prefix_state import PrefixStore
     from fireside.core.engine.protocol import EngineError
     from fireside.core.history.store import SchemaTooNew, Store, StoreError
     from fireside.core.models.folders import model_dirs
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             raise BadInput(str(exc)) from None
     config = load_config(settings, n_ctx=args.ctx, n_threads=args.threads)
     models = InstalledModels(policy, lambda: model_dirs(paths, policy), paths.cache, extra)
-    engine = LlamaEngine()
+    engine = LlamaEngine(prefix_store=PrefixStore.default())
     if extra:
         try:
             engine.load(extra[0], config)

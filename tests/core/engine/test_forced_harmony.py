@@ -13,7 +13,6 @@ import pytest
 from fireside.core.chat.conversation import ChatRequest, Message, Sampling
 from fireside.core.chat.events import AnswerDelta, Done, Event, ReasoningDelta, ReplyStats, ToolCall
 from fireside.core.engine.llama_engine import LlamaEngine
-from fireside.core.engine.prefix_state import PrefixStore
 from tests.helpers.forcing import ForcingSampler, forcing_engine
 
 LOAD = {"n_ctx": 1024, "n_batch": 64, "n_threads": 1}  # one thread: fastest on a shared CPU
@@ -170,7 +169,7 @@ def test_the_kv_cache_after_a_call_is_reused_by_the_continuation(
     assert engine.cache.restores == restores + 1
     assert reused.prompt_tokens == len(engine.tokenize(continuation)) > first_prompt + len(tokens)
 
-    fresh_engine = LlamaEngine(prefix_store=PrefixStore(None, memory_bytes=0))  # reuses nothing
+    fresh_engine = LlamaEngine()  # reuses nothing
     fresh_engine.load(str(tiny_gptoss_path), engine._config)
     monkeypatch.setattr(fresh_engine, "render_prompt", lambda _request: continuation)
     fresh_events, fresh = _stream(fresh_engine, request)

@@ -13,7 +13,6 @@ from fireside.core.chat.conversation import ChatRequest, Effort, Message, Sampli
 from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta
 from fireside.core.chat.harmony import CONTROL_TOKENS
 from fireside.core.engine.llama_engine import LlamaEngine
-from fireside.core.engine.prefix_state import PrefixStore
 from fireside.core.engine.protocol import ContextOverflow, EngineError, LoadConfig, ModelLoadError
 from fireside.core.models.fit_planner import BADGE_CPU, BADGE_GPU, GPU_OVERHEAD
 from fireside.core.models.gguf_info import read_gguf
@@ -54,8 +53,8 @@ def gemma(gemma_path: Path) -> LlamaEngine:
 
 
 def _fresh(path: Path, **kw) -> LlamaEngine:
-    # No shared-prefix store (test_prefix_state.py tests it): a fresh engine reuses nothing.
-    engine = LlamaEngine(prefix_store=PrefixStore(None, memory_bytes=0))
+    # No shared-prefix store (the default; test_prefix_state.py tests it): a fresh engine reuses nothing.
+    engine = LlamaEngine()
     engine.load(str(path), LoadConfig(**kw))
     return engine
 

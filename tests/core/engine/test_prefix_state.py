@@ -49,7 +49,7 @@ def _run(engine: LlamaEngine, request: ChatRequest) -> tuple[str, ReplyStats]:
     return "".join(e.text for e in events if isinstance(e, ReasoningDelta | AnswerDelta)), done.stats
 
 
-def _engine(path: Path, store: PrefixStore, load: LoadConfig = TINY_LOAD) -> LlamaEngine:
+def _engine(path: Path, store: PrefixStore | None, load: LoadConfig = TINY_LOAD) -> LlamaEngine:
     engine = LlamaEngine(prefix_store=store)
     engine.load(str(path), load)
     return engine
@@ -57,7 +57,7 @@ def _engine(path: Path, store: PrefixStore, load: LoadConfig = TINY_LOAD) -> Lla
 
 def _uncached(path: Path, request: ChatRequest, load: LoadConfig = TINY_LOAD) -> str:
     """The reply from a new engine with no prefix store at all: the prompt evaluated in one go."""
-    engine = _engine(path, PrefixStore(None, memory_bytes=0), load)
+    engine = _engine(path, None, load)
     text, stats = _run(engine, request)
     engine.unload()
     assert stats.reused_prompt_tokens == 0
@@ -197,10 +197,18 @@ def test_the_folder_stays_under_its_bound(tiny_gptoss_path: Path, tmp_path: Path
 
 
 def test_the_default_store_lives_in_the_cache_folder(tiny_gptoss_path: Path, fireside_home: Path):
+    engine = _engine(tiny_gptoss_path, PrefixStore.default())
+    _run(engine, _ask("hi"))
+    assert len(_files(fireside_home / "cache" / FOLDER)) == 1
+    engine.unload()
+
+
+def test_an_engine_without_a_store_stores_nothing(tiny_gptoss_path: Path, fireside_home: Path):
     engine = LlamaEngine()
     engine.load(str(tiny_gptoss_path), TINY_LOAD)
     _run(engine, _ask("hi"))
-    assert len(_files(fireside_home / "cache" / FOLDER)) == 1
+    assert engine.prefix_store is None
+    assert not (fireside_home / "cache" / FOLDER).exists()
     engine.unload()
 
 

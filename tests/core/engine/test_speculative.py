@@ -11,7 +11,6 @@ from fireside.core.chat.conversation import ChatRequest, Message, Sampling
 from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta, ReplyStats
 from fireside.core.engine import speculative
 from fireside.core.engine.llama_engine import LlamaEngine
-from fireside.core.engine.prefix_state import PrefixStore
 from fireside.core.engine.protocol import LoadConfig
 from fireside.core.engine.speculative import MAX_COOLDOWN, Adaptive, Drafter
 from fireside.ui.wording import footer
@@ -110,8 +109,8 @@ def _reply(engine: LlamaEngine, request: ChatRequest) -> tuple[str, ReplyStats]:
 
 
 def _engine(path: Path, spec: bool, **kw: int | bool) -> LlamaEngine:
-    # No shared-prefix store (test_prefix_state.py tests it): a fresh engine reuses nothing.
-    engine = LlamaEngine(prefix_store=PrefixStore(None, memory_bytes=0))
+    # No shared-prefix store (the default; test_prefix_state.py tests it): a fresh engine reuses nothing.
+    engine = LlamaEngine()
     engine.load(str(path), LoadConfig(speculative=spec, **kw))  # type: ignore[arg-type]
     return engine
 

@@ -24,7 +24,6 @@ from fireside.core.chat.conversation import ChatRequest, Message, Sampling
 from fireside.core.chat.events import AnswerDelta, ReasoningDelta
 from fireside.core.engine.devices import backend_modules, devices, gpu_absent_reason, loaded_backends
 from fireside.core.engine.llama_engine import LlamaEngine
-from fireside.core.engine.prefix_state import PrefixStore
 from fireside.core.engine.protocol import LoadConfig
 from fireside.core.models.fit_planner import (
     BADGE_EXPERTS_CPU,
@@ -115,7 +114,7 @@ def test_kv_reuse_on_the_device_matches_fresh_and_cpu(on_device: dict[str, Any],
     assert fresh["reused"] == 0 and fresh["generated"] > 0
     assert (reused["reasoning"], reused["answer"]) == (fresh["reasoning"], fresh["answer"])
     # ... and the same greedy tokens as the CPU backend.
-    cpu = LlamaEngine(prefix_store=PrefixStore(None, memory_bytes=0))
+    cpu = LlamaEngine()
     cpu.load(str(tiny_gptoss_path), LoadConfig(n_ctx=1024, n_batch=64, n_gpu_layers=0))
     assert cpu.info is not None and cpu.info.device == "CPU"
     request = ChatRequest(messages=(Message("user", "Tell me a long story about the sea and the sky."),

@@ -19,7 +19,6 @@ from fireside.core.chat.conversation import ChatRequest, Message, Sampling
 from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta
 from fireside.core.engine.devices import devices, loaded_backends
 from fireside.core.engine.llama_engine import LlamaEngine
-from fireside.core.engine.prefix_state import PrefixStore
 from fireside.core.engine.protocol import LoadConfig
 from fireside.core.models.fit_planner import (
     detect_machine,
@@ -95,8 +94,9 @@ def main(model: str) -> dict[str, Any]:
     out["plan_too_big"] = asdict(plan_fit(dense, machine))
 
     # Everything on the device, as the planner says; then KV reuse across the sliding window.
-    # No shared-prefix store: "fresh" must evaluate everything, and reuse come from this chat's KV.
-    engine = LlamaEngine(prefix_store=PrefixStore(None, memory_bytes=0))
+    # No shared-prefix store (the default): "fresh" must evaluate everything, and reuse come from
+    # this chat's KV.
+    engine = LlamaEngine()
     capture.take()
     info = engine.load(model, LoadConfig(auto_fit=True, **LOAD))
     out["full"] = {"device": info.device, "fit": info.fit, **placement_report(capture.take())}
@@ -109,14 +109,14 @@ def main(model: str) -> dict[str, Any]:
     out["full"]["turn2_reused"] = run(engine, second)
     out["full"]["restores"] = engine.cache.restores
     engine.unload()
-    fresh = LlamaEngine(prefix_store=PrefixStore(None, memory_bytes=0))
+    fresh = LlamaEngine()
     fresh.load(model, LoadConfig(n_gpu_layers=-1, **LOAD))
     out["full"]["turn2_fresh"] = run(fresh, second)
     fresh.unload()
 
     # Experts of the first N_CPU_MOE layers in host memory, the rest on the device.
     capture.take()
-    moe = LlamaEngine(prefix_store=PrefixStore(None, memory_bytes=0))
+    moe = LlamaEngine()
     info = moe.load(model, LoadConfig(n_gpu_layers=-1, swa_full=False,
                                       cpu_tensor_patterns=expert_override_patterns(N_CPU_MOE), **LOAD))
     out["experts_cpu"] = {"device": info.device, "n_cpu_moe": N_CPU_MOE,

@@ -8,29 +8,11 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog
 
-from fireside.core.chat.conversation import AdapterUse, Sampling
-from fireside.core.config.paths import Paths
-from fireside.core.config.settings import Settings, save_settings
+from fireside.core.chat.conversation import AdapterUse
 from fireside.core.history.presets import Preset, load_presets, save_preset
 from fireside.ui.shell.main_window import MainWindow
 from tests.helpers.lora import lora_for
-
-
-def _window(qtbot, tiny: Path, paths: Paths, monkeypatch: pytest.MonkeyPatch) -> MainWindow:  # type: ignore[no-untyped-def]
-    from fireside.core.engine.llama_engine import LlamaEngine
-
-    save_settings(Settings(n_ctx=512), paths.settings_file)
-    window = MainWindow(LlamaEngine, settings_path=paths.settings_file, paths=paths, max_tokens=8,
-                        sampling=Sampling.greedy())
-    qtbot.addWidget(window)
-    window.show()
-    monkeypatch.setattr(QFileDialog, "getOpenFileName",
-                        staticmethod(lambda *args: (str(tiny), "GGUF model files (*.gguf)")))
-    with qtbot.waitSignal(window.modelLoaded, timeout=60_000):
-        qtbot.mouseClick(window.welcome.open_button, Qt.MouseButton.LeftButton)
-    return window
 
 
 def _send(qtbot, window: MainWindow, text: str) -> int:  # type: ignore[no-untyped-def]
@@ -41,10 +23,10 @@ def _send(qtbot, window: MainWindow, text: str) -> int:  # type: ignore[no-untyp
 
 
 def test_a_preset_with_an_adapter_shows_it_and_the_reply_names_it(
-        qtbot, tiny_gptoss_path: Path, paths: Paths, tmp_path: Path,
+        qtbot, open_real_window, tiny_gptoss_path: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     legal = lora_for(tiny_gptoss_path, tmp_path / "legal.gguf", rank=4, std=0.5)
-    window = _window(qtbot, tiny_gptoss_path, paths, monkeypatch)
+    window = open_real_window(tiny_gptoss_path, n_ctx=512, max_tokens=8)
     assert window.history is not None
     save_preset(window.history.store, Preset("Legal copilot", "Answer as a lawyer.", "low",
                                              adapters=((str(legal), 0.8),)))
@@ -82,11 +64,11 @@ def test_a_preset_with_an_adapter_shows_it_and_the_reply_names_it(
 
 
 def test_the_policy_leaves_out_an_adapter_it_does_not_allow(
-        qtbot, tiny_gptoss_path: Path, paths: Paths, tmp_path: Path,
+        qtbot, open_real_window, tiny_gptoss_path: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "policy.json").write_text(json.dumps({"allowed_adapters": ["approved.gguf"]}))
     legal = lora_for(tiny_gptoss_path, tmp_path / "legal.gguf", rank=4)
-    window = _window(qtbot, tiny_gptoss_path, paths, monkeypatch)
+    window = open_real_window(tiny_gptoss_path, n_ctx=512, max_tokens=8)
     assert window.chat_actions is not None
     with qtbot.waitSignal(window.chat_actions.adapter_check.checked, timeout=10_000):
         assert window.chat_actions.start_from_preset(Preset("Legal", adapters=((str(legal), 1.0),)))
@@ -97,7 +79,7 @@ def test_the_policy_leaves_out_an_adapter_it_does_not_allow(
 
 
 def test_a_pinned_adapter_is_hashed_off_the_gui_thread_and_sending_waits_for_it(
-        qtbot, tiny_gptoss_path: Path, paths: Paths, tmp_path: Path,
+        qtbot, open_real_window, tiny_gptoss_path: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     import hashlib
     import threading
@@ -108,7 +90,7 @@ def test_a_pinned_adapter_is_hashed_off_the_gui_thread_and_sending_waits_for_it(
     pin = hashlib.sha256(legal.read_bytes()).hexdigest()
     (tmp_path / "policy.json").write_text(json.dumps(
         {"allowed_adapters": [{"file": "legal.gguf", "sha256": pin}]}))
-    window = _window(qtbot, tiny_gptoss_path, paths, monkeypatch)
+    window = open_real_window(tiny_gptoss_path, n_ctx=512, max_tokens=8)
     assert window.chat_actions is not None
     hashed_on: list[threading.Thread] = []
     release = threading.Event()

@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFileDialog
+from PySide6.QtWidgets import QDialog, QDialogButtonBox
 
 from fireside.core.chat.conversation import Sampling
 from fireside.core.config.paths import Paths
-from fireside.core.config.settings import Settings, save_settings
 from fireside.core.history.presets import Preset, load_presets, save_preset
 from fireside.ui.history.chat_actions import PresetDialog
-from fireside.ui.shell.main_window import MainWindow
 from tests.helpers.json_check import schema_errors
 
 SCHEMA = {
@@ -79,24 +77,10 @@ def test_a_preset_prefills_its_schema_and_an_empty_name_is_said_in_the_dialog(qt
     assert dialog.isVisible() and dialog.error_label.text() == "Give the preset a name."
 
 
-def _window(qtbot, model: Path, paths: Paths, monkeypatch: pytest.MonkeyPatch) -> MainWindow:  # type: ignore[no-untyped-def]
-    from fireside.core.engine.llama_engine import LlamaEngine
-
-    save_settings(Settings(n_ctx=1024), paths.settings_file)
-    window = MainWindow(LlamaEngine, settings_path=paths.settings_file, paths=paths, max_tokens=120,
-                        sampling=Sampling.greedy())
-    qtbot.addWidget(window)
-    window.show()
-    monkeypatch.setattr(QFileDialog, "getOpenFileName",
-                        staticmethod(lambda *args: (str(model), "GGUF model files (*.gguf)")))
-    with qtbot.waitSignal(window.modelLoaded, timeout=120_000):
-        qtbot.mouseClick(window.welcome.open_button, Qt.MouseButton.LeftButton)
-    return window
-
-
 def test_a_chat_from_a_schema_preset_answers_in_json_that_validates(
-        qtbot, gemma_path: Path, paths: Paths, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    window = _window(qtbot, gemma_path, paths, monkeypatch)
+        qtbot, open_real_window, gemma_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    window = open_real_window(gemma_path, n_ctx=1024, max_tokens=120, timeout_ms=120_000)
     history = window.history
     assert history is not None
     save_preset(history.store, Preset("Weather reporter", "Report the weather.",

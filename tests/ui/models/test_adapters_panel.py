@@ -23,6 +23,15 @@ def _cells(table, row: int) -> list[str]:  # type: ignore[no-untyped-def]
     return [table.item(row, col).text() for col in range(table.columnCount())]
 
 
+def _adapter_download_form(make_dialog, filename: str):  # type: ignore[no-untyped-def]
+    """A model manager with REPO and `filename` filled in and "LoRA adapter" ticked; not started."""
+    dialog = make_dialog()
+    dialog.repo_edit.setText(REPO)
+    dialog.file_edit.setText(filename)
+    dialog.adapter_download_check.setChecked(True)
+    return dialog
+
+
 def _truncated(source: Path, dest: Path) -> Path:
     data = source.read_bytes()
     dest.write_bytes(data[: len(data) // 2])
@@ -148,10 +157,7 @@ def adapter_hub(tiny_gptoss_path: Path, tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_an_adapter_downloads_from_the_hub_verified_into_the_adapters(
         qtbot, make_dialog, paths: Paths, adapter_hub) -> None:
-    dialog = make_dialog()
-    dialog.repo_edit.setText(REPO)
-    dialog.file_edit.setText("legal.gguf")
-    dialog.adapter_download_check.setChecked(True)
+    dialog = _adapter_download_form(make_dialog, "legal.gguf")
     with qtbot.waitSignal(dialog.downloadFinished, timeout=10_000) as finished:
         dialog.download_button.click()
     # the list is read again off the GUI thread (the first listing may land in between)
@@ -166,10 +172,7 @@ def test_an_adapter_downloads_from_the_hub_verified_into_the_adapters(
 
 def test_a_model_downloaded_as_an_adapter_is_refused_and_deleted(
         qtbot, make_dialog, paths: Paths, adapter_hub) -> None:
-    dialog = make_dialog()
-    dialog.repo_edit.setText(REPO)
-    dialog.file_edit.setText("model.gguf")
-    dialog.adapter_download_check.setChecked(True)
+    dialog = _adapter_download_form(make_dialog, "model.gguf")
     with qtbot.waitSignal(dialog.downloadFailed, timeout=20_000) as failed:
         dialog.download_button.click()
     message, kind = failed.args
@@ -181,10 +184,7 @@ def test_a_model_downloaded_as_an_adapter_is_refused_and_deleted(
 def test_an_adapter_the_policy_does_not_list_is_not_downloaded(
         qtbot, make_dialog, tmp_path: Path, adapter_hub) -> None:
     (tmp_path / "policy.json").write_text(json.dumps({"allowed_adapters": ["approved.gguf"]}))
-    dialog = make_dialog()
-    dialog.repo_edit.setText(REPO)
-    dialog.file_edit.setText("legal.gguf")
-    dialog.adapter_download_check.setChecked(True)
+    dialog = _adapter_download_form(make_dialog, "legal.gguf")
     dialog.download_button.click()
     assert "allowed_adapters" in dialog.status.text()
     with adapter_hub.lock:

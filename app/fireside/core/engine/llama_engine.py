@@ -152,7 +152,8 @@ class LlamaEngine:
     def __init__(self, sampler_factory: SamplerFactory | None = None,
                  prefix_store: PrefixStore | None = None) -> None:
         self._sampler_factory = sampler_factory
-        # Shared-prefix KV states (prefix_state.py); default: memory and Fireside's cache folder
+        # Shared-prefix KV states (prefix_state.py); None: none (the live KV cache is still
+        # reused); the window, the CLI and the server pass PrefixStore.default()
         self._prefix_store = prefix_store
         self._identity: dict[str, object] = {}  # what a stored state depends on besides tokens
         self._opening: tuple[str, list[int]] = ("", [])  # _opening_tokens
@@ -264,8 +265,6 @@ class LlamaEngine:
         n_swa = llama_cpp.llama_model_n_swa(model)
         self._cache = PrefixCache(ctx, n_swa=n_swa, swa_full=config.swa_full)
         self._identity = context_identity(path, config, cparams)
-        if self._prefix_store is None:
-            self._prefix_store = PrefixStore.default()
         self._lora = LoraSet(model, ctx, gguf)
         self._info = ModelInfo(
             path=str(path),
@@ -520,7 +519,6 @@ class LlamaEngine:
             else PlainStreamParser(PLAIN_STOPS if info.prompt_format == "plain" else ())
         )
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        assert self._prefix_store is not None  # set at load
         reused, done = evaluate_prompt(cache, self._prefix_store, self._identity, tokens, n_prefix,
                                        cancel)
         if not done:

@@ -288,7 +288,7 @@ def shared_prefix(tokens: Sequence[int], opening: Sequence[int]) -> int:
     return min(n, len(tokens) - 1)
 
 
-def evaluate_prompt(cache: PrefixCache, store: PrefixStore, identity: dict[str, object],
+def evaluate_prompt(cache: PrefixCache, store: PrefixStore | None, identity: dict[str, object],
                     tokens: list[int], n_prefix: int,
                     cancel: threading.Event | None = None) -> tuple[int, bool]:
     """Bring the KV cache to hold `tokens` and checkpoint it; return (tokens not evaluated here,
@@ -303,7 +303,7 @@ def evaluate_prompt(cache: PrefixCache, store: PrefixStore, identity: dict[str, 
     full state back from the store (memory first) rather than a partial restore.
     """
     reused = cache.prepare(tokens)
-    if not store.enabled or n_prefix < MIN_PREFIX_TOKENS or reused >= n_prefix:
+    if store is None or not store.enabled or n_prefix < MIN_PREFIX_TOKENS or reused >= n_prefix:
         return reused, cache.evaluate(tokens[reused:], cancel) and _checkpointed(cache)
     prefix = tokens[:n_prefix]
     key = entry_key(identity, cache.key, prefix)

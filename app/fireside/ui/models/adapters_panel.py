@@ -13,15 +13,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -39,6 +36,7 @@ from fireside.core.models.adapters import (
     remove_adapter,
 )
 from fireside.core.units import human_bytes
+from fireside.ui.models.tables import read_only_table
 
 COLUMNS = ("Adapter", "Made for", "Rank", "Alpha", "Size", "Adapts")
 EMPTY = ("No LoRA adapters yet. Import one you made (llama.cpp's convert_lora_to_gguf.py or "
@@ -134,16 +132,9 @@ class AdaptersPanel(QWidget):
         self._jobs.imported.connect(self._on_imported)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.table = QTableWidget(0, len(COLUMNS))
+        self.table = read_only_table(0, COLUMNS)
         self.table.setObjectName("adaptersTable")
         self.table.setAccessibleName("Installed LoRA adapters")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.table)
         self.empty_label = QLabel(EMPTY)
         self.empty_label.setWordWrap(True)

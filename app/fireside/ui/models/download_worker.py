@@ -10,6 +10,8 @@ next step (a token prompt for "auth", a retry for "verify" and "network").
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -18,7 +20,7 @@ from fireside.core.admin.policy import load_policy
 from fireside.core.config.paths import Paths
 from fireside.core.models.adapters import AdapterError, adopt_download
 from fireside.core.models.downloads import Downloader, DownloadError, Progress
-from fireside.core.models.hub import HubError, list_gguf_files, remote_file
+from fireside.core.models.hub import HubError, RemoteFile, list_gguf_files, remote_file
 from fireside.core.models.installed import already_installed, record_download
 
 
@@ -62,59 +64,63 @@ class DownloadWorker(QObject):
             return
         self.filesListed.emit(repo_id, [(f.filename, f.size) for f in files])
 
-    @Slot(str, str, str, str)
-    def _download(self, repo_id: str, filename: str, endpoint: str, token: str) -> None:
+    def _remote(self, repo_id: str, filename: str, endpoint: str, token: str) -> RemoteFile | None:
+        """The file as the Hub describes it; None when the look-up failed (said through `failed`)."""
         try:
-            remote = remote_file(repo_id, filename, endpoint=endpoint or None, token=token or None)
+            return remote_file(repo_id, filename, endpoint=endpoint or None, token=token or None)
         except HubError as e:
             self.failed.emit(str(e), e.kind)
-            return
-        existing = already_installed(self._paths.models, remote)
-        if existing is not None:
-            self.finished.emit(str(existing))
-            return
-        dl = Downloader(self._paths.models, token=token or None, on_progress=self._emit_progress)
+            return None
+
+    def _fetch(self, remote: RemoteFile, folder: Path, token: str, what: str,
+               then: Callable[[Path], object] | None = None) -> Path | None:
+        """Download `remote` into `folder` (verified, resumable; pause and cancel reach it), then
+        run `then` on the file; None when either failed (said through `failed`, naming `what`)."""
+        dl = Downloader(folder, token=token or None, on_progress=self._emit_progress)
         with self._lock:
             self._current = dl
         try:
             path = dl.download(remote)
-            record_download(self._paths.models, remote, path)
+            if then is not None:
+                then(path)
         except DownloadError as e:
             self.failed.emit(str(e), e.kind)
-            return
+            return None
         except OSError as e:
-            self.failed.emit(f"Could not write the model file: {e.strerror or e}.", "disk")
-            return
+            self.failed.emit(f"Could not write the {what} file: {e.strerror or e}.", "disk")
+            return None
         finally:
             with self._lock:
                 self._current = None
-        self.finished.emit(str(path))
+        return path
+
+    @Slot(str, str, str, str)
+    def _download(self, repo_id: str, filename: str, endpoint: str, token: str) -> None:
+        remote = self._remote(repo_id, filename, endpoint, token)
+        if remote is None:
+            return
+        models = self._paths.models
+        existing = already_installed(models, remote)
+        if existing is not None:
+            self.finished.emit(str(existing))
+            return
+        path = self._fetch(remote, models, token, "model",
+                           lambda p: record_download(models, remote, p))
+        if path is not None:
+            self.finished.emit(str(path))
 
     @Slot(str, str, str, str)
     def _download_adapter(self, repo_id: str, filename: str, endpoint: str, token: str) -> None:
         """The same verified, resumable downloader, into the adapters' own folder; the file is
         then checked as an adapter and against allowed_adapters (pins included) before it is
         installed, and deleted if it fails either."""
-        try:
-            remote = remote_file(repo_id, filename, endpoint=endpoint or None, token=token or None)
-        except HubError as e:
-            self.failed.emit(str(e), e.kind)
+        remote = self._remote(repo_id, filename, endpoint, token)
+        if remote is None:
             return
         folder = self._paths.adapters
-        dl = Downloader(folder / ".downloads", token=token or None, on_progress=self._emit_progress)
-        with self._lock:
-            self._current = dl
-        try:
-            path = dl.download(remote)
-        except DownloadError as e:
-            self.failed.emit(str(e), e.kind)
+        path = self._fetch(remote, folder / ".downloads", token, "adapter")
+        if path is None:
             return
-        except OSError as e:
-            self.failed.emit(f"Could not write the adapter file: {e.strerror or e}.", "disk")
-            return
-        finally:
-            with self._lock:
-                self._current = None
         try:
             if refusal := adapter_refusal(path, load_policy(), self._paths.cache):
                 path.unlink(missing_ok=True)

@@ -13,13 +13,11 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
     QHBoxLayout,
-    QHeaderView,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -27,7 +25,6 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QTabWidget,
     QVBoxLayout,
@@ -50,6 +47,7 @@ from fireside.ui.models.adapters_panel import AdaptersPanel
 from fireside.ui.models.download_worker import DownloadService
 from fireside.ui.models.fit_planner_jobs import FitPlanner
 from fireside.ui.models.load_settings import LoadSettingsDialog
+from fireside.ui.models.tables import read_only_table
 from fireside.ui.shell.settings_controller import SettingsController
 
 TITLE = "Models"
@@ -148,14 +146,7 @@ class ModelManagerDialog(QDialog):
         self.offline_label.setVisible(self._offline)
         layout.addWidget(self.offline_label)
 
-        self.table = QTableWidget(len(CATALOG), len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = read_only_table(len(CATALOG), COLUMNS)
         for row, entry in enumerate(CATALOG):
             cells = (entry.title, CHECKING, f"~{human_bytes(entry.approx_bytes)}",
                      entry.quantization, f"{entry.context_length:,} tokens",

@@ -35,10 +35,12 @@ def default_tools_factory() -> ToolRunner:
 
 
 def default_engine_factory() -> Engine:
-    """The in-process llama.cpp engine, imported late: loading llama.cpp takes a moment."""
+    """The in-process llama.cpp engine with the shared-prefix store in Fireside's cache folder,
+    imported late: loading llama.cpp takes a moment."""
     from fireside.core.engine.llama_engine import LlamaEngine
+    from fireside.core.engine.prefix_state import PrefixStore
 
-    return LlamaEngine()
+    return LlamaEngine(prefix_store=PrefixStore.default())
 
 
 def application() -> QApplication:
