@@ -48,6 +48,7 @@ def main() -> int:
         return 2
     fresh_home(HOME, out)
 
+    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
     from tests.helpers.hf_server import HubServer
     from tests.helpers.lora import lora_for
@@ -134,7 +135,7 @@ def main() -> int:
                 popup.scales.spins[0].stepDown()  # 0.8 -> 0.65
             yield lambda: window.composer.adapters_button.text() == "LoRA legal ×0.65"
             yield painted()
-            shot(window, args.out / "6-composer-scale.png")
+            shot(window, out / "6-composer-scale.png")
             popup.hide()
 
             # the preset editor lists the chat's adapters, each with its scale
@@ -147,7 +148,7 @@ def main() -> int:
             editor.name_edit.setText("Legal copilot, gentler")
             editor.adapter_scales.spins[1].setValue(0.5)
             yield painted()
-            shot(editor, args.out / "7-preset-scale.png")
+            shot(editor, out / "7-preset-scale.png")
             editor.reject()
             yield lambda: top(PresetDialog) is None
 

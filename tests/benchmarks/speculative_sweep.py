@@ -43,7 +43,6 @@ from fireside.core.chat.conversation import ChatRequest, Message, Sampling
 from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta
 from fireside.core.engine import speculative
 from fireside.core.engine.llama_engine import LlamaEngine
-from fireside.core.engine.prefix_state import PrefixStore
 from fireside.core.engine.protocol import LoadConfig
 from tests.benchmarks.bench_models import eog_tokens, no_end_tokens
 from tests.benchmarks.common import alternate, machine_details, make_ratio, median
@@ -161,7 +160,7 @@ def run_sweep(model: str, max_tokens: int = 64, reps: int = 5, force: bool = Tru
     if threads > 0:
         load = replace(load, n_threads=threads)
     label = LABELS[model]
-    engine = LlamaEngine(prefix_store=PrefixStore(None, memory_bytes=0))
+    engine = LlamaEngine()  # no shared-prefix store: every run evaluates its own prompt
     t0 = time.perf_counter()
     engine.load(str(path), load)
     load_s = time.perf_counter() - t0

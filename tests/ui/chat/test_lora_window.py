@@ -122,12 +122,11 @@ def test_a_pinned_adapter_is_hashed_off_the_gui_thread_and_sending_waits_for_it(
 @pytest.mark.qt_log_ignore(  # offscreen cannot raise a popup or let it grab the keyboard
     r"This plugin does not support (raise\(\)|grabbing the keyboard)$")
 def test_scale_off_from_the_composer_gives_the_base_models_reply(
-        qtbot, tiny_gptoss_path: Path, paths: Paths, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        qtbot, open_real_window, tiny_gptoss_path: Path, tmp_path: Path) -> None:
     """The whole window path on the real engine: Use in this chat, then the composer's LoRA
     button turned down to Off, gives exactly the reply of the model without the adapter."""
     legal = lora_for(tiny_gptoss_path, tmp_path / "legal.gguf", rank=8, std=0.5, seed=1)
-    window = _window(qtbot, tiny_gptoss_path, paths, monkeypatch)
+    window = open_real_window(tiny_gptoss_path, n_ctx=512, max_tokens=8)
     assert window.chat_actions is not None
     question = "Tell me about the sea."
 
