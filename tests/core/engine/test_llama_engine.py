@@ -404,3 +404,26 @@ def test_prompt_tokenized_per_message_equals_tokenizing_the_whole_text(tiny: Lla
         text = tiny.render_prompt(request)
         assert tiny._prompt_tokens(request) == tiny.tokenize(text)
         assert tiny._prompt_tokens(request) == tiny.tokenize(text)  # again, from the cache
+
+
+def test_counting_a_prompt_then_streaming_it_tokenizes_it_once(gemma: LlamaEngine, monkeypatch):
+    """The API server counts a request's tokens before it streams it; the plain transcript
+    (no per-message cache) is tokenized once for both, and a changed prompt anew."""
+    request = _ask("Name a river.", Message("user", "Hi"), Message("assistant", "Hello."),
+                   max_tokens=2)
+    text = gemma.render_prompt(request)
+    calls: list[str] = []
+    tokenize = LlamaEngine.tokenize
+
+    def counting(self: LlamaEngine, t: str, *, add_special: bool = True) -> list[int]:
+        calls.append(t)
+        return tokenize(self, t, add_special=add_special)
+
+    monkeypatch.setattr(LlamaEngine, "tokenize", counting)
+    n = gemma.count_prompt_tokens(request)
+    _, _, stats = _run(gemma, request)
+    assert stats.prompt_tokens == n == len(tokenize(gemma, text))
+    assert calls.count(text) == 1
+    changed = _ask("Name a lake.", max_tokens=2)
+    assert gemma.count_prompt_tokens(changed) == len(tokenize(gemma, gemma.render_prompt(changed)))
+    assert calls.count(gemma.render_prompt(changed)) == 1
