@@ -5,6 +5,9 @@
    first token of the last request / the first (target <= 1.3): the KV prefix must be reused
    across requests, so each request costs its new tokens, not the whole history. Each round uses
    its own system prompt, so no round starts from another's cache; medians over rounds.
+   `--model tiny` runs it on the tiny gpt-oss (harmony, sliding window of 4): its random weights
+   write no channel header, so each reply is forced into the final channel first
+   (structured.HARMONY_PREFIX) and the first answer delta is timed as on Gemma.
 2. Peer: Fireside's server against `python -m llama_cpp.server` (the `llama-cpp-python[server]`
    extra, the same wheel) on the same GGUF, threads and context, each on 127.0.0.1 with the other
    stopped, alternating rounds: streaming tokens/s (first to last content delta; target: Fireside
@@ -13,7 +16,8 @@
    reply runs to max_tokens.
 
 Both drive the servers with the official `openai` client in a process of its own
-(api_client_child.py). Model: Gemma 3 270M. Run: `python -m tests.benchmarks.api_peers [--quick]`.
+(api_client_child.py). Model: Gemma 3 270M. Run: `python -m tests.benchmarks.api_peers [--quick]
+[--only agent|peer] [--model gemma|tiny]` (the model of the agent part).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import llama_cpp
+
 from fireside.core.admin.policy import load_policy
 from fireside.core.engine.llama_engine import LlamaEngine
 from fireside.core.engine.prefix_state import PrefixStore
@@ -33,13 +39,15 @@ from fireside.core.engine.protocol import LoadConfig
 from fireside.server.app import ServerOptions
 from fireside.server.models import InstalledModels
 from fireside.server.standalone import start_standalone
-from tests.benchmarks.bench_models import control_tokens, no_end_tokens
+from tests.benchmarks.bench_models import control_tokens, eog_tokens, no_end_tokens
 from tests.benchmarks.common import alternate, cli, machine_details, make_ratio, median
+from tests.benchmarks.structured import HARMONY_PREFIX, HarmonySides
 
 AGENT_TARGET = 1.3
 PEER_TARGET = 1.0
 KEY = "fs-bench"
 N_CTX = 4096
+TINY_N_CTX = 8192
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = "Tell me a long story about a lighthouse keeper and the ships she guides home."
 
@@ -76,34 +84,47 @@ class Client:
 
 @contextmanager
 def fireside_server(path: Path, threads: int, ban_control: bool = False,
+                    sides: HarmonySides | None = None, n_ctx: int = N_CTX,
                     ) -> Iterator[tuple[str, LlamaEngine]]:
     """The server on `path`; end tokens banned (and control tokens too with `ban_control`, so a
-    reply cannot end on a turn marker either: the peer's comparison runs to max_tokens)."""
-    engine = LlamaEngine(prefix_store=PrefixStore.default())  # as `fireside serve` builds it
-    engine.load(str(path), LoadConfig(n_ctx=N_CTX, n_threads=threads))
+    reply cannot end on a turn marker either: the peer's comparison runs to max_tokens). With
+    `sides` (gpt-oss with random weights), replies are sampled through it, end tokens banned."""
+    # as `fireside serve` builds it: with the shared-prefix store
+    engine = LlamaEngine(sampler_factory=sides, prefix_store=PrefixStore.default())
+    engine.load(str(path), LoadConfig(n_ctx=n_ctx, n_threads=threads))
+    if sides is not None:
+        sides.n_vocab = llama_cpp.llama_vocab_n_tokens(engine._vocab)
+        sides.ban = eog_tokens(engine)
     policy = load_policy([])
     served = start_standalone(engine, InstalledModels(policy, lambda: [], Path("."), (str(path),)),
                               ServerOptions(key=KEY), policy=policy, store=None)
     try:
-        with no_end_tokens(engine, control_tokens(engine) if ban_control else None):
+        if sides is not None:
             yield served.url, engine
+        else:
+            with no_end_tokens(engine, control_tokens(engine) if ban_control else None):
+                yield served.url, engine
     finally:
         served.stop()
         engine.unload()
 
 
 def agent_rounds(client: Client, turns: int, reply_tokens: int, rounds: int,
-                 usage: list[dict[str, Any]] | None = None) -> list[list[float]]:
+                 usage: list[dict[str, Any]] | None = None,
+                 before: Callable[[], None] = lambda: None, label: str = "Session"
+                 ) -> list[list[float]]:
     """TTFT of every request, per round: each round one conversation of `turns` requests
-    (`usage` collects each request's prompt and reused tokens)."""
+    (`usage` collects each request's prompt and reused tokens; `before` runs before each; `label`
+    starts each round's own system prompt)."""
     out = []
     for r in range(rounds):
         messages: list[dict[str, Any]] = [
-            {"role": "system", "content": f"Session {r}: you are a build agent. Say the next step."},
+            {"role": "system", "content": f"{label} {r}: you are a build agent. Say the next step."},
         ]
         ttfts = []
         for turn in range(1, turns + 1):
             messages.append({"role": "user", "content": _observation(turn)})
+            before()
             result = client.ask({"model": "", "messages": messages, "max_tokens": reply_tokens,
                                  "seed": 1, "temperature": 0.0,
                                  "stream_options": {"include_usage": True}})
@@ -117,16 +138,26 @@ def agent_rounds(client: Client, turns: int, reply_tokens: int, rounds: int,
 
 
 def run_agent(path: Path, threads: int, quick: bool, rows: list[dict[str, Any]],
-              ratios: list[dict[str, Any]]) -> dict[str, Any]:
-    turns, reply_tokens, rounds = 20, 24, (2 if quick else 5)
-    with fireside_server(path, threads) as (url, _engine):
+              ratios: list[dict[str, Any]], harmony: bool = False) -> dict[str, Any]:
+    turns, reply_tokens, rounds = 20, (48 if harmony else 24), (2 if quick else 5)
+    sides = HarmonySides() if harmony else None
+    # the tiny model's byte-level vocabulary makes the 20 turns ~6,000 tokens
+    n_ctx = TINY_N_CTX if harmony else N_CTX
+    with fireside_server(path, threads, sides=sides, n_ctx=n_ctx) as (url, engine):
+        def force() -> None:
+            if sides is not None:
+                sides.forcing.force_text(engine, HARMONY_PREFIX)
         client = Client(url, KEY)
         try:
-            agent_rounds(client, 2, reply_tokens, 1)  # warm up the server and the client
+            # warm up server and client, with a system prompt no measured round starts with:
+            # round 1's first request must not find its prompt in the cache
+            agent_rounds(client, 2, reply_tokens, 1, before=force, label="Warm-up")
             usage: list[dict[str, Any]] = []
-            per_round = agent_rounds(client, turns, reply_tokens, rounds, usage)
+            per_round = agent_rounds(client, turns, reply_tokens, rounds, usage, before=force)
         finally:
             client.close()
+        if sides is not None:
+            assert not sides.forcing.errors, sides.forcing.errors
     first, last = median([t[0] for t in per_round]), median([t[-1] for t in per_round])
     for k in range(turns):
         rows.append({"part": "agent", "turn": k + 1,
@@ -135,7 +166,9 @@ def run_agent(path: Path, threads: int, quick: bool, rows: list[dict[str, Any]],
                      "reused tokens": usage[k]["cached_tokens"]})
     new_first = usage[0]["prompt_tokens"] - usage[0]["cached_tokens"]
     new_last = usage[turns - 1]["prompt_tokens"] - usage[turns - 1]["cached_tokens"]
-    ratios.append(make_ratio(f"Agent conversation resent whole: TTFT of request {turns} / request 1",
+    model = "tiny gpt-oss: " if harmony else ""
+    ratios.append(make_ratio(f"{model}Agent conversation resent whole: TTFT of request {turns} / "
+                             "request 1",
                              last / first, AGENT_TARGET, higher_is_better=False,
                              detail=f"{last * 1000:.0f} vs {first * 1000:.0f} ms, median of "
                                     f"{rounds} conversations, {reply_tokens}-token replies; "
@@ -210,24 +243,30 @@ def _timed(url: str, key: str, body: dict[str, Any]) -> dict[str, Any]:
         client.close()
 
 
-def run(quick: bool = False, threads: int = 2, only: str = "") -> dict[str, Any]:
+def run(quick: bool = False, threads: int = 2, only: str = "", model: str = "gemma") -> dict[str, Any]:
     from tests.helpers.gemma import cached_gemma
+    from tests.helpers.tiny_gptoss import cached_tiny_gptoss
 
     path = cached_gemma()
     rows: list[dict[str, Any]] = []
     ratios: list[dict[str, Any]] = []
     raw: dict[str, Any] = {}
     if only in ("", "agent"):
-        raw["agent"] = run_agent(path, threads, quick, rows, ratios)
+        tiny = model == "tiny"
+        agent_path = cached_tiny_gptoss(n_ctx_train=TINY_N_CTX) if tiny else path
+        raw["agent"] = run_agent(agent_path, threads, quick, rows, ratios, harmony=tiny)
     if only in ("", "peer"):
         raw["peer"] = run_peer(path, threads, quick, rows, ratios)
     return {"title": "Local API server: an agent's resent conversation, and llama_cpp.server",
             "rows": rows, "ratios": ratios, "samples": raw,
-            "settings": {"threads": threads, "n_ctx": N_CTX, "model": path.name},
+            "settings": {"threads": threads, "n_ctx": N_CTX, "model": path.name,
+                         "agent_model": model},
             "machine": machine_details()}
 
 
 if __name__ == "__main__":
     cli(run, __doc__.splitlines()[0], extra=lambda p: (
         p.add_argument("--threads", type=int, default=2),
-        p.add_argument("--only", choices=("agent", "peer"), default="")))
+        p.add_argument("--only", choices=("agent", "peer"), default=""),
+        p.add_argument("--model", choices=("gemma", "tiny"), default="gemma",
+                       help="the agent conversation's model (the peer part is always Gemma)")))

@@ -7,6 +7,7 @@ import re
 import threading
 from pathlib import Path
 
+import llama_cpp
 import pytest
 
 from fireside.core.chat.conversation import ChatRequest, Effort, Message, Sampling
@@ -160,6 +161,111 @@ def test_kv_reuse_is_exact_across_the_sliding_window_gemma(gemma_path: Path):
     assert reused[:2] == fresh[:2]
 
 
+def _resend_vs_fresh(path: Path, first: ChatRequest, again: ChatRequest, monkeypatch, **load):
+    """Send `first` (its reply overruns the SWA cache), then `again` (the same prompt) on the same
+    engine, and `again` on a fresh one; return the three replies and the token counts each
+    prompt evaluation of the resend fed to llama.cpp."""
+    from fireside.core.engine import kv_cache
+
+    engine = _fresh(path, **load)
+    one = _run(engine, first)
+    assert engine.cache is not None
+    assert one[2].prompt_tokens > engine.cache.n_swa, "the prompt must be longer than the window"
+    swa_cells = kv_budget(read_gguf(path), engine.cache.n_past, swa_full=False,
+                          n_ubatch=engine.cache.n_batch).swa_cells
+    assert engine.cache.n_past > swa_cells, "the reply must overrun the sliding-window cache"
+    fed: list[int] = []
+    evaluate = kv_cache.PrefixCache.evaluate
+
+    def counting(cache: kv_cache.PrefixCache, tokens: list[int], cancel=None) -> bool:
+        fed.append(len(tokens))
+        return evaluate(cache, tokens, cancel)
+
+    monkeypatch.setattr(kv_cache.PrefixCache, "evaluate", counting)
+    resent = _run(engine, again)
+    monkeypatch.setattr(kv_cache.PrefixCache, "evaluate", evaluate)
+    assert engine.cache.restores == 1
+    fresh_engine = _fresh(path, **load)
+    fresh = _run(fresh_engine, again)
+    fresh_engine.unload()
+    engine.unload()
+    assert fresh[2].reused_prompt_tokens == 0
+    return one, resent, fresh, fed
+
+
+def test_identical_resend_evaluates_one_token_and_matches_a_fresh_engine_tiny(
+        tiny_gptoss_path: Path, monkeypatch):
+    """An identical resend (an agent's retry, a regenerate) rewinds to len(prompt) - 1, where
+    the checkpoint taken at the prompt's end serves: one token is evaluated, not the prompt."""
+    first, again = _ask(STORY, max_tokens=280), _ask(STORY, max_tokens=24)
+    one, resent, fresh, fed = _resend_vs_fresh(tiny_gptoss_path, first, again, monkeypatch,
+                                               **TINY_LOAD)
+    assert resent[2].prompt_tokens == one[2].prompt_tokens
+    assert resent[2].reused_prompt_tokens == resent[2].prompt_tokens - 1
+    assert fed == [1]
+    assert resent[:2] == fresh[:2]
+    assert resent[2].reasoning_tokens + resent[2].answer_tokens == 24
+
+
+def _last_logits(engine: LlamaEngine) -> list[float]:
+    assert engine._ctx is not None and engine._vocab is not None
+    n_vocab = llama_cpp.llama_vocab_n_tokens(engine._vocab)
+    return llama_cpp.llama_get_logits_ith(engine._ctx, -1)[:n_vocab]
+
+
+@pytest.mark.parametrize("restore", [True, False], ids=["checkpoint", "naive"])
+def test_rewind_to_the_prompts_last_token_gives_a_fresh_evaluations_logits(
+        tiny_gptoss_path: Path, restore: bool, monkeypatch):
+    """The logits behind an identical resend's first token, against a fresh evaluation: equal up
+    to summation order (the restored cells sit elsewhere in the ring; measured 1.3e-4) through the
+    checkpoint, and wrong (measured 0.44, another greedy token) when the overwritten window is
+    trusted instead, which shows the comparison can fail."""
+    from fireside.core.engine import kv_cache
+
+    fresh_engine = _fresh(tiny_gptoss_path, **TINY_LOAD)
+    request = _ask(STORY, max_tokens=280)
+    tokens = fresh_engine._prompt_tokens(request)
+    assert fresh_engine.cache is not None and fresh_engine.cache.evaluate(tokens)
+    want = _last_logits(fresh_engine)
+    fresh_engine.unload()
+    if not restore:
+        monkeypatch.setattr(kv_cache.PrefixCache, "_restore", lambda self, n_keep: n_keep)
+    engine = _fresh(tiny_gptoss_path, **TINY_LOAD)
+    _run(engine, request)
+    assert engine.cache is not None
+    swa_cells = kv_budget(read_gguf(tiny_gptoss_path), engine.cache.n_past, swa_full=False,
+                          n_ubatch=engine.cache.n_batch).swa_cells
+    assert engine.cache.n_past > swa_cells  # the reply overwrote cells of the prompt's window
+    kept = engine.cache.prepare(tokens)
+    assert kept == len(tokens) - 1 and engine.cache.evaluate(tokens[kept:])
+    got = _last_logits(engine)
+    engine.unload()
+    worst = max(abs(a - b) for a, b in zip(got, want, strict=True))
+    if restore:
+        assert worst < 1e-3 and got.index(max(got)) == want.index(max(want))
+    else:
+        assert worst > 0.05
+
+
+@pytest.mark.slow
+def test_identical_resend_evaluates_one_token_and_matches_a_fresh_engine_gemma(
+        gemma_path: Path, monkeypatch):
+    """The same on a real model, whose output depends on the window's cells: a prompt longer
+    than Gemma's 512-token window, and a reply that overwrote cells the prompt's last position
+    attends to; the resend restores them from the checkpoint (tokens compared with a fresh
+    engine, as above)."""
+    counted = ", ".join(str(i) for i in range(1, 160))
+    text = f"Count from 1 to 1000, separated by commas. {counted},"
+    first = _ask(text, max_tokens=320)
+    again = _ask(text, max_tokens=24)
+    one, resent, fresh, fed = _resend_vs_fresh(gemma_path, first, again, monkeypatch,
+                                               n_ctx=2048, n_batch=256)
+    assert resent[2].reused_prompt_tokens == resent[2].prompt_tokens - 1
+    assert fed == [1]
+    assert resent[:2] == fresh[:2]
+    assert resent[2].answer_tokens == 24 and one[1].startswith(resent[1])
+
+
 def test_gemma_base_model_uses_plain_transcript_and_writes_real_text(gemma: LlamaEngine):
     assert gemma.info is not None and gemma.info.prompt_format == "plain"
     assert "no chat template" in gemma.info.note
@@ -297,3 +403,26 @@ def test_prompt_tokenized_per_message_equals_tokenizing_the_whole_text(tiny: Lla
         text = tiny.render_prompt(request)
         assert tiny._prompt_tokens(request) == tiny.tokenize(text)
         assert tiny._prompt_tokens(request) == tiny.tokenize(text)  # again, from the cache
+
+
+def test_counting_a_prompt_then_streaming_it_tokenizes_it_once(gemma: LlamaEngine, monkeypatch):
+    """The API server counts a request's tokens before it streams it; the plain transcript
+    (no per-message cache) is tokenized once for both, and a changed prompt anew."""
+    request = _ask("Name a river.", Message("user", "Hi"), Message("assistant", "Hello."),
+                   max_tokens=2)
+    text = gemma.render_prompt(request)
+    calls: list[str] = []
+    tokenize = LlamaEngine.tokenize
+
+    def counting(self: LlamaEngine, t: str, *, add_special: bool = True) -> list[int]:
+        calls.append(t)
+        return tokenize(self, t, add_special=add_special)
+
+    monkeypatch.setattr(LlamaEngine, "tokenize", counting)
+    n = gemma.count_prompt_tokens(request)
+    _, _, stats = _run(gemma, request)
+    assert stats.prompt_tokens == n == len(tokenize(gemma, text))
+    assert calls.count(text) == 1
+    changed = _ask("Name a lake.", max_tokens=2)
+    assert gemma.count_prompt_tokens(changed) == len(tokenize(gemma, gemma.render_prompt(changed)))
+    assert calls.count(gemma.render_prompt(changed)) == 1

@@ -14,6 +14,14 @@ exactly the window that the next turn needs, because the next prompt diverges fr
 tokens right where the reply began. We restore on every rewind rather than trusting the SWA
 cells: llama.cpp reuses masked cells in ring order, so which old positions survive is not
 something its API reports.
+
+A checkpoint taken when the cache held `n` tokens also serves a rewind to `n - 1`, the point an
+identical resend, a regenerate or an agent's resend of the same conversation rewinds to (one
+token is always evaluated again for its logits). llama.cpp writes a sequence's SWA state as the
+cells *not* masked for its last position, `n - 1` (`llama_kv_cache::state_write`, with the same
+`is_masked_swa` test attention uses), which is exactly the window position `n - 1` attends to;
+`prepare` then removes position `n - 1` itself and evaluates it again. A rewind to `n - 2` would
+need one cell the snapshot does not hold, so it is not served.
 """
 
 from __future__ import annotations
@@ -105,9 +113,11 @@ class PrefixCache:
         return n_keep
 
     def _restore(self, n_keep: int) -> int:
-        """Roll the SWA layers back to the newest checkpoint at or before `n_keep`; 0 if none."""
+        """Roll the SWA layers back to the newest checkpoint that serves `n_keep` (one taken at
+        `n_keep + 1` or before: see the module docstring); return how many tokens the cache may
+        keep (at most `n_keep`; the caller drops the rest), 0 if no checkpoint serves."""
         for cp in reversed(self.checkpoints):
-            if cp.n_tokens > n_keep or cp.n_tokens == 0:
+            if cp.n_tokens > n_keep + 1 or cp.n_tokens == 0:
                 continue
             done = llama_cpp.llama_state_seq_set_data_ext(
                 self._ctx, cp.data, len(cp.data), SEQ, llama_cpp.LLAMA_STATE_SEQ_FLAGS_PARTIAL_ONLY
@@ -116,7 +126,7 @@ class PrefixCache:
                 log.warning("could not restore a KV checkpoint; evaluating the prompt again")
                 return 0
             self.restores += 1
-            return cp.n_tokens
+            return min(cp.n_tokens, n_keep)
         return 0
 
     def checkpoint(self) -> None:
