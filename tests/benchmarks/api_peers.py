@@ -34,13 +34,19 @@ import llama_cpp
 
 from fireside.core.admin.policy import load_policy
 from fireside.core.engine.llama_engine import LlamaEngine
-from fireside.core.engine.prefix_state import PrefixStore
 from fireside.core.engine.protocol import LoadConfig
 from fireside.server.app import ServerOptions
 from fireside.server.models import InstalledModels
 from fireside.server.standalone import start_standalone
 from tests.benchmarks.bench_models import control_tokens, eog_tokens, no_end_tokens
-from tests.benchmarks.common import alternate, cli, machine_details, make_ratio, median
+from tests.benchmarks.common import (
+    alternate,
+    cli,
+    machine_details,
+    make_ratio,
+    median,
+    throwaway_prefix_store,
+)
 from tests.benchmarks.structured import HARMONY_PREFIX, HarmonySides
 
 AGENT_TARGET = 1.3
@@ -90,7 +96,7 @@ def fireside_server(path: Path, threads: int, ban_control: bool = False,
     reply cannot end on a turn marker either: the peer's comparison runs to max_tokens). With
     `sides` (gpt-oss with random weights), replies are sampled through it, end tokens banned."""
     # as `fireside serve` builds it: with the shared-prefix store
-    engine = LlamaEngine(sampler_factory=sides, prefix_store=PrefixStore.default())
+    engine = LlamaEngine(sampler_factory=sides, prefix_store=throwaway_prefix_store())
     engine.load(str(path), LoadConfig(n_ctx=n_ctx, n_threads=threads))
     if sides is not None:
         sides.n_vocab = llama_cpp.llama_vocab_n_tokens(engine._vocab)

@@ -31,13 +31,19 @@ from fireside.core.chat.conversation import Effort, Message, Sampling
 from fireside.core.chat.events import AnswerDelta
 from fireside.core.chat.session import ChatSession, TurnOptions
 from fireside.core.engine.llama_engine import LlamaEngine
-from fireside.core.engine.prefix_state import PrefixStore
 from fireside.core.engine.protocol import LoadConfig
 from fireside.server.app import ServerOptions
 from fireside.server.models import InstalledModels
 from fireside.server.standalone import start_standalone
 from tests.benchmarks.bench_models import eog_tokens, no_end_tokens
-from tests.benchmarks.common import alternate, cli, machine_details, make_ratio, median
+from tests.benchmarks.common import (
+    alternate,
+    cli,
+    machine_details,
+    make_ratio,
+    median,
+    throwaway_prefix_store,
+)
 from tests.benchmarks.structured import HARMONY_PREFIX, HarmonySides
 
 SPEED_TARGET = 0.97
@@ -55,7 +61,7 @@ def _measure(label: str, path: Path, max_tokens: int, reps: int, threads: int,
     # gpt-oss with random weights (the 20b shape) never writes a channel header by itself, so its
     # reply is forced into the final channel first (structured.HARMONY_PREFIX), on both sides
     sides = HarmonySides() if "gpt-oss" in label else None
-    engine = LlamaEngine(sampler_factory=sides, prefix_store=PrefixStore.default())  # as the app builds it
+    engine = LlamaEngine(sampler_factory=sides, prefix_store=throwaway_prefix_store())  # as the app builds it
     engine.load(str(path), LoadConfig(n_ctx=2048, n_threads=threads))
     harmony = engine.info is not None and engine.info.is_harmony
     if sides is not None:

@@ -17,7 +17,10 @@ import statistics
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fireside.core.engine.prefix_state import PrefixStore
 
 BENCH_CACHE = Path(os.environ.get("FIRESIDE_BENCH_CACHE", Path.home() / ".cache" / "fireside-bench"))
 
@@ -158,3 +161,18 @@ def cli(run: Callable[..., dict[str, Any]], description: str, argv: list[str] | 
     args = vars(parser.parse_args(argv))
     out = args.pop("out")
     print_result(run(**args), out)
+
+
+def throwaway_prefix_store() -> PrefixStore:
+    """A shared-prefix store as `fireside serve` has one, but in a folder of its own that is
+    deleted at exit: a benchmark must not find openings stored by an earlier run (or leave its
+    own in the user's cache)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from fireside.core.engine.prefix_state import PrefixStore
+
+    folder = Path(tempfile.mkdtemp(prefix="fireside-bench-prefix-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return PrefixStore(folder)
