@@ -17,8 +17,8 @@ differs. Each llama-bench call is one repetition (-r 1, with its own warm-up run
 alternately (Fireside, llama-bench pp, llama-bench tg, then rotated) and we report medians.
 
 Differences we know of and keep: llama-bench's context is n_prompt + n_gen + depth (640 cells),
-Fireside's is 1024 (only used cells are attended to, so this does not change the work);
-llama-bench keeps full-size SWA caches (swa_full), Fireside keeps only the window.
+Fireside's is 1024 (only used cells are attended to, so this does not change the work). Both keep
+only the sliding window in the SWA layers' caches (llama-bench 0.3.36 sets swa_full = false).
 
 The Vulkan device: a second pass with every layer on Vulkan0 (Fireside n_gpu_layers=-1,
 llama-bench -ngl 99 -dev Vulkan0), both sides through the same libggml-vulkan module, on the tiny

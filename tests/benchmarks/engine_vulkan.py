@@ -11,9 +11,10 @@ lists a CPU-type Vulkan device only when GGML_VK_VISIBLE_DEVICES names it. The c
 (unless the variable is already set); the CPU pass in the parent never sees lavapipe (llama.cpp
 would otherwise hand the CPU pass's large prompt batches to it, on both sides).
 
-Sizes: lavapipe evaluates the tiny gpt-oss at roughly 10 tokens/s on two loaded cores, so 256
+Sizes: lavapipe evaluates the tiny gpt-oss at roughly 7 tokens/s on two loaded cores, so 256
 prompt tokens (the harmony opening alone is 205 on the tiny gpt-oss) and 32 generated tokens, in
-a 512-token context; llama-bench `-p 256 -n 0` and `-p 0 -n 32 -d 256`. Never the 20b shape.
+a 512-token context; llama-bench `-p 256 -n 0` and `-p 0 -n 32 -d 256`. Gemma 3 270M takes about
+2 minutes for 64 prompt tokens and 3 s a token there: 64 and 16. Never the 20b shape.
 
 The figure can never silently be a CPU figure: the child fails unless ggml lists a Vulkan device,
 Fireside's engine reports every layer on it ("GPU (Vulkan: llvmpipe…), 3 of 3 layers"), and
@@ -47,6 +48,13 @@ DEVICE = "Vulkan0"
 OPT_IN = "GGML_VK_VISIBLE_DEVICES"  # "0": ggml lists lavapipe (the tests opt in the same way)
 MODELS = ("tiny-gpt-oss", "gemma-3-270m")  # never the 20b shape on a software device
 SETTINGS = Settings(n_prompt=256, n_gen=32, n_ctx=512, gpu=True, device=DEVICE)
+SIZES = {"tiny-gpt-oss": (256, 32), "gemma-3-270m": (64, 16)}  # (prompt, generated) tokens
+
+
+def sized(n_prompt: int, n_gen: int) -> Settings:
+    """The pass's settings for these sizes, in a context that holds them (whole 256-cell blocks)."""
+    return replace(SETTINGS, n_prompt=n_prompt, n_gen=n_gen,
+                   n_ctx=max(SETTINGS.n_ctx, -(-(n_prompt + n_gen) // 256) * 256))
 TIME_LIMIT_S = 3 * 3600
 
 
@@ -67,8 +75,9 @@ def check_on_device(result: dict[str, Any]) -> None:
             raise NotOnDevice(f"flash attention differs between the sides: {report}")
 
 
-def child(only: tuple[str, ...], reps: int, settings: Settings = SETTINGS) -> dict[str, Any]:
-    """In the opted-in process: every model of `only` on the device, checked (see the docstring)."""
+def child(only: tuple[str, ...], reps: int, sizes: tuple[int, int] | None = None) -> dict[str, Any]:
+    """In the opted-in process: every model of `only` on the device, checked (see the docstring);
+    at `sizes` (prompt, generated tokens), or each model's own (SIZES)."""
     from fireside.core.engine.devices import devices
     from tests.benchmarks.bench_models import bench_models
     from tests.benchmarks.llama_bench_build import build_llama_bench
@@ -82,15 +91,15 @@ def child(only: tuple[str, ...], reps: int, settings: Settings = SETTINGS) -> di
     results = []
     for model in bench_models(quick=True):
         if model.name in only:
-            result = compare_model(model, settings, reps, binary)
+            result = compare_model(model, sized(*(sizes or SIZES[model.name])), reps, binary)
             result["model"] = f"{model.name} ({DEVICE})"
             check_on_device(result)
             results.append(result)
     return {"device": asdict(found[0]), "results": results}
 
 
-def run_pass(only: tuple[str, ...], reps: int, *, n_prompt: int = SETTINGS.n_prompt,
-             n_gen: int = SETTINGS.n_gen, timeout: float = TIME_LIMIT_S) -> dict[str, Any]:
+def run_pass(only: tuple[str, ...], reps: int, *, sizes: tuple[int, int] | None = None,
+             timeout: float = TIME_LIMIT_S) -> dict[str, Any]:
     """The Vulkan pass in a child process that opts in to the device: {"device", "results"}, or
     {"error"} with the reason when it could not run there."""
     only = tuple(m for m in only if m in MODELS)
@@ -101,7 +110,9 @@ def run_pass(only: tuple[str, ...], reps: int, *, n_prompt: int = SETTINGS.n_pro
     with tempfile.TemporaryDirectory(prefix="fireside-bench-vulkan-") as tmp:
         out = Path(tmp) / "result.json"
         argv = [sys.executable, "-m", "tests.benchmarks.engine_vulkan", "--only", ",".join(only),
-                "--reps", str(reps), "--n-prompt", str(n_prompt), "--n-gen", str(n_gen), "--out", str(out)]
+                "--reps", str(reps), "--out", str(out)]
+        if sizes:
+            argv += ["--n-prompt", str(sizes[0]), "--n-gen", str(sizes[1])]
         try:
             proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -118,15 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(MODELS), help="comma-separated: " + ",".join(MODELS))
     parser.add_argument("--reps", type=int, default=3, help="alternating rounds per model")
-    parser.add_argument("--n-prompt", type=int, default=SETTINGS.n_prompt, help="prompt tokens (pp)")
-    parser.add_argument("--n-gen", type=int, default=SETTINGS.n_gen, help="generated tokens (tg)")
+    parser.add_argument("--n-prompt", type=int, help="prompt tokens (pp; default per model, see SIZES)")
+    parser.add_argument("--n-gen", type=int, help="generated tokens (tg; default per model)")
     parser.add_argument("--out", help="write the JSON here instead of stdout")
     args = parser.parse_args(argv)
     os.environ.setdefault(OPT_IN, "0")  # before ggml loads its backend modules (first devices())
-    settings = replace(SETTINGS, n_prompt=args.n_prompt, n_gen=args.n_gen,
-                       n_ctx=max(SETTINGS.n_ctx, -(-(args.n_prompt + args.n_gen) // 256) * 256))
+    if (args.n_prompt is None) != (args.n_gen is None):
+        parser.error("give both --n-prompt and --n-gen, or neither")
+    sizes = (args.n_prompt, args.n_gen) if args.n_prompt is not None else None
     try:
-        result = child(tuple(args.only.split(",")), args.reps, settings)
+        result = child(tuple(args.only.split(",")), args.reps, sizes)
     except NotOnDevice as exc:
         print(f"engine_vulkan: {exc}", file=sys.stderr)
         return 1

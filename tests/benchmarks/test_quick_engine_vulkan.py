@@ -29,7 +29,7 @@ def vulkan_pass() -> dict:
     assert "vulkan" in backend_modules(), (
         "this llama-cpp-python has no Vulkan backend module: run scripts/install.sh")
     result = engine_vulkan.run_pass(("tiny-gpt-oss", "gpt-oss-20b-shape"), reps=1,
-                                    n_prompt=N_PROMPT, n_gen=N_GEN, timeout=900)
+                                    sizes=(N_PROMPT, N_GEN), timeout=900)
     assert "error" not in result, f"{result['error']}\n{result.get('stderr_tail', '')}"
     return result
 
