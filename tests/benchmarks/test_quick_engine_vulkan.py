@@ -17,6 +17,7 @@ from fireside.core.engine.devices import backend_modules
 from tests.benchmarks import engine_vulkan
 from tests.benchmarks.engine_vulkan import DEVICE, NotOnDevice, check_on_device
 
+pytestmark = pytest.mark.slow
 N_PROMPT, N_GEN = 224, 8  # the tiny gpt-oss's harmony opening alone is 205 tokens
 
 
