@@ -182,6 +182,12 @@ class LlamaEngine:
     def cache(self) -> PrefixCache | None:
         return self._cache
 
+    @property
+    def load_config(self) -> LoadConfig | None:
+        """The settings the loaded model runs with, after the fit plan and the device's own
+        adjustments (flash attention off on a software Vulkan device); None when none is loaded."""
+        return self._config if self._info is not None else None
+
     def load(self, path: str, config: LoadConfig | None = None) -> ModelInfo:
         config = config or LoadConfig()
         try:
