@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -109,6 +110,35 @@ def test_llama_cpp_loaded_the_best_variant_this_processor_runs():
     info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
     reported = set(re.findall(r"\b([A-Z0-9_]+) = 1\b", info)) & REPORTED
     assert reported == set(VARIANTS[chosen]) & REPORTED, info
+
+
+# A fresh process: ggml's own log line for the module it loads, from Fireside's load_backends().
+_GGML_SAYS = r"""
+import ctypes, sys, llama_cpp
+said = []
+@llama_cpp.llama_log_callback
+def log(level, text, user_data):
+    said.append(text.decode("utf-8", "replace"))
+llama_cpp.llama_log_set(log, ctypes.c_void_p(0))
+from fireside.core.engine.devices import cpu_module, load_backends
+load_backends()
+print("".join(said))
+print("CPU_MODULE", cpu_module())
+"""
+
+
+def test_ggml_itself_reports_loading_that_module():
+    root = Path(__file__).resolve().parents[3]
+    env = {**os.environ,
+           "PYTHONPATH": os.pathsep.join([str(root / "app"), str(root), os.environ.get("PYTHONPATH", "")])}
+    r = subprocess.run([sys.executable, "-c", _GGML_SAYS], capture_output=True, text=True,
+                       timeout=120, env=env, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]
+    loaded = re.findall(r"loaded CPU backend from (\S+)", r.stdout)
+    scores = _expected_scores()
+    best = max(scores, key=lambda v: scores[v])
+    assert len(loaded) == 1 and Path(loaded[0]).name == f"libggml-cpu-{best}.so", r.stdout
+    assert f"CPU_MODULE {loaded[0]}\n" in r.stdout, r.stdout
 
 
 def test_the_load_check_child_picks_the_same_module():
