@@ -12,21 +12,31 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 LLAMA_VERSION="0.3.36"
-# Portable x86-64-v3 CPU build: AVX2/FMA/F16C, no -march=native, no AVX-512/AMX assumptions.
+# Never -march=native: the wheel is cached and bundled, so it must run on other CPUs than this one.
 # Override with FIRESIDE_CMAKE_ARGS (CUDA recipe: installer/README.md).
 DEFAULT_ARGS="-DGGML_NATIVE=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF"
-case "$(uname -m)" in
-  arm64|aarch64) ;;  # Apple silicon / ARM: llama.cpp's defaults (Metal on macOS) are right
+CPU_VARIANTS=no
+case "$(uname -s)/$(uname -m)" in
+  */arm64|*/aarch64) ;;  # Apple silicon / ARM: llama.cpp's defaults (Metal on macOS) are right
+  # Linux x86-64: one CPU backend module per instruction-set level (GGML_CPU_ALL_VARIANTS: x64,
+  # sse42, sandybridge, ivybridge, piledriver, haswell, skylakex, cannonlake, cascadelake, icelake,
+  # cooperlake, zen4, alderlake, sapphirerapids); ggml scores them against the running CPU and
+  # loads the best one it supports, so a CPU without AVX2 still runs and one with AVX-512 uses it.
+  Linux/x86_64) CPU_VARIANTS=yes ;;
+  # Elsewhere one portable x86-64-v3 build: AVX2/FMA/F16C, no AVX-512/AMX assumptions.
   *) DEFAULT_ARGS="$DEFAULT_ARGS -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" ;;
 esac
 PY="${PYTHON:-python3}"
 
 scripts/system-deps.sh "${1:-}"
-# Backends as loadable modules (GGML_BACKEND_DL): libggml-cpu and, on Linux x86-64, libggml-vulkan
-# sit in llama_cpp/lib and Fireside loads whichever the machine can run (no Vulkan driver: the CPU).
+# Backends as loadable modules (GGML_BACKEND_DL): the CPU backend (on Linux x86-64 one
+# libggml-cpu-VARIANT.so per CPU level) and, on Linux x86-64, libggml-vulkan sit in llama_cpp/lib
+# and Fireside loads whichever the machine can run (no Vulkan driver: the CPU).
 # Vulkan needs glslc and libvulkan-dev (system-deps.sh) and headers newer than Debian 12's.
 if [ "$(uname -s)" = Linux ]; then
   DEFAULT_ARGS="$DEFAULT_ARGS -DGGML_BACKEND_DL=ON -DCMAKE_INSTALL_BINDIR=llama_cpp/lib"
+  # ALL_VARIANTS needs GGML_BACKEND_DL and GGML_NATIVE=OFF (both set above).
+  if [ "$CPU_VARIANTS" = yes ]; then DEFAULT_ARGS="$DEFAULT_ARGS -DGGML_CPU_ALL_VARIANTS=ON"; fi
   if [ "$(uname -m)" = x86_64 ] && command -v glslc >/dev/null 2>&1; then
     if vk_include=$(scripts/vulkan-headers.sh); then
       DEFAULT_ARGS="$DEFAULT_ARGS -DGGML_VULKAN=ON -DVulkan_INCLUDE_DIR=$vk_include"

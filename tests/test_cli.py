@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fireside.core.chat.harmony import CONTROL_TOKENS
-from fireside.core.engine.devices import devices
+from fireside.core.engine.devices import cpu_module, cpu_variant_scores, devices, variant_of
 from tests.helpers.machine import expected_backend
 
 
@@ -102,6 +103,26 @@ def test_doctor_json(fireside_home: Path):
     assert "CPU" in report["llama"]["devices"]  # llama.cpp's CPU device is always there
     assert report["ram_bytes"] > 2**30
     assert report["cpu"]["physical"] >= 1
+    # the CPU backend the doctor's own process loaded: the one this process loads too
+    assert report["llama"]["cpu_module"] == os.path.basename(cpu_module())
+    assert report["llama"]["cpu_variant"] == variant_of(cpu_module())
+    assert report["llama"]["cpu_variant_scores"] == cpu_variant_scores()
+
+
+def test_doctor_names_the_cpu_variant_llama_cpp_chose(fireside_home: Path):
+    """With GGML_CPU_ALL_VARIANTS (scripts/install.sh on Linux x86-64) doctor says which build
+    of the CPU backend runs here: the best-scoring one (tests/core/engine/test_cpu_variants.py)."""
+    r = fireside("doctor", home=fireside_home)
+    assert r.returncode == 0, r.stderr
+    scores = cpu_variant_scores()
+    if sys.platform.startswith("linux") and platform.machine() == "x86_64":
+        assert len(scores) == 14, scores
+        best = max(scores, key=lambda v: scores[v])
+        runs = ", ".join(v for v, s in sorted(scores.items(), key=lambda kv: kv[1]) if s > 0)
+        assert (f"CPU backend: {best} (libggml-cpu-{best}.so), chosen by llama.cpp from 14 "
+                f"variants; this processor can run {runs}\n") in r.stdout, r.stdout
+    else:
+        assert scores == {} and "CPU backend: " in r.stdout, r.stdout
 
 
 def test_chat_speculative_flag_drafts_and_no_speculative_does_not(

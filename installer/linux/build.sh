@@ -5,7 +5,8 @@
 #
 # Output in dist/: fireside/ (the bundle), fireside-VERSION-linux-ARCH.tar.gz and
 # fireside_VERSION_DEBARCH.deb. The llama.cpp inside is the venv's, i.e. the portable wheel
-# scripts/install.sh builds (-DGGML_NATIVE=OFF, AVX2/FMA/F16C/BMI2), never a -march=native one.
+# scripts/install.sh builds (-DGGML_NATIVE=OFF, every CPU variant as a module: GGML_CPU_ALL_VARIANTS),
+# never a -march=native one.
 #
 # Reproducibility: timestamps come from the last commit (SOURCE_DATE_EPOCH, which PyInstaller
 # honours too), PyInstaller runs with a fixed PYTHONHASHSEED, the tarball is sorted with fixed

@@ -13,6 +13,9 @@
 # and brings glslc and SPIRV-Headers), add backend modules and Vulkan (and CUDA, see the README):
 #   $env:CMAKE_ARGS += " -DGGML_BACKEND_DL=ON -DCMAKE_INSTALL_BINDIR=llama_cpp/lib -DGGML_VULKAN=ON"
 #   .venv\Scripts\python -m pip install --no-binary llama-cpp-python --no-cache-dir llama-cpp-python==0.3.36
+# With the modules, -DGGML_CPU_ALL_VARIANTS=ON builds the CPU backend once per x86-64 level (as on
+# Linux; with MSVC 9 of the 14: no ivybridge, piledriver, cooperlake, zen4 or sapphirerapids)
+# and ggml loads the best one the user's CPU runs (not built on Windows here).
 param(
     [string]$Python = ".venv\Scripts\python.exe",
     [string]$WixVersion = "5.0.2"

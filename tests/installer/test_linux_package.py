@@ -28,7 +28,13 @@ import platformdirs
 import pytest
 
 import fireside
-from fireside.core.engine.devices import backend_modules
+from fireside.core.engine.devices import (
+    backend_modules,
+    cpu_module,
+    cpu_variant_scores,
+    cpu_variants,
+    variant_of,
+)
 from tests.helpers.hf_server import HubServer
 from tests.helpers.machine import expected_backend
 from tests.helpers.tls_certs import make_pki
@@ -129,11 +135,15 @@ def _chat_log(launcher: Path | str, model: Path, home: Path, **extra: str) -> st
 
 
 def _assert_backends(launcher: Path | str, report: dict, model: Path, home: Path) -> None:
-    """The bundle ships the venv's backend modules and loads them; with Vulkan among them, it runs
-    the model on a Vulkan device (Mesa's lavapipe, opted in) and on the CPU when no Vulkan driver
-    is found (the ICD hidden), each as llama.cpp itself reports."""
+    """The bundle ships the venv's backend modules and loads them, the CPU backend as the variant
+    ggml scores best here (every variant is in the bundle: each was scored); with Vulkan among
+    them, it runs the model on a Vulkan device (Mesa's lavapipe, opted in) and on the CPU when no
+    Vulkan driver is found (the ICD hidden), each as llama.cpp itself reports."""
     llama = report["llama"]
     assert llama["backend_modules"] == backend_modules(), llama
+    assert sorted(llama["cpu_variant_scores"]) == cpu_variants(), llama
+    assert llama["cpu_variant_scores"] == cpu_variant_scores(), llama
+    assert llama["cpu_variant"] == variant_of(cpu_module()), llama
     if "vulkan" not in backend_modules():
         return
     assert {"CPU", "Vulkan"} <= set(llama["backends_loaded"]), llama
@@ -152,6 +162,7 @@ def _assert_backends(launcher: Path | str, report: dict, model: Path, home: Path
     assert r.returncode == 0, r.stderr
     llama = json.loads(r.stdout)["llama"]
     assert llama["devices"] == ["CPU"] and llama["gpu_note"].startswith("No GPU in use"), llama
+    assert llama["cpu_variant"] == variant_of(cpu_module()), llama
     log = _chat_log(launcher, model, home, **no_driver)
     assert "Vulkan0" not in log and re.search(r"loaded .*, CPU\)", log), log[-3000:]
 
@@ -192,7 +203,9 @@ def test_deb_metadata_contents_and_desktop_entry(artifacts: Artifacts, tmp_path:
     lines = listing.splitlines()
     assert all(" root/root " in line for line in lines), "every file must be owned by root"
     names = {line.split()[5].removeprefix(".") for line in lines}
+    cpu_modules = [f"/opt/fireside/_internal/llama_cpp/lib/libggml-cpu-{v}.so" for v in cpu_variants()]
     for path in ("/opt/fireside/fireside", "/opt/fireside/_internal/llama_cpp/lib/libllama.so.0",
+                 *cpu_modules,
                  "/usr/share/applications/fireside.desktop",
                  "/usr/share/icons/hicolor/256x256/apps/fireside.png",
                  "/usr/share/icons/hicolor/512x512/apps/fireside.png",

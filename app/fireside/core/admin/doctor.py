@@ -23,10 +23,13 @@ def _backend() -> dict[str, Any]:
 
         from fireside.core.engine.devices import (
             backend_modules,
+            cpu_module,
+            cpu_variant_scores,
             devices,
             gpu_absent_reason,
             load_backends,
             loaded_backends,
+            variant_of,
         )
         from fireside.core.engine.llama_log import install_log_handler
 
@@ -36,12 +39,17 @@ def _backend() -> dict[str, Any]:
         found = devices()
         gpu = bool(llama_cpp.llama_supports_gpu_offload())
         kind = next((d.kind for d in found if d.is_gpu), "CPU")
+        module = cpu_module()
         return {
             "llama_cpp_python": llama_cpp.__version__,
             "backend": kind if gpu else "CPU",
             "gpu_offload": gpu,
             "backend_modules": backend_modules(),
             "backends_loaded": loaded_backends(),
+            # which build of the CPU backend ggml chose for this processor, and what each scored
+            "cpu_module": os.path.basename(module),
+            "cpu_variant": variant_of(module),
+            "cpu_variant_scores": cpu_variant_scores(),
             "devices": [d.name for d in found],
             "device_details": [
                 {"name": d.name, "description": d.description, "backend": d.kind,
@@ -205,6 +213,7 @@ def format_text(r: dict[str, Any]) -> str:
         )
         modules = ", ".join(llama["backend_modules"]) or "none (built in)"
         lines.append(f"Backends: shipped {modules}; loaded {', '.join(llama['backends_loaded']) or 'none'}")
+        lines.append(_cpu_backend_text(llama))
         lines.append("Devices:" if llama["device_details"] else "Devices: none")
         for d in llama["device_details"]:
             memory = (f"{d['free_bytes'] / 2**30:.1f} GiB free of {d['total_bytes'] / 2**30:.1f} GiB"
@@ -251,6 +260,18 @@ def format_text(r: dict[str, Any]) -> str:
                                     + (f"; PROBLEM: {a['refused']}" if a["refused"] else ""))
         lines.append(f"Adapter: {a['name']}: {what}")
     return "\n".join(lines)
+
+
+def _cpu_backend_text(llama: dict[str, Any]) -> str:
+    """Which CPU build llama.cpp runs on: with GGML_CPU_ALL_VARIANTS, the variant it picked."""
+    module, variant = llama.get("cpu_module", ""), llama.get("cpu_variant", "")
+    scores: dict[str, int] = llama.get("cpu_variant_scores", {})
+    if not variant:
+        return (f"CPU backend: {module}, a single build" if module
+                else "CPU backend: which build is in use could not be determined here")
+    runs = [v for v, score in sorted(scores.items(), key=lambda kv: kv[1]) if score > 0]
+    return (f"CPU backend: {variant} ({module}), chosen by llama.cpp from {len(scores)} variants; "
+            f"this processor can run {', '.join(runs) or 'none of them'}")
 
 
 def _tools_text(t: dict[str, Any]) -> list[str]:

@@ -1,7 +1,13 @@
 """ggml's backends (CPU, Vulkan, CUDA, Metal...) and devices with their memory, via ctypes.
 
-Our llama.cpp build keeps its backends in loadable modules (`GGML_BACKEND_DL`): libggml-cpu and
+Our llama.cpp build keeps its backends in loadable modules (`GGML_BACKEND_DL`): the CPU backend and
 libggml-vulkan (or libggml-cuda) sit in llama_cpp/lib, and nothing runs until they are loaded.
+On Linux x86-64 the CPU backend is built once per instruction-set level (`GGML_CPU_ALL_VARIANTS`:
+libggml-cpu-x64.so, -sse42, -sandybridge, -haswell, -skylakex, -icelake, -zen4, -sapphirerapids...).
+ggml's loader asks each for its score on the running processor (`ggml_backend_score`: 0 when the
+CPU lacks an instruction it needs, more for every extension it uses) and loads the highest, so an
+old CPU without AVX2 still runs and one with AVX-512 gets those kernels. `cpu_module()` says
+which one was loaded, `cpu_variant_scores()` what each one scores here.
 llama.cpp's own `ggml_backend_load_all()` looks next to the executable (python) and in the current
 directory, never in llama_cpp/lib, and llama-cpp-python 0.3.36 does not load them either; so
 `load_backends()` does, once per process, before llama.cpp initialises. A module that cannot load
@@ -34,6 +40,7 @@ _KINDS = {"CPU": "CPU", "CUDA": "CUDA", "MTL": "Metal", "METAL": "Metal", "VULKA
 _MODULE_PREFIX = {"win32": "ggml-", "darwin": "libggml-"}.get(sys.platform, "libggml-")
 _MODULE_SUFFIX = {"win32": ".dll", "darwin": ".so"}.get(sys.platform, ".so")
 _NOT_MODULES = {"base"}
+_CPU_VARIANT_PREFIX = _MODULE_PREFIX + "cpu-"  # libggml-cpu-haswell.so; a single build: libggml-cpu.so
 
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
@@ -129,18 +136,96 @@ def load_backends() -> None:
         lib.ggml_backend_load_all_from_path(libdir.encode())
 
 
-def backend_modules() -> list[str]:
-    """The backend modules this build ships (cpu, vulkan, cuda...), loadable or not."""
+def _module_files() -> list[str]:
     libdir = lib_dir()
     if libdir is None or not os.path.isdir(libdir):
         return []
+    return sorted(f for f in os.listdir(libdir)
+                  if f.startswith(_MODULE_PREFIX) and f.endswith(_MODULE_SUFFIX))
+
+
+def backend_modules() -> list[str]:
+    """The backends this build ships as modules (cpu, vulkan, cuda...), loadable or not; the CPU
+    backend's variants (cpu_variants()) count as one, cpu."""
     found = set()
-    for f in os.listdir(libdir):
-        if f.startswith(_MODULE_PREFIX) and f.endswith(_MODULE_SUFFIX):
-            name = f[len(_MODULE_PREFIX):-len(_MODULE_SUFFIX)]
-            if name not in _NOT_MODULES:
-                found.add(name)
+    for f in _module_files():
+        name = f[len(_MODULE_PREFIX):-len(_MODULE_SUFFIX)]
+        if name not in _NOT_MODULES:
+            found.add("cpu" if name.startswith("cpu-") else name)
     return sorted(found)
+
+
+def cpu_variants() -> list[str]:
+    """The CPU backend's variants this build ships (haswell, skylakex...); [] for a single build."""
+    return [f[len(_CPU_VARIANT_PREFIX):-len(_MODULE_SUFFIX)] for f in _module_files()
+            if f.startswith(_CPU_VARIANT_PREFIX)]
+
+
+def variant_of(module: str) -> str:
+    """"haswell" for libggml-cpu-haswell.so; "" for a single build's libggml-cpu.so or no module."""
+    name = os.path.basename(module)
+    if name.startswith(_CPU_VARIANT_PREFIX) and name.endswith(_MODULE_SUFFIX):
+        return name[len(_CPU_VARIANT_PREFIX):-len(_MODULE_SUFFIX)]
+    return ""
+
+
+def cpu_variant_scores() -> dict[str, int]:
+    """Each CPU variant's score on this processor, asked of the module itself as ggml's loader
+    does (`ggml_backend_score`): 0 means it needs an instruction this CPU lacks. {} for a single
+    build. Each module is opened and closed again; none is registered with ggml."""
+    libdir = lib_dir()
+    if libdir is None or sys.platform == "win32":
+        return {}
+    scores: dict[str, int] = {}
+    for variant in cpu_variants():
+        path = os.path.join(libdir, f"{_CPU_VARIANT_PREFIX}{variant}{_MODULE_SUFFIX}")
+        try:
+            module = ctypes.CDLL(path)  # RTLD_LOCAL: its symbols stay out of the process's namespace
+        except OSError:
+            scores[variant] = 0  # cannot even be opened here: ggml skips it too
+            continue
+        try:
+            score = module.ggml_backend_score
+            score.restype, score.argtypes = ctypes.c_int, []
+            scores[variant] = int(score())
+        except AttributeError:
+            scores[variant] = 0  # no score: ggml's loader skips a variant that cannot say
+        finally:
+            _dlclose(module)
+    return scores
+
+
+def _dlclose(module: ctypes.CDLL) -> None:
+    libc = ctypes.CDLL(None)
+    libc.dlclose.argtypes = [ctypes.c_void_p]
+    libc.dlclose(ctypes.c_void_p(module._handle))
+
+
+class _DlInfo(ctypes.Structure):
+    _fields_ = [("dli_fname", ctypes.c_char_p), ("dli_fbase", ctypes.c_void_p),
+                ("dli_sname", ctypes.c_char_p), ("dli_saddr", ctypes.c_void_p)]
+
+
+def cpu_module() -> str:
+    """The file the CPU backend ggml registered lives in (…/libggml-cpu-haswell.so), found with
+    dladdr() on its registry entry; "" when there is no CPU backend or this cannot be asked."""
+    load_backends()
+    lib = _ggml()
+    if lib is None or sys.platform == "win32":
+        return ""
+    dev = lib.ggml_backend_dev_by_type(TYPE_CPU)
+    reg = lib.ggml_backend_dev_backend_reg(dev) if dev else None
+    if not reg:
+        return ""
+    info = _DlInfo()
+    try:
+        dladdr = ctypes.CDLL(None).dladdr
+    except AttributeError:
+        return ""
+    dladdr.restype, dladdr.argtypes = ctypes.c_int, [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
+    if not dladdr(ctypes.c_void_p(reg), ctypes.byref(info)) or not info.dli_fname:
+        return ""
+    return os.fsdecode(info.dli_fname)
 
 
 def loaded_backends() -> list[str]:

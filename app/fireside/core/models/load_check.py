@@ -225,12 +225,35 @@ def cpu_backend(llama_cpp):
     ggml.ggml_backend_load.argtypes = [ctypes.c_char_p]
     if ggml.ggml_backend_dev_by_type(0):  # GGML_BACKEND_DEVICE_TYPE_CPU
         return True
-    for module in ("libggml-cpu.so", "ggml-cpu.dll"):
-        path = os.path.join(libdir, module)
-        if os.path.exists(path):
-            ggml.ggml_backend_load(path.encode())
-            break
+    path = best_cpu_module(libdir)
+    if path:
+        ggml.ggml_backend_load(path.encode())
     return bool(ggml.ggml_backend_dev_by_type(0))
+
+def best_cpu_module(libdir):
+    # The CPU module ggml's own loader would pick. A GGML_CPU_ALL_VARIANTS build ships one per
+    # instruction-set level (libggml-cpu-haswell.so, -skylakex...): each says how well it fits this
+    # processor (ggml_backend_score, 0 = cannot run here) and the highest wins. A single build
+    # has libggml-cpu.so. None when there is neither.
+    best, best_score = None, 0
+    for name in sorted(os.listdir(libdir)):
+        if not (name.startswith(("libggml-cpu-", "ggml-cpu-")) and name.endswith((".so", ".dll"))):
+            continue
+        path = os.path.join(libdir, name)
+        try:
+            score = ctypes.CDLL(path).ggml_backend_score
+        except (OSError, AttributeError):
+            continue
+        score.restype, score.argtypes = ctypes.c_int, []
+        value = score()
+        if value > best_score:
+            best, best_score = path, value
+    if best:
+        return best
+    for name in ("libggml-cpu.so", "ggml-cpu.dll"):
+        if os.path.exists(os.path.join(libdir, name)):
+            return os.path.join(libdir, name)
+    return None
 
 def main():
     import llama_cpp
