@@ -22,6 +22,7 @@ def _backend() -> dict[str, Any]:
         import llama_cpp
 
         from fireside.core.engine.devices import (
+            backend_device_counts,
             backend_modules,
             devices,
             gpu_absent_reason,
@@ -42,6 +43,7 @@ def _backend() -> dict[str, Any]:
             "gpu_offload": gpu,
             "backend_modules": backend_modules(),
             "backends_loaded": loaded_backends(),
+            "backend_devices": backend_device_counts(),  # {"CUDA": 0}: loaded, but no device
             "devices": [d.name for d in found],
             "device_details": [
                 {"name": d.name, "description": d.description, "backend": d.kind,
@@ -188,6 +190,10 @@ def _adapters(folder: Path, policy: Any, cache: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _devices_word(n: int) -> str:
+    return "no device" if n == 0 else f"{n} device{'s' if n > 1 else ''}"
+
+
 def format_text(r: dict[str, Any]) -> str:
     llama = r["llama"]
     lines = [
@@ -204,7 +210,10 @@ def format_text(r: dict[str, Any]) -> str:
             f", GPU offload {'yes' if llama['gpu_offload'] else 'no'}"
         )
         modules = ", ".join(llama["backend_modules"]) or "none (built in)"
-        lines.append(f"Backends: shipped {modules}; loaded {', '.join(llama['backends_loaded']) or 'none'}")
+        counts = llama.get("backend_devices", {})
+        loaded = ", ".join(f"{b} ({_devices_word(counts[b])})" if b in counts else b
+                           for b in llama["backends_loaded"])
+        lines.append(f"Backends: shipped {modules}; loaded {loaded or 'none'}")
         lines.append("Devices:" if llama["device_details"] else "Devices: none")
         for d in llama["device_details"]:
             memory = (f"{d['free_bytes'] / 2**30:.1f} GiB free of {d['total_bytes'] / 2**30:.1f} GiB"
