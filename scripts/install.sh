@@ -56,7 +56,7 @@ key=$(printf '%s|%s|%s' "$LLAMA_VERSION" "$CMAKE_FLAGS" "$("$VPY" -c 'import sys
 WHEELS="${FIRESIDE_WHEEL_CACHE:-$HOME/.cache/fireside/wheels}/$key"
 mkdir -p "$WHEELS"
 if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
-  echo "Building llama-cpp-python $LLAMA_VERSION from source (about 17 minutes on 2 cores)..."
+  echo "Building llama-cpp-python $LLAMA_VERSION from source (about 20-25 minutes on 2 idle cores)..."
   CMAKE_ARGS="$CMAKE_FLAGS" CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}" \
     "$VPY" -m pip wheel --no-deps --no-binary llama-cpp-python --no-cache-dir \
     "llama-cpp-python==$LLAMA_VERSION" -w "$WHEELS.tmp"

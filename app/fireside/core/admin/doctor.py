@@ -22,6 +22,7 @@ def _backend() -> dict[str, Any]:
         import llama_cpp
 
         from fireside.core.engine.devices import (
+            backend_device_counts,
             backend_modules,
             cpu_module,
             cpu_variant_scores,
@@ -50,6 +51,7 @@ def _backend() -> dict[str, Any]:
             "cpu_module": os.path.basename(module),
             "cpu_variant": variant_of(module),
             "cpu_variant_scores": cpu_variant_scores(),
+            "backend_devices": backend_device_counts(),  # {"CUDA": 0}: loaded, but no device
             "devices": [d.name for d in found],
             "device_details": [
                 {"name": d.name, "description": d.description, "backend": d.kind,
@@ -196,6 +198,10 @@ def _adapters(folder: Path, policy: Any, cache: Path) -> list[dict[str, Any]]:
     return out
 
 
+def _devices_word(n: int) -> str:
+    return "no device" if n == 0 else f"{n} device{'s' if n > 1 else ''}"
+
+
 def format_text(r: dict[str, Any]) -> str:
     llama = r["llama"]
     lines = [
@@ -212,7 +218,10 @@ def format_text(r: dict[str, Any]) -> str:
             f", GPU offload {'yes' if llama['gpu_offload'] else 'no'}"
         )
         modules = ", ".join(llama["backend_modules"]) or "none (built in)"
-        lines.append(f"Backends: shipped {modules}; loaded {', '.join(llama['backends_loaded']) or 'none'}")
+        counts = llama.get("backend_devices", {})
+        loaded = ", ".join(f"{b} ({_devices_word(counts[b])})" if b in counts else b
+                           for b in llama["backends_loaded"])
+        lines.append(f"Backends: shipped {modules}; loaded {loaded or 'none'}")
         lines.append(_cpu_backend_text(llama))
         lines.append("Devices:" if llama["device_details"] else "Devices: none")
         for d in llama["device_details"]:

@@ -16,6 +16,11 @@ directory, never in llama_cpp/lib, and llama-cpp-python 0.3.36 does not load the
 A CPU-type Vulkan device (Mesa's lavapipe) is slower than the CPU backend; ggml's Vulkan backend
 leaves it out unless `GGML_VK_VISIBLE_DEVICES` names it, which only tests do.
 
+A CUDA module (scripts/build-cuda-backend.sh) needs NVIDIA's driver (libcuda.so.1) and the CUDA
+runtime and cuBLAS it was built with; ggml skips it silently when one is missing, so
+`gpu_absent_reason()` asks the dynamic loader which one and says so. With the driver but no usable
+GPU, the module loads and registers a CUDA backend with no device.
+
 llama-cpp-python does not wrap ggml's device registry, but libggml exports it. Used by the engine,
 `doctor` and the fit planner.
 """
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import sys
 import threading
 from dataclasses import dataclass
@@ -111,6 +117,7 @@ def _ggml() -> ctypes.CDLL | None:
                 ("ggml_backend_dev_by_type", vp, [ctypes.c_int]),
                 ("ggml_backend_dev_buffer_type", vp, [vp]),
                 ("ggml_backend_load_all_from_path", None, [cp]),
+                ("ggml_backend_reg_dev_count", sz, [vp]),
             ):
                 f = getattr(lib, fn)
                 f.restype, f.argtypes = res, args
@@ -273,18 +280,67 @@ def cpu_buffer_type() -> int:
     return int(lib.ggml_backend_dev_buffer_type(dev) or 0) if dev else 0
 
 
+def backend_device_counts() -> dict[str, int]:
+    """Each registered backend and how many devices it found: {"CPU": 1, "Vulkan": 0, "CUDA": 0}."""
+    load_backends()
+    lib = _ggml()
+    if lib is None:
+        return {}
+    counts = {}
+    for i in range(lib.ggml_backend_reg_count()):
+        reg = lib.ggml_backend_reg_get(i)
+        raw = (lib.ggml_backend_reg_name(reg) or b"?").decode("utf-8", "replace")
+        counts[_KINDS.get(raw.upper(), raw)] = int(lib.ggml_backend_reg_dev_count(reg))
+    return counts
+
+
+def module_load_error(module: str) -> str:
+    """What the dynamic loader says when asked for a backend module ggml did not register; ""
+    if it loads. ggml stays silent about a module it cannot load (a missing driver is normal)."""
+    libdir = lib_dir()
+    if libdir is None:
+        return ""
+    try:
+        ctypes.CDLL(os.path.join(libdir, f"{_MODULE_PREFIX}{module}{_MODULE_SUFFIX}"))
+    except OSError as e:
+        return str(e)
+    return ""
+
+
+_MISSING_LIB = re.compile(r"([\w.+-]+\.(?:so[\w.]*|dylib|dll))[:'\"]? cannot open shared object file")
+_GPU_VENDOR = {"CUDA": "NVIDIA GPU", "ROCm": "AMD GPU", "Metal": "Metal GPU", "SYCL": "Intel GPU"}
+
+
+def _load_failure(name: str, error: str) -> str:
+    """Why backend `name` ("CUDA", "Vulkan"...) did not load, from the loader's message, as a clause."""
+    found = _MISSING_LIB.search(error)
+    missing = found.group(1) if found else ""
+    if name == "CUDA" and missing.startswith("libcuda."):
+        return f"the CUDA backend needs NVIDIA's driver ({missing}), which is not installed"
+    if name == "CUDA" and missing.startswith(("libcudart", "libcublas")):
+        return (f"the CUDA backend is missing NVIDIA's {missing}, the CUDA runtime it was built "
+                "with (see installer/README.md, CUDA)")
+    if name == "Vulkan" and missing.startswith("libvulkan"):
+        return f"the Vulkan backend needs the Vulkan loader ({missing}), which is not installed"
+    if missing:
+        return f"the {name} backend could not be loaded: {missing} is not installed"
+    return f"the {name} backend could not be loaded (no driver for it is installed)"
+
+
 def gpu_absent_reason() -> str:
     """Why llama.cpp has no GPU to use, as a sentence; "" when it has one."""
     if any(d.is_gpu for d in devices()):
         return ""
     modules = [m for m in backend_modules() if not m.startswith("cpu")]
-    loaded = {b.lower() for b in loaded_backends()}
-    missing = [m for m in modules if m.split("-")[0] not in loaded]
-    if missing:
-        names = ", ".join(_KINDS.get(m.upper(), m.capitalize()) for m in missing)
-        return (f"No GPU in use: the {names} backend could not be loaded (no driver for it is "
-                "installed), so the CPU does the work.")
-    if modules:
-        names = ", ".join(_KINDS.get(m.upper(), m.capitalize()) for m in modules)
-        return f"No GPU in use: the {names} backend found no GPU on this computer, so the CPU does the work."
-    return "No GPU in use: this build of llama.cpp runs on the CPU only."
+    counts = {name.lower(): n for name, n in backend_device_counts().items()}
+    if not modules:
+        return "No GPU in use: this build of llama.cpp runs on the CPU only."
+    clauses = []
+    for m in modules:
+        name = _KINDS.get(m.split("-")[0].upper(), m.capitalize())
+        if m.split("-")[0] in counts or name.lower() in counts:
+            # Loaded: CUDA with the driver but no usable GPU, Vulkan with no (or only CPU-type) device.
+            clauses.append(f"the {name} backend found no {_GPU_VENDOR.get(name, 'GPU')} on this computer")
+        else:
+            clauses.append(_load_failure(name, module_load_error(m)))
+    return f"No GPU in use: {'; '.join(clauses)}, so the CPU does the work."
