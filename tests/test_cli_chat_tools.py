@@ -39,7 +39,8 @@ def forced(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
                 forcing.force_text(self, text)
                 return info
 
-        monkeypatch.setattr(llama_engine, "LlamaEngine", lambda: Forced(sampler_factory=forcing))
+        monkeypatch.setattr(llama_engine, "LlamaEngine",
+                            lambda **kw: Forced(sampler_factory=forcing, **kw))
 
     return arrange
 
