@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import sys
 import threading
 import time
@@ -256,3 +257,18 @@ def test_a_frozen_build_starts_its_child_through_its_own_entry_point(sandbox: Py
     argv = sandbox._command('{"x": 1}')
     assert argv == [sys.executable, sandbox_child.CHILD_FLAG, '{"x": 1}']
     assert not sandbox_child.run_if_child(["fireside", "--help", "x"])
+
+
+def test_interrupt_works_when_fireside_was_started_with_sigint_ignored(tmp_path: Path) -> None:
+    """A Fireside started in the background (`fireside serve &` in a script) has SIGINT ignored,
+    and its children inherit that; the sandbox's Stop must still raise KeyboardInterrupt."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with PythonSandbox(tmp_path / "w", SandboxLimits(output_bytes=1024, wall_time_s=60)) as sb:
+            sb.run("kept = 1")
+            out = sb.run("while True:\n    print('x' * 1000)")
+            assert out.error and out.truncated and not out.restarted
+            assert "KeyboardInterrupt" in out.output
+            assert sb.run("kept").output == "1"
+    finally:
+        signal.signal(signal.SIGINT, old)

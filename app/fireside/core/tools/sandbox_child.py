@@ -156,6 +156,10 @@ def main(config_json: str) -> None:
                            errors="backslashreplace", write_through=True)
     sys.stdout, sys.stderr = out, err
     sys.argv = [""]
+    # Stop (interrupt) is SIGINT -> KeyboardInterrupt. Python installs that handler only when the
+    # parent did not ignore SIGINT, and a Fireside started in the background (`cmd &` in a script,
+    # some launchers) hands its children SIGINT ignored: install it ourselves.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if hasattr(signal, "SIGXCPU"):
         signal.signal(signal.SIGXCPU, _on_sigxcpu)
     if hasattr(signal, "SIGXFSZ"):
