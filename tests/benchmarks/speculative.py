@@ -52,8 +52,9 @@ def _copy_text(chars: int) -> str:
     return (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")[:chars]
 
 
-def _reply(engine: LlamaEngine, request: ChatRequest, speculative: bool) -> tuple[Done, str]:
-    # one engine for both sides, so both reuse the same cached prompt; only the switch differs
+def reply(engine: LlamaEngine, request: ChatRequest, speculative: bool) -> tuple[Done, str]:
+    """One reply with speculation on or off and its text. One engine serves both sides, so both
+    reuse the same cached prompt; only the switch differs."""
     engine._config = replace(engine._config, speculative=speculative)
     events = list(engine.stream(request))
     done = events[-1]
@@ -67,7 +68,7 @@ def _case(name: str, engine: LlamaEngine, request: ChatRequest, reps: int,
 
     def side(spec: bool) -> float:
         cpu = time.process_time()
-        done, text = _reply(engine, request, spec)
+        done, text = reply(engine, request, spec)
         cpu = time.process_time() - cpu
         s = done.stats
         texts[spec].add(text)
@@ -245,7 +246,7 @@ def run_shape20b(max_tokens: int = 64, reps: int = 4,
         if "forced" in cases:
             recorded: list[int] = []
             speculative.Drafter.draft = _recording_draft(recorded)  # type: ignore[method-assign]
-            _reply(engine, greedy, True)
+            reply(engine, greedy, True)
             agreeing = _Agreeing(speculative.llama_cpp)
             speculative.Drafter.draft = _forced_draft(list(recorded), agreeing)  # type: ignore[method-assign]
             speculative.llama_cpp = agreeing  # type: ignore[assignment]

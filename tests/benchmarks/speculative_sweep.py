@@ -40,12 +40,12 @@ from pathlib import Path
 from typing import Any
 
 from fireside.core.chat.conversation import ChatRequest, Message, Sampling
-from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta
 from fireside.core.engine import speculative
 from fireside.core.engine.llama_engine import LlamaEngine
 from fireside.core.engine.protocol import LoadConfig
 from tests.benchmarks.bench_models import eog_tokens, no_end_tokens
 from tests.benchmarks.common import alternate, machine_details, make_ratio, median
+from tests.benchmarks.speculative import reply
 
 K = 4  # drafts per pass (issue 15's "4 accepted drafts")
 FULL_TARGET = 2.0  # issue 15, 20b shape: 4 of 4 accepted, >= 2x plain
@@ -144,14 +144,6 @@ def expected_passes(j: int, tokens: int) -> tuple[int, int, int]:
     return passes, drafted, accepted
 
 
-def _reply(engine: LlamaEngine, request: ChatRequest, spec: bool) -> tuple[Done, str]:
-    engine._config = replace(engine._config, speculative=spec)
-    events = list(engine.stream(request))
-    done = events[-1]
-    assert isinstance(done, Done)
-    return done, "".join(e.text for e in events if isinstance(e, ReasoningDelta | AnswerDelta))
-
-
 def run_sweep(model: str, max_tokens: int = 64, reps: int = 5, force: bool = True,
               prompt: str = PROMPT, threads: int = 0) -> dict[str, Any]:
     """The sweep on one model (`tiny`, `gemma` or `shape20b`); see the module docstring.
@@ -178,7 +170,7 @@ def run_sweep(model: str, max_tokens: int = 64, reps: int = 5, force: bool = Tru
             speculative.llama_cpp = script  # type: ignore[assignment]
             script.side = "record"  # also the warm-up: the prompt goes into the cache
             # K + 2 tokens longer, so the reference covers every position a draft may ask for
-            _reply(engine, replace(request, max_tokens=max_tokens + K + 2), True)
+            reply(engine, replace(request, max_tokens=max_tokens + K + 2), True)
             if len(script.reference) < 2:
                 raise RuntimeError("the reference reply recorded no tokens")
 
@@ -186,7 +178,7 @@ def run_sweep(model: str, max_tokens: int = 64, reps: int = 5, force: bool = Tru
                 def go() -> float:
                     script.side, script.passes, script.answers = which, 0, []
                     cpu = time.process_time()
-                    done, text = _reply(engine, request, which is not None)
+                    done, text = reply(engine, request, which is not None)
                     cpu = time.process_time() - cpu
                     s = done.stats
                     tokens = s.answer_tokens + s.reasoning_tokens
