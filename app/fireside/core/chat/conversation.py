@@ -90,10 +90,14 @@ class AdapterUse:
     scale: float = 1.0
 
     @property
+    def name(self) -> str:
+        """The adapter's file name without .gguf, e.g. "legal-v2"."""
+        return self.path.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".gguf")
+
+    @property
     def label(self) -> str:
-        """How a reply's stats name it: the file's stem and the scale, e.g. "legal-v2:0.8"."""
-        stem = self.path.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".gguf")
-        return f"{stem}:{self.scale:g}"
+        """How a reply's stats name it: the name and the scale, e.g. "legal-v2:0.8"."""
+        return f"{self.name}:{self.scale:g}"
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,6 @@ SCALE_MAX = 2.0
 SCALE_STEP = 0.05
 
 
-def adapter_name(use: AdapterUse) -> str:
-    """The adapter's file name without .gguf, as the composer and the reply's stats name it."""
-    return use.label.rpartition(":")[0]
-
-
 def scale_spin(value: float) -> QDoubleSpinBox:
     """0 (shown as "Off") to 2 in steps of 0.05; a bigger scale given on the command line or in a
     hand-edited preset widens the range rather than being cut down without a word."""
@@ -90,7 +85,7 @@ class AdapterScales(QWidget):
                 widget.deleteLater()
         self.spins, self.remove_buttons, self.name_labels = [], [], []
         for row, use in enumerate(self._uses):
-            name = adapter_name(use)
+            name = use.name
             refusal = self._refused.get(use.path, "")
             label = QLabel(wording.ADAPTER_NOT_ALLOWED.format(name=name) if refusal else name)
             label.setTextFormat(Qt.TextFormat.PlainText)
