@@ -165,15 +165,32 @@ def tensor_data(spec: TensorSpec, rng: np.random.Generator) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------- write
-def write_shape20b(path: Path, *, seed: int = 0, progress: Callable[[str], None] | None = None) -> Path:
-    """Write the file tensor by tensor (never more than one tensor in memory)."""
+def _writer(path: Path, name: str) -> gguf.GGUFWriter:
+    """A GGUF writer holding the shape's metadata and vocabulary, no tensors yet."""
     s = SHAPE
     tokens, types, merges, specials = build_vocab()
     w = gguf.GGUFWriter(path, tiny.ARCH)
-    tiny.add_gptoss_metadata(w, s, name="gpt-oss-20b shape (random weights, benchmark)", size_label="20B",
-                             n_ctx_train=s.n_ctx_train, sliding_window=s.sliding_window, tokens=tokens,
-                             token_types=types, merges=merges, specials=specials)
-    specs = tensor_specs(s)
+    tiny.add_gptoss_metadata(w, s, name=name, size_label="20B", n_ctx_train=s.n_ctx_train,
+                             sliding_window=s.sliding_window, tokens=tokens, token_types=types,
+                             merges=merges, specials=specials)
+    return w
+
+
+def write_vocab_only(path: Path) -> Path:
+    """The shape's metadata and vocabulary without tensors (13 MB), for llama.cpp's vocab_only
+    load: the tokenizer check of tests/benchmarks/test_quick_o200k_vocab.py."""
+    w = _writer(path, "gpt-oss-20b shape vocabulary")
+    w.write_header_to_file(path)
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    w.close()
+    return path
+
+
+def write_shape20b(path: Path, *, seed: int = 0, progress: Callable[[str], None] | None = None) -> Path:
+    """Write the file tensor by tensor (never more than one tensor in memory)."""
+    w = _writer(path, "gpt-oss-20b shape (random weights, benchmark)")
+    specs = tensor_specs(SHAPE)
     for spec in specs:
         dtype = np.uint8 if spec.raw_dtype is not None else np.float32
         w.add_tensor_info(spec.name, spec.byte_shape, np.dtype(dtype), spec.nbytes, raw_dtype=spec.raw_dtype)

@@ -5,10 +5,8 @@ and harmony's control tokens keep their real ids."""
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 from typing import Any
 
-import gguf
 import llama_cpp
 import pytest
 
@@ -28,26 +26,12 @@ TEXTS = (
 )
 
 
-def _write_vocab_gguf(path: Path) -> Path:
-    """The shape's metadata and vocabulary, no tensors (13 MB; cached, it takes a while to build)."""
-    tokens, types, merges, specials = shape20b.build_vocab()
-    writer = gguf.GGUFWriter(path, tiny.ARCH)
-    s = shape20b.SHAPE
-    tiny.add_gptoss_metadata(writer, s, name="vocab", size_label="20B", n_ctx_train=s.n_ctx_train,
-                             sliding_window=s.sliding_window, tokens=tokens, token_types=types,
-                             merges=merges, specials=specials)
-    writer.write_header_to_file(path)
-    writer.write_kv_data_to_file()
-    writer.write_ti_data_to_file()
-    writer.close()
-    return path
-
-
 @pytest.fixture(scope="module")
 def vocab_model() -> llama_cpp.Llama:
     """The 20b shape's vocabulary, opened vocab-only by llama.cpp."""
     target = BENCH_CACHE / f"o200k-vocab-{shape20b.shape20b_path().stem}.gguf"
-    return llama_cpp.Llama(str(cached_file(target, _write_vocab_gguf)), vocab_only=True, verbose=False)
+    path = cached_file(target, shape20b.write_vocab_only)
+    return llama_cpp.Llama(str(path), vocab_only=True, verbose=False)
 
 
 def _reference_encoder() -> object:
