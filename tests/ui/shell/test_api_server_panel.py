@@ -113,3 +113,34 @@ def test_a_stored_response_appears_in_the_sidebar_and_opens_with_its_reasoning( 
     assert (reply.text, reply.reasoning) == (result["text"], result["reasoning"])
     assert result["reasoning"] or result["text"]  # the tiny model wrote something
     dialog.toggle.setChecked(False)
+
+
+def test_opening_the_window_leaves_the_server_stack_unloaded(tmp_path: Path) -> None:
+    """Start-up cost: the API server's event-loop machinery (asyncio, uvicorn, Starlette) and the
+    remote engine's and MCP's clients are imported when the user turns them on, not by every
+    start of the window (asyncio alone was ~80 ms of it)."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[3]
+    code = (
+        "import sys\n"
+        "from PySide6.QtWidgets import QApplication\n"
+        "app = QApplication([])\n"
+        "from fireside.ui.shell import app as gui_app\n"
+        "from tests.helpers.stubs import ScriptedEngine\n"
+        "window = gui_app.create_window(None, lambda: ScriptedEngine())\n"
+        "window.show()\n"
+        "for _ in range(20):\n"
+        "    app.processEvents()\n"
+        "print(type(window).__name__, ' '.join(m for m in ('asyncio', 'uvicorn', 'starlette', "
+        "'openai', 'mcp', 'httpx') if m in sys.modules) or '-')\n"
+        "window.close()\n"
+    )
+    env = {**os.environ, "FIRESIDE_HOME": str(tmp_path), "QT_QPA_PLATFORM": "offscreen",
+           "PYTHONPATH": os.pathsep.join([str(root / "app"), str(root)])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=root, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["MainWindow", "-"]

@@ -41,13 +41,13 @@ from fireside.core.engine.loading import load_config
 from fireside.core.engine.protocol import ModelInfo
 from fireside.core.history.store import Store
 from fireside.core.models.folders import model_dirs
-from fireside.server.engine_access import Job, ModelSwitcher
 from fireside.server.keys import ApiKey, api_key
 from fireside.server.models import InstalledModels
 from fireside.ui.chat.inference_worker import InferenceWorker
 
 if TYPE_CHECKING:
     from fireside.server.app import LogEntry
+    from fireside.server.engine_access import Job
     from fireside.server.runner import ApiServer
 
 BUSY_TEXT = "Answering a request from another program (Local API server)…"
@@ -117,6 +117,10 @@ class ApiServerController(QObject):
     # EngineAccess, called on the server's thread
 
     def submit(self, job: Job) -> None:
+        # Imported here, not at the top: engine_access pulls in asyncio (~80 ms of every start),
+        # and only a running server submits jobs.
+        from fireside.server.engine_access import ModelSwitcher
+
         settings = self._settings()
 
         def run(session: ChatSession) -> None:
