@@ -110,8 +110,9 @@ class _Script:
         return self.answers[i] if i < len(self.answers) else token
 
     # ---- speculative.Adaptive
-    def adaptive(self, k_max: int) -> speculative.Adaptive:
-        return self._adaptive_class(k_max) if self.side == ADAPTIVE else _Fixed(k_max)
+    def adaptive(self, k_max: int, record: speculative.DraftRecord | None = None
+                 ) -> speculative.Adaptive:
+        return self._adaptive_class(k_max, record) if self.side == ADAPTIVE else _Fixed(k_max)
 
     _adaptive_class = speculative.Adaptive
 

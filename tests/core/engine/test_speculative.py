@@ -12,7 +12,7 @@ from fireside.core.chat.events import AnswerDelta, Done, ReasoningDelta, ReplySt
 from fireside.core.engine import speculative
 from fireside.core.engine.llama_engine import LlamaEngine
 from fireside.core.engine.protocol import LoadConfig
-from fireside.core.engine.speculative import MAX_COOLDOWN, Adaptive, Drafter
+from fireside.core.engine.speculative import K_START, MAX_COOLDOWN, Adaptive, Drafter, DraftRecord
 from fireside.ui.wording import footer
 
 BARRIER = 99
@@ -75,6 +75,28 @@ def test_adaptive_grows_shrinks_and_backs_off():
     assert max(cooldowns) == MAX_COOLDOWN
     a.update(drafted=1, accepted=1)
     assert a.misses == 0 and a.cooldown == 0 and a.ready()
+
+
+def test_the_back_off_carries_over_to_the_next_reply_until_a_draft_is_accepted():
+    record = DraftRecord()
+    first = Adaptive(k_max=8, record=record)
+    assert first.ready() and first.k > 1  # a fresh model drafts at once
+    for _ in range(3):
+        first.update(drafted=first.k, accepted=0)
+        while not first.ready():
+            pass
+    assert record.misses == 3
+    second = Adaptive(k_max=8, record=record)  # the next reply on the same model
+    assert second.k == 1 and second.cooldown == 8
+    skipped = 0
+    while not second.ready():
+        skipped += 1
+    assert skipped == 8
+    second.update(drafted=1, accepted=1)
+    assert record.misses == 0
+    third = Adaptive(k_max=8, record=record)
+    assert third.ready() and third.k == K_START  # nothing held back any more
+    assert Adaptive(k_max=8).ready()  # without a record every reply starts fresh
 
 
 # ------------------------------------------------------------------------- stats wording
@@ -249,3 +271,23 @@ def test_every_harmony_control_token_is_a_draft_barrier(tiny_gptoss_path: Path):
         (token,) = engine.tokenize(text, add_special=False)
         assert engine._is_barrier(token), text
     assert not any(engine._is_barrier(t) for t in engine.tokenize("an ordinary sentence", add_special=False))
+
+
+def test_the_engine_keeps_the_back_off_across_replies_and_starts_afresh_after_a_load(
+        tiny_gptoss_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Every draft is a control token greedy never picks, so every draft misses: the first reply
+    pays the back-off's first misses, the next reply on the same model starts backed off and
+    drafts less, and loading the model again forgets it."""
+    engine = _engine(tiny_gptoss_path, True, n_ctx=1024)
+    bad = engine.tokenize("<|reserved_200000|>", add_special=False)
+    monkeypatch.setattr(Drafter, "draft", lambda self, k: list(bad))
+    request = _copy_request(60)
+    drafted = []
+    for _ in range(2):
+        _, stats = _reply(engine, request)
+        assert stats.stop_reason == "length" and stats.accepted_tokens == 0
+        drafted.append(stats.drafted_tokens)
+    engine.load(str(tiny_gptoss_path), LoadConfig(speculative=True, n_ctx=1024))
+    _, again = _reply(engine, request)
+    # cool-downs of 2, 4, 8, 16, 32 tokens: 5 drafts in 60 tokens; then one every 64 at most
+    assert drafted == [5, 1] and again.drafted_tokens == 5

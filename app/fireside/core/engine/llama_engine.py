@@ -51,7 +51,7 @@ from fireside.core.engine.protocol import (
     ModelLoadError,
 )
 from fireside.core.engine.sampler import SamplerFactory, make_sampler
-from fireside.core.engine.speculative import Speculator
+from fireside.core.engine.speculative import DraftRecord, Speculator
 from fireside.core.engine.structured import (
     FinalChannelWatch,
     GrammarConstraint,
@@ -168,6 +168,7 @@ class LlamaEngine:
         self._pieces: dict[int, bytes] = {}  # token -> what the parser sees (_visible_piece)
         self._eog: dict[int, bool] = {}  # token -> is end-of-generation (_is_eog)
         self._barriers: dict[int, bool] = {}  # token -> drafts stop here (_is_barrier)
+        self._draft_record = DraftRecord()  # speculation's back-off, across this model's replies
         self._message_tokens: dict[tuple[bool, str], tuple[int, ...]] = {}  # _tokenize_by_message
         self._last_prompt: tuple[str, tuple[int, ...]] = ("", ())  # _text_tokens
         self._grammar_tokens: GrammarTokens | None = None  # per model, on the first schema
@@ -266,6 +267,7 @@ class LlamaEngine:
         self._pieces = {}
         self._eog = {}
         self._barriers = {}
+        self._draft_record = DraftRecord()
         self._message_tokens = {}
         self._last_prompt = ("", ())
         self._opening = ("", [])
@@ -446,7 +448,7 @@ class LlamaEngine:
         sampler decides tokens (their exactness under batched verification is not proven)."""
         if not self._config.speculative or constraint is not None or self._sampler_factory:
             return None
-        return Speculator(ctx, cache, sampler, self._is_barrier)
+        return Speculator(ctx, cache, sampler, self._is_barrier, self._draft_record)
 
     # -------------------------------------------------------------- generation
     def stream(

@@ -26,13 +26,18 @@ near-tie. Hence LoadConfig.speculative and the setting are off by default.
 
 Adaptive: the draft length grows while drafts are accepted and shrinks to what was accepted; a
 draft with nothing accepted doubles a cool-down (in tokens) before the next one, so where nothing
-can be copied (random weights) drafting nearly stops and plain decoding pays almost nothing.
+can be copied (random weights) drafting nearly stops and plain decoding pays almost nothing. The
+back-off carries over from one reply to the next on the same loaded model (`DraftRecord`, kept by
+the engine): a conversation whose drafts keep missing starts each reply already backed off
+instead of paying its first misses again (on an MoE model a missed 4-token draft costs about two
+tokens' time), and one accepted draft clears it.
 Harmony-aware: drafts stop before any control token (`<|end|>`, `<|call|>`, `<|channel|>`...).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import llama_cpp
 
@@ -88,14 +93,27 @@ class Drafter:
         return []
 
 
-class Adaptive:
-    """How many tokens to draft next, from how the last drafts fared."""
+@dataclass
+class DraftRecord:
+    """Consecutive drafts with nothing accepted, carried from one reply to the next (one per
+    loaded model)."""
 
-    def __init__(self, k_max: int = K_MAX) -> None:
+    misses: int = 0
+
+
+class Adaptive:
+    """How many tokens to draft next, from how the last drafts fared (in this reply and, through
+    `record`, in the replies before it)."""
+
+    def __init__(self, k_max: int = K_MAX, record: DraftRecord | None = None) -> None:
         self.k_max = max(1, k_max)
         self.k = min(K_START, self.k_max)
-        self.misses = 0  # consecutive drafts with nothing accepted
+        self.record = record if record is not None else DraftRecord()
+        self.misses = self.record.misses  # consecutive drafts with nothing accepted
         self.cooldown = 0  # tokens to decode plainly before drafting again
+        if self.misses:  # the last reply ended backed off: start this one where it stopped
+            self.k = 1
+            self.cooldown = min(2**self.misses, MAX_COOLDOWN)
 
     def ready(self) -> bool:
         if self.cooldown > 0:
@@ -105,11 +123,11 @@ class Adaptive:
 
     def update(self, drafted: int, accepted: int) -> None:
         if accepted == 0:
-            self.misses += 1
+            self.misses = self.record.misses = self.misses + 1
             self.cooldown = min(2**self.misses, MAX_COOLDOWN)
             self.k = 1
             return
-        self.misses = 0
+        self.misses = self.record.misses = 0
         self.k = min(self.k + 2, self.k_max) if accepted == drafted else max(1, accepted)
 
 
@@ -122,13 +140,14 @@ class Speculator:
         cache: PrefixCache,
         sampler: llama_cpp.llama_sampler_p,
         is_barrier: Callable[[int], bool],
+        record: DraftRecord | None = None,
     ) -> None:
         self._ctx = ctx
         self._cache = cache
         self._sampler = sampler
         # The whole batch must be one micro-batch (see PrefixCache.truncate), and leave room.
         self.k_max = max(0, min(K_MAX, llama_cpp.llama_n_ubatch(ctx) - 1))
-        self._adaptive = Adaptive(self.k_max)
+        self._adaptive = Adaptive(self.k_max, record)
         self._drafter = Drafter(cache.tokens, is_barrier)
         self._batch = llama_cpp.llama_batch_init(self.k_max + 1, 0, 1)
         self.drafted = 0
