@@ -53,38 +53,46 @@ class Chats:
         self.engine, self.harmony, self.n = engine, harmony, 0
         self.last: dict[str, Any] = {}
 
-    def request(self, tools: bool) -> ChatRequest:
+    def request(self, tools: bool, max_tokens: int = 1) -> ChatRequest:
         question = f"{QUESTIONS[self.n % len(QUESTIONS)]} ({self.n})"
         self.n += 1
         if self.harmony:
             return ChatRequest(messages=(Message("user", question),), system_prompt=SYSTEM,
-                               tools=TEN_TOOLS if tools else (), max_tokens=1,
+                               tools=TEN_TOOLS if tools else (), max_tokens=max_tokens,
                                sampling=Sampling.greedy())
         system = f"{SYSTEM}\n\n{tools_as_text()}" if tools else SYSTEM
         return ChatRequest(messages=(Message("user", question),), system_prompt=system,
-                           max_tokens=1, sampling=Sampling.greedy())
+                           max_tokens=max_tokens, sampling=Sampling.greedy())
 
-    def ttft(self, tools: bool) -> float:
+    def _done(self, request: ChatRequest) -> Done:
         with no_end_tokens(self.engine):
-            events = list(self.engine.stream(self.request(tools)))
+            events = list(self.engine.stream(request))
         done = events[-1]
         assert isinstance(done, Done)
         self.last = {"prompt_tokens": done.stats.prompt_tokens,
                      "reused": done.stats.reused_prompt_tokens}
-        return done.stats.ttft_s
+        return done
+
+    def ttft(self, tools: bool) -> float:
+        return self._done(self.request(tools)).stats.ttft_s
+
+    def generation(self, tokens: int = 32) -> float:
+        """Tokens/s of a reply after the tools' opening: what the flash-attention setting trades
+        against the first token (attention over the ~1,700 cached positions at every step)."""
+        return self._done(self.request(True, tokens)).stats.tokens_per_s
 
 
-def _load(path: Path, store_dir: Path, n_ctx: int) -> LlamaEngine:
+def _load(path: Path, store_dir: Path, n_ctx: int, flash_attn: bool) -> LlamaEngine:
     engine = LlamaEngine(prefix_store=PrefixStore(store_dir))
-    engine.load(str(path), LoadConfig(n_ctx=n_ctx, n_threads=2))
+    engine.load(str(path), LoadConfig(n_ctx=n_ctx, n_threads=2, flash_attn=flash_attn))
     return engine
 
 
-def run_model(model: BenchModel, n_ctx: int, reps: int) -> dict[str, Any]:
+def run_model(model: BenchModel, n_ctx: int, reps: int, flash_attn: bool = True) -> dict[str, Any]:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="fireside-prefix-bench-") as tmp:
         store_dir = Path(tmp)
-        engine = _load(model.path, store_dir, n_ctx)
+        engine = _load(model.path, store_dir, n_ctx, flash_attn)
         assert engine.info is not None
         chats = Chats(engine, engine.info.is_harmony)
         chats.ttft(False)  # warm-up (page cache, first graph); its opening is stored too
@@ -95,8 +103,9 @@ def run_model(model: BenchModel, n_ctx: int, reps: int) -> dict[str, Any]:
         warm = alternate({"tools": lambda: chats.ttft(True), "none": lambda: chats.ttft(False)},
                          reps)
         warm_info = dict(chats.last)
+        generation = [chats.generation() for _ in range(2)]
         engine.unload()
-        restarted = _load(model.path, store_dir, n_ctx)
+        restarted = _load(model.path, store_dir, n_ctx, flash_attn)
         chats = Chats(restarted, chats.harmony)
         chats.ttft(False)  # the same warm-up as above (first graph), not a tools chat
         after_tools = chats.ttft(True)  # the first chat with tools after the restart: from disk
@@ -110,7 +119,7 @@ def run_model(model: BenchModel, n_ctx: int, reps: int) -> dict[str, Any]:
     print(f"{model.name}: warm tools {tools_s:.3f} s, none {none_s:.3f} s; after restart tools "
           f"{after_tools:.3f} s, none {after_none:.3f} s", file=sys.stderr, flush=True)
     return {
-        "model": model.name, "n_ctx": n_ctx, "reps": reps,
+        "model": model.name, "n_ctx": n_ctx, "reps": reps, "flash_attn": flash_attn,
         "prompt_tokens_with_tools": first_info["prompt_tokens"],
         "opening_tokens_restored": after_info["reused"],
         "first_chat_with_tools_s": first_tools, "warm_tools_s": warm["tools"],
@@ -118,11 +127,13 @@ def run_model(model: BenchModel, n_ctx: int, reps: int) -> dict[str, Any]:
         "restart_tools_s": after_tools, "restart_none_s": after_none,
         "restart_ratio": after_tools / after_none, "restart_disk_hits": disk_hits,
         "cache_folder_mb": round(disk_mb, 1), "last_warm": warm_info,
+        "generation_after_tools_tps": generation,
         "seconds": round(time.perf_counter() - t0, 1),
     }
 
 
-def run(quick: bool = False, model: str | None = None, n_ctx: int = 8192) -> dict[str, Any]:
+def run(quick: bool = False, model: str | None = None, n_ctx: int = 8192,
+        no_flash_attn: bool = False) -> dict[str, Any]:
     """Quick: tiny gpt-oss and Gemma (~1 min). Full: also the 20b shape (tens of minutes)."""
     if model:
         models = [BenchModel(Path(model).stem, Path(model))]
@@ -132,7 +143,8 @@ def run(quick: bool = False, model: str | None = None, n_ctx: int = 8192) -> dic
         # the tools are ~7,000 tokens on the tiny model's vocabulary: it needs 8,192 positions
         models = [BenchModel("tiny-gpt-oss", cached_tiny_gptoss(n_ctx_train=8192))]
         models += [m for m in bench_models(quick) if m.name != "tiny-gpt-oss"]
-    results = [run_model(m, n_ctx, 3 if "20b" in m.name else 5) for m in models]
+    results = [run_model(m, n_ctx, 3 if "20b" in m.name else 5, not no_flash_attn)
+               for m in models]
     rows, ratios = [], []
     for r in results:
         rows.append({
@@ -144,6 +156,7 @@ def run(quick: bool = False, model: str | None = None, n_ctx: int = 8192) -> dic
             "restart tools s": round(r["restart_tools_s"], 3),
             "restart no tools s": round(r["restart_none_s"], 3),
             "restart ratio": round(r["restart_ratio"], 3),
+            "tokens/s after the tools": round(max(r["generation_after_tools_tps"]), 2),
         })
         detail = (f"{r['prompt_tokens_with_tools']} prompt tokens, {r['opening_tokens_restored']} "
                   f"restored; uncached first chat {r['first_chat_with_tools_s']:.2f} s")
@@ -158,4 +171,9 @@ def run(quick: bool = False, model: str | None = None, n_ctx: int = 8192) -> dic
 
 
 if __name__ == "__main__":
-    cli(run, __doc__.splitlines()[0], extra=lambda p: p.add_argument("--model", help="GGUF path"))
+    def _options(parser: Any) -> None:
+        parser.add_argument("--model", help="GGUF path")
+        parser.add_argument("--no-flash-attn", action="store_true",
+                            help="load with flash attention off (the setting of the same name)")
+
+    cli(run, __doc__.splitlines()[0], extra=_options)

@@ -120,6 +120,11 @@ class LoadSettingsDialog(QDialog):
         form.addRow("CPU threads:", self.threads_spin)
         self.flash_check = QCheckBox("Use flash attention (faster, less memory; turn it off "
                                      "only if a model misbehaves)")
+        self.flash_check.setToolTip(
+            "On a computer without a GPU, turning it off makes the first answer of a new chat "
+            "with many tools come sooner (on gpt-oss-20b with ten tools: about 1.8 s instead of "
+            "2.1 s), but it needs much more memory as the context grows (about 0.7 GB more at "
+            "8,192 tokens, 3.9 GB more at 32,768). Leave it on unless your contexts are short.")
         over_layout.addWidget(self.flash_check)
         layout.addWidget(over)
         self.auto_check.toggled.connect(self._sync_enabled)
