@@ -7,7 +7,9 @@
    its own system prompt, so no round starts from another's cache; medians over rounds.
    `--model tiny` runs it on the tiny gpt-oss (harmony, sliding window of 4): its random weights
    write no channel header, so each reply is forced into the final channel first
-   (structured.HARMONY_PREFIX) and the first answer delta is timed as on Gemma.
+   (structured.HARMONY_PREFIX) and the first answer delta is timed as on Gemma. `--model shape20b`
+   runs it on the gpt-oss-20b shape (random weights too, so forced the same way; only when its
+   12 GB file is already built by shape20b.py; one conversation of 20 requests takes ~5 minutes).
 2. Peer: Fireside's server against `python -m llama_cpp.server` (the `llama-cpp-python[server]`
    extra, the same wheel) on the same GGUF, threads and context, each on 127.0.0.1 with the other
    stopped, alternating rounds: streaming tokens/s (first to last content delta; target: Fireside
@@ -144,8 +146,10 @@ def agent_rounds(client: Client, turns: int, reply_tokens: int, rounds: int,
 
 
 def run_agent(path: Path, threads: int, quick: bool, rows: list[dict[str, Any]],
-              ratios: list[dict[str, Any]], harmony: bool = False) -> dict[str, Any]:
-    turns, reply_tokens, rounds = 20, (48 if harmony else 24), (2 if quick else 5)
+              ratios: list[dict[str, Any]], harmony: bool = False,
+              rounds: int = 0) -> dict[str, Any]:
+    turns, reply_tokens = 20, (48 if harmony else 24)
+    rounds = rounds or (2 if quick else 5)
     sides = HarmonySides() if harmony else None
     # the tiny model's byte-level vocabulary makes the 20 turns ~6,000 tokens
     n_ctx = TINY_N_CTX if harmony else N_CTX
@@ -172,7 +176,7 @@ def run_agent(path: Path, threads: int, quick: bool, rows: list[dict[str, Any]],
                      "reused tokens": usage[k]["cached_tokens"]})
     new_first = usage[0]["prompt_tokens"] - usage[0]["cached_tokens"]
     new_last = usage[turns - 1]["prompt_tokens"] - usage[turns - 1]["cached_tokens"]
-    model = "tiny gpt-oss: " if harmony else ""
+    model = f"{path.stem}: " if harmony else ""
     ratios.append(make_ratio(f"{model}Agent conversation resent whole: TTFT of request {turns} / "
                              "request 1",
                              last / first, AGENT_TARGET, higher_is_better=False,
@@ -258,9 +262,18 @@ def run(quick: bool = False, threads: int = 2, only: str = "", model: str = "gem
     ratios: list[dict[str, Any]] = []
     raw: dict[str, Any] = {}
     if only in ("", "agent"):
-        tiny = model == "tiny"
-        agent_path = cached_tiny_gptoss(n_ctx_train=TINY_N_CTX) if tiny else path
-        raw["agent"] = run_agent(agent_path, threads, quick, rows, ratios, harmony=tiny)
+        if model == "shape20b":
+            from tests.benchmarks.shape20b import shape20b_path
+
+            big = shape20b_path()
+            if not big.is_file():
+                raise SystemExit(f"the 20b shape is not built yet ({big}): python -m "
+                                 "tests.benchmarks.shape20b builds it (~12 GB, minutes)")
+            raw["agent"] = run_agent(big, threads, quick, rows, ratios, harmony=True, rounds=2)
+        else:
+            tiny = model == "tiny"
+            agent_path = cached_tiny_gptoss(n_ctx_train=TINY_N_CTX) if tiny else path
+            raw["agent"] = run_agent(agent_path, threads, quick, rows, ratios, harmony=tiny)
     if only in ("", "peer"):
         raw["peer"] = run_peer(path, threads, quick, rows, ratios)
     return {"title": "Local API server: an agent's resent conversation, and llama_cpp.server",
@@ -274,5 +287,5 @@ if __name__ == "__main__":
     cli(run, __doc__.splitlines()[0], extra=lambda p: (
         p.add_argument("--threads", type=int, default=2),
         p.add_argument("--only", choices=("agent", "peer"), default=""),
-        p.add_argument("--model", choices=("gemma", "tiny"), default="gemma",
+        p.add_argument("--model", choices=("gemma", "tiny", "shape20b"), default="gemma",
                        help="the agent conversation's model (the peer part is always Gemma)")))
