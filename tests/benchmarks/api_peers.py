@@ -96,9 +96,10 @@ class Client:
         return result
 
     def close(self) -> None:
-        assert self.proc.stdin is not None
+        assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.close()
         self.proc.wait(60)
+        self.proc.stdout.close()
 
 
 @contextmanager
