@@ -16,8 +16,12 @@
    GGUF, each on 127.0.0.1 with the others stopped, alternating rounds: streaming tokens/s (first
    to last content delta, tokens from usage; targets: Fireside >= llama_cpp.server, ratio >= 1.0,
    and >= 0.95 of llama-server) and time to first token (the peer's / Fireside's, same targets).
-   End-of-generation and control tokens are banned on every side (Fireside's sampler chain; a
-   -100 logit_bias on the peers, token ids as strings) so every reply runs to max_tokens.
+   Every reply runs to max_tokens: the end-of-generation tokens (3 for Gemma) are banned on
+   every side (Fireside's sampler chain; a -100 logit_bias on the peers, token ids as strings).
+   Only those: they are what ends a reply on all three servers. Banning all 6,250 of Gemma's
+   control tokens as well (as this benchmark first did) put a ~100 KB list in every peer request,
+   which cost the peers 70-115 ms of time to first token (parsing it) that Fireside's in-process
+   ban never pays.
    llama-server is built on first use (~2.5 min on 2 cores, cached per venv); a run that asks
    for it and cannot build it fails with the reason. `--no-llama-server` (or
    FIRESIDE_BENCH_LLAMA_SERVER=0, for the suite) leaves that side out, and the result says so.
@@ -49,7 +53,7 @@ from fireside.core.engine.protocol import LoadConfig
 from fireside.server.app import ServerOptions
 from fireside.server.models import InstalledModels
 from fireside.server.standalone import start_standalone
-from tests.benchmarks.bench_models import control_tokens, eog_tokens, no_end_tokens
+from tests.benchmarks.bench_models import eog_tokens, no_end_tokens
 from tests.benchmarks.common import (
     alternate,
     cli,
@@ -103,12 +107,10 @@ class Client:
 
 
 @contextmanager
-def fireside_server(path: Path, threads: int, ban_control: bool = False,
-                    sides: HarmonySides | None = None, n_ctx: int = N_CTX,
+def fireside_server(path: Path, threads: int, sides: HarmonySides | None = None, n_ctx: int = N_CTX,
                     ) -> Iterator[tuple[str, LlamaEngine]]:
-    """The server on `path`; end tokens banned (and control tokens too with `ban_control`, so a
-    reply cannot end on a turn marker either: the peer's comparison runs to max_tokens). With
-    `sides` (gpt-oss with random weights), replies are sampled through it, end tokens banned."""
+    """The server on `path`, end-of-generation tokens banned (every reply runs to max_tokens).
+    With `sides` (gpt-oss with random weights), replies are sampled through it, end tokens banned."""
     # as `fireside serve` builds it: with the shared-prefix store
     engine = LlamaEngine(sampler_factory=sides, prefix_store=throwaway_prefix_store())
     engine.load(str(path), LoadConfig(n_ctx=n_ctx, n_threads=threads))
@@ -122,7 +124,7 @@ def fireside_server(path: Path, threads: int, ban_control: bool = False,
         if sides is not None:
             yield served.url, engine
         else:
-            with no_end_tokens(engine, control_tokens(engine) if ban_control else None):
+            with no_end_tokens(engine):
                 yield served.url, engine
     finally:
         served.stop()
@@ -217,15 +219,15 @@ def run_peer(path: Path, threads: int, quick: bool, rows: list[dict[str, Any]],
             "temperature": 0.8, "top_p": 0.95}  # the model's recommended settings (Sampling)
     sides = SERVERS if llama_server_bin is not None else SERVERS[:2]
     samples: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
-    banned: list[int] = []
+    ends: list[int] = []  # the end-of-generation tokens the peers ban
     fireside_config: list[LoadConfig] = []
 
     def one_round(side: str) -> Callable[[], float]:
         def go() -> float:  # each side's server runs alone: only one model in memory at a time
-            bias = {str(t): -100 for t in banned}
+            bias = {str(t): -100 for t in ends}
             if side == "fireside":
-                with fireside_server(path, threads, ban_control=True) as (url, engine):
-                    banned[:] = control_tokens(engine)
+                with fireside_server(path, threads) as (url, engine):
+                    ends[:] = eog_tokens(engine)
                     assert engine.load_config is not None
                     fireside_config[:] = [engine.load_config]
                     result = _timed(url, KEY, {**body, "model": "",
