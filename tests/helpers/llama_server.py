@@ -7,13 +7,14 @@ uses; ready when uvicorn says it is running (read from its output, no polling).
 
 from __future__ import annotations
 
+import re
 import socket
-import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.helpers.server_process import ready_server
 
 ALIAS = "gemma-270m"
 # llama-cpp-python never loads ggml's backend modules (our GGML_BACKEND_DL build, scripts/install.sh,
@@ -22,6 +23,7 @@ ALIAS = "gemma-270m"
 _LAUNCH = ("from fireside.core.engine.devices import load_backends; load_backends(); import runpy; "
            "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)")
 KEY = "sk-peer-test"
+_READY = re.compile(r"Uvicorn running on")
 
 
 def _free_port() -> int:
@@ -39,25 +41,5 @@ def llama_server(model: Path, *, alias: str = ALIAS, api_key: str = KEY, n_ctx: 
            "--port", str(port), "--n_ctx", str(n_ctx), "--n_threads", str(n_threads),
            "--n_threads_batch", str(n_threads), "--verbose", "False",
            "--chat_format", "gemma", "--model_alias", alias, "--api_key", api_key]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        assert proc.stderr is not None
-        seen = []
-        for line in proc.stderr:  # ends when the process does
-            seen.append(line)
-            if "Uvicorn running on" in line:
-                break
-        else:
-            raise RuntimeError("llama_cpp.server did not start:\n" + "".join(seen[-20:]))
-        # Keep reading its log, so a long run never blocks the server on a full pipe.
-        threading.Thread(target=lambda: [None for _ in proc.stderr], daemon=True).start()
+    with ready_server(cmd, _READY, "llama_cpp.server"):
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()

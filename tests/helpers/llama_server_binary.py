@@ -13,12 +13,11 @@ Ready when it logs "listening on http://…", which it does once the model is lo
 from __future__ import annotations
 
 import re
-import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+
+from tests.helpers.server_process import ready_server
 
 ALIAS = "gemma-270m"
 KEY = "sk-llama-server-test"
@@ -36,11 +35,6 @@ def server_command(binary: Path, model: Path, *, alias: str = ALIAS, api_key: st
             "-np", "1", "--no-webui"]
 
 
-def _discard(stream: IO[str]) -> None:
-    for _ in stream:
-        pass
-
-
 @contextmanager
 def llama_server_binary(binary: Path, model: Path, *, alias: str = ALIAS, api_key: str = KEY,
                         n_ctx: int = 1024, n_threads: int = 2, n_batch: int = 512,
@@ -54,36 +48,6 @@ def llama_server_binary(binary: Path, model: Path, *, alias: str = ALIAS, api_ke
         cwd = lib_dir()
     cmd = server_command(binary, model, alias=alias, api_key=api_key, n_ctx=n_ctx,
                          n_threads=n_threads, n_batch=n_batch, flash_attn=flash_attn)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=cwd, errors="replace")
-    # a server that hangs before it listens is stopped, which ends the loop below
-    watchdog = threading.Timer(start_timeout, proc.kill)
-    watchdog.start()
-    assert proc.stdout is not None
-    out = proc.stdout
-    drain = threading.Thread(target=_discard, args=(out,), daemon=True)
-    try:
-        seen: list[str] = []
-        url = ""
-        for line in out:  # ends when the process does
-            seen.append(line)
-            found = _LISTENING.search(line)
-            if found:
-                url = found.group(1).rstrip("/")
-                break
-        watchdog.cancel()
-        if not url:
-            raise RuntimeError(f"llama-server did not start ({' '.join(cmd)}):\n" + "".join(seen[-20:]))
-        drain.start()  # keep reading its log, so a long run never blocks the server on a full pipe
-        yield f"{url}/v1"
-    finally:
-        watchdog.cancel()
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if drain.is_alive():
-            drain.join(10)  # the pipe ends with the process
-        out.close()
+    with ready_server(cmd, _LISTENING, "llama-server", cwd=cwd,
+                      start_timeout=start_timeout) as found:
+        yield f"{found.group(1).rstrip('/')}/v1"

@@ -109,11 +109,15 @@ class Adaptive:
         self.k_max = max(1, k_max)
         self.k = min(K_START, self.k_max)
         self.record = record if record is not None else DraftRecord()
-        self.misses = self.record.misses  # consecutive drafts with nothing accepted
         self.cooldown = 0  # tokens to decode plainly before drafting again
         if self.misses:  # the last reply ended backed off: start this one where it stopped
             self.k = 1
             self.cooldown = min(2**self.misses, MAX_COOLDOWN)
+
+    @property
+    def misses(self) -> int:
+        """Consecutive drafts with nothing accepted (the record's: it outlives this reply)."""
+        return self.record.misses
 
     def ready(self) -> bool:
         if self.cooldown > 0:
@@ -123,11 +127,11 @@ class Adaptive:
 
     def update(self, drafted: int, accepted: int) -> None:
         if accepted == 0:
-            self.misses = self.record.misses = self.misses + 1
+            self.record.misses += 1
             self.cooldown = min(2**self.misses, MAX_COOLDOWN)
             self.k = 1
             return
-        self.misses = self.record.misses = 0
+        self.record.misses = 0
         self.k = min(self.k + 2, self.k_max) if accepted == drafted else max(1, accepted)
 
 
